@@ -1,0 +1,63 @@
+"""Small builders shared by the tests."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import redis
+
+from widget_server import stores
+from widget_server.settings import Settings
+from widget_server.storage import AsyncRedis, open_storage
+
+T = TypeVar("T")
+_ids = itertools.count()
+
+
+def run_with_redis(settings: Settings, work: Callable[[AsyncRedis], Awaitable[T]]) -> T:
+    """Run `work` with its own connection (the app under test has its own loop)."""
+
+    async def run() -> T:
+        storage = await open_storage(settings)
+        try:
+            return await work(storage.client)
+        finally:
+            await storage.close()
+
+    return asyncio.run(run())
+
+
+def make_store(settings: Settings, domains: tuple[str, ...] = ("shop.example",)) -> tuple[stores.Store, str]:
+    return run_with_redis(settings, lambda r: stores.create_store(r, "Test shop", list(domains)))
+
+
+def sync_client(settings: Settings) -> Any:
+    """A plain redis-py client for reading what the server stored."""
+    url = settings.redis_url
+    assert url is not None
+    if url.startswith("unix://"):
+        return redis.Redis.from_url(url)
+    return redis.RedisCluster.from_url(url)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def event(type_: str = "page_view", **fields: Any) -> dict[str, Any]:
+    """A valid event with fresh ids unless given."""
+    n = next(_ids)
+    base: dict[str, Any] = {
+        "id": f"ev{n}-{time.monotonic_ns()}",
+        "type": type_,
+        "ts": now_ms(),
+        "vid": "v1",
+        "sid": "s1",
+        "url": "https://shop.example/",
+    }
+    base.update(fields)
+    return base

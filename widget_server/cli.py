@@ -1,0 +1,173 @@
+"""The `tarry` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+from widget_server import stores
+from widget_server.embedded_redis import EmbeddedRedisError
+from widget_server.responses import STORAGE_ERRORS
+from widget_server.settings import Settings, SettingsError
+from widget_server.storage import AsyncRedis, open_storage
+
+T = TypeVar("T")
+
+
+class CliError(Exception):
+    pass
+
+
+def _with_storage(settings: Settings, work: Callable[[AsyncRedis], Awaitable[T]]) -> T:
+    async def run() -> T:
+        storage = await open_storage(settings)
+        try:
+            return await work(storage.client)
+        finally:
+            await storage.close()
+
+    return asyncio.run(run())
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    if args.host:
+        settings = settings.replace(host=args.host)
+    if args.port:
+        settings = settings.replace(port=args.port)
+    from widget_server.app import create_app
+
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=settings.access_log,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        server_header=False,
+        timeout_graceful_shutdown=30,
+    )
+    return 0
+
+
+def _store_create(settings: Settings, args: argparse.Namespace) -> int:
+    domains = [d for value in args.domain for d in value.split(",") if d.strip()]
+    store, secret = _with_storage(settings, lambda r: stores.create_store(r, args.name, domains))
+    if args.json:
+        print(
+            json.dumps(
+                {"store_id": store.id, "public_key": store.public_key, "secret_key": secret}
+            )
+        )
+        return 0
+    print(f"store_id:    {store.id}")
+    print(f"name:        {store.name}")
+    print(f"domains:     {', '.join(store.domains)}")
+    print(f"public_key:  {store.public_key}")
+    print(f"secret_key:  {secret}")
+    print("\nThe secret key is shown only this once; keep it somewhere safe.")
+    print("Script tag for the store theme:")
+    print(f'  <script async src="https://TARRY_HOST/t.js" data-key="{store.public_key}"></script>')
+    return 0
+
+
+def _store_list(settings: Settings, args: argparse.Namespace) -> int:
+    found = _with_storage(settings, stores.list_stores)
+    if args.json:
+        print(json.dumps([s.public() for s in found]))
+        return 0
+    if not found:
+        print("no stores yet: create one with `tarry store create --name NAME --domain DOMAIN`")
+        return 0
+    rows = [("STORE ID", "NAME", "DOMAINS", "PUBLIC KEY", "CREATED", "ENABLED")]
+    for s in found:
+        created = time.strftime("%Y-%m-%d", time.gmtime(s.created_at))
+        rows.append(
+            (s.id, s.name, ",".join(s.domains), s.public_key, created, "yes" if s.enabled else "no")
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def _store_rotate(settings: Settings, args: argparse.Namespace) -> int:
+    secret = _with_storage(settings, lambda r: stores.rotate_secret(r, args.store_id))
+    if args.json:
+        print(json.dumps({"store_id": args.store_id, "secret_key": secret}))
+    else:
+        print(f"secret_key:  {secret}\n\nThe old secret key no longer works.")
+    return 0
+
+
+def _store_enable(enabled: bool) -> Callable[[Settings, argparse.Namespace], int]:
+    def run(settings: Settings, args: argparse.Namespace) -> int:
+        store = _with_storage(settings, lambda r: stores.set_enabled(r, args.store_id, enabled))
+        print(f"store {store.id}: {'enabled' if store.enabled else 'disabled'}")
+        return 0
+
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tarry", description="On-site retention engine for online stores."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the HTTP server")
+    serve.add_argument("--host", help="address to listen on (default: TARRY_HOST)")
+    serve.add_argument("--port", type=int, help="port to listen on (default: TARRY_PORT)")
+    serve.set_defaults(run=_serve)
+
+    store = commands.add_parser("store", help="create and manage stores")
+    store_commands = store.add_subparsers(dest="store_command", required=True, metavar="ACTION")
+    create = store_commands.add_parser("create", help="create a store and print its keys")
+    create.add_argument("--name", required=True, help="the store's name")
+    create.add_argument(
+        "--domain",
+        required=True,
+        action="append",
+        help="a domain the snippet runs on (repeat, or separate with commas)",
+    )
+    create.add_argument("--json", action="store_true", help="print one JSON object")
+    create.set_defaults(run=_store_create)
+
+    listing = store_commands.add_parser("list", help="list stores")
+    listing.add_argument("--json", action="store_true", help="print a JSON array")
+    listing.set_defaults(run=_store_list)
+
+    rotate = store_commands.add_parser("rotate-secret", help="replace a store's secret key")
+    rotate.add_argument("store_id")
+    rotate.add_argument("--json", action="store_true", help="print one JSON object")
+    rotate.set_defaults(run=_store_rotate)
+
+    for name, enabled, text in (
+        ("disable", False, "refuse a store's keys (events are answered 401)"),
+        ("enable", True, "accept a disabled store's keys again"),
+    ):
+        action = store_commands.add_parser(name, help=text)
+        action.add_argument("store_id")
+        action.set_defaults(run=_store_enable(enabled))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        run: Callable[[Settings, argparse.Namespace], int] = args.run
+        return run(settings, args)
+    except (SettingsError, stores.StoreError, EmbeddedRedisError) as exc:
+        print(f"tarry: {exc}", file=sys.stderr)
+        return 2
+    except STORAGE_ERRORS as exc:
+        print(f"tarry: storage: cannot reach Redis ({exc})", file=sys.stderr)
+        return 1

@@ -1,0 +1,75 @@
+"""Every Redis key name Tarry uses, and nowhere else.
+
+A store's keys carry its id in a hash tag (`t:{store_id}:...`) so that all of them
+live on one Redis Cluster slot and one Lua script may touch them together. The
+few global keys (the store index, the daily salt) are never used inside a script.
+"""
+
+from __future__ import annotations
+
+PREFIX = "t"
+
+
+def _store(store_id: str) -> str:
+    return f"{PREFIX}:{{{store_id}}}"
+
+
+# -- global ------------------------------------------------------------------
+
+
+def store_index() -> str:
+    """Set of every store id."""
+    return f"{PREFIX}:stores"
+
+
+def daily_salt(day: str) -> str:
+    """Random salt for hashing IP addresses on one UTC day; expires after two days."""
+    return f"{PREFIX}:salt:{day}"
+
+
+# -- per store ---------------------------------------------------------------
+
+
+def store(store_id: str) -> str:
+    """Hash: the store's name, domains, public key, secret-key hash, flags."""
+    return f"{_store(store_id)}:store"
+
+
+def events(store_id: str) -> str:
+    """Stream of accepted events, trimmed to the retention period."""
+    return f"{_store(store_id)}:events"
+
+
+def seen_event(store_id: str, event_id: str) -> str:
+    """Marker that an event id was accepted; lives for the duplicate window."""
+    return f"{_store(store_id)}:seen:{event_id}"
+
+
+def session(store_id: str, session_id: str) -> str:
+    """Hash: one session's state; expires after 30 minutes without an event."""
+    return f"{_store(store_id)}:sess:{session_id}"
+
+
+def transaction(store_id: str, transaction_id: str) -> str:
+    """Marker that a purchase with this transaction id was counted."""
+    return f"{_store(store_id)}:tx:{transaction_id}"
+
+
+def day(store_id: str, day: str) -> str:
+    """Hash: one UTC day's counters (sessions, page views, revenue, ...)."""
+    return f"{_store(store_id)}:day:{day}"
+
+
+def day_visitors(store_id: str, day: str) -> str:
+    """HyperLogLog of the visitor ids seen on one UTC day."""
+    return f"{_store(store_id)}:day:{day}:visitors"
+
+
+def rate_ip(store_id: str, ip_hash: str, window: int) -> str:
+    """Request counter of one hashed IP address in one rate-limit window."""
+    return f"{_store(store_id)}:rl:ip:{ip_hash}:{window}"
+
+
+def rate_visitor(store_id: str, visitor_id: str, window: int) -> str:
+    """Event counter of one visitor in one rate-limit window."""
+    return f"{_store(store_id)}:rl:v:{visitor_id}:{window}"

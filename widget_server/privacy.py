@@ -1,0 +1,34 @@
+"""IP addresses are never stored: at most a hash salted with a random salt that
+changes every UTC day and is deleted after two, as privacy-first analytics do, so
+the hash cannot be reversed or joined across days."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from widget_server import keys
+from widget_server.storage import AsyncRedis
+
+SALT_TTL_SECONDS = 2 * 86400
+
+
+class DailySalt:
+    def __init__(self, redis: AsyncRedis) -> None:
+        self._redis = redis
+        self._day = ""
+        self._salt = b""
+
+    async def for_day(self, day: str) -> bytes:
+        if day != self._day:
+            key = keys.daily_salt(day)
+            # Whichever process comes first sets it; all processes then agree.
+            await self._redis.set(key, secrets.token_hex(16), nx=True, ex=SALT_TTL_SECONDS)
+            salt = await self._redis.get(key)
+            self._salt, self._day = salt, day
+        return self._salt
+
+
+def ip_hash(salt: bytes, store_id: str, ip: str) -> str:
+    digest = hashlib.blake2b(f"{store_id}|{ip}".encode(), key=salt[:64], digest_size=8)
+    return digest.hexdigest()

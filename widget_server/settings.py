@@ -1,0 +1,173 @@
+"""Every setting Tarry reads, from the environment, once, validated at start.
+
+Each setting has a name, a default and a line of help; `SETTINGS` is the single
+list the README's configuration table is checked against.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+ORIGIN_MODES = ("store", "any")
+CLUSTER_MODES = ("auto", "yes", "no")
+
+
+class SettingsError(ValueError):
+    """A setting has a value Tarry cannot use; the message names the variable."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    env: str
+    default: str
+    help: str
+    parse: Callable[[str, str], Any]
+
+
+def _text(name: str, raw: str) -> str:
+    return raw
+
+
+def _optional_url(name: str, raw: str) -> str | None:
+    if raw == "":
+        return None
+    schemes = ("redis://", "rediss://", "unix://")
+    if not raw.startswith(schemes):
+        raise SettingsError(f"{name}: must start with one of {', '.join(schemes)}, got {raw!r}")
+    return raw
+
+
+def _int_between(low: int, high: int) -> Callable[[str, str], int]:
+    def parse(name: str, raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise SettingsError(f"{name}: must be an integer, got {raw!r}") from None
+        if not low <= value <= high:
+            raise SettingsError(f"{name}: must be between {low} and {high}, got {value}")
+        return value
+
+    return parse
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[str, str], str]:
+    def parse(name: str, raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in choices:
+            raise SettingsError(f"{name}: must be one of {', '.join(choices)}, got {raw!r}")
+        return value
+
+    return parse
+
+
+def _bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name}: must be true or false, got {raw!r}")
+
+
+def _path(name: str, raw: str) -> Path:
+    if not raw.strip():
+        raise SettingsError(f"{name}: must not be empty")
+    return Path(raw).expanduser()
+
+
+SETTINGS: dict[str, Setting] = {
+    "redis_url": Setting(
+        "TARRY_REDIS_URL",
+        "",
+        "Redis to use (redis://, rediss:// or unix://). Unset: an embedded Redis "
+        "persisting under TARRY_DATA_DIR.",
+        _optional_url,
+    ),
+    "redis_cluster": Setting(
+        "TARRY_REDIS_CLUSTER",
+        "auto",
+        "Whether TARRY_REDIS_URL is a Redis Cluster: auto (ask the server), yes or no.",
+        _one_of(CLUSTER_MODES),
+    ),
+    "data_dir": Setting(
+        "TARRY_DATA_DIR",
+        ".tarry",
+        "Where the embedded Redis keeps its data (AOF) and where model files live.",
+        _path,
+    ),
+    "host": Setting("TARRY_HOST", "127.0.0.1", "Address `tarry serve` listens on.", _text),
+    "port": Setting(
+        "TARRY_PORT", "8000", "Port `tarry serve` listens on.", _int_between(1, 65535)
+    ),
+    "log_level": Setting(
+        "TARRY_LOG_LEVEL", "info", f"One of {', '.join(LOG_LEVELS)}.", _one_of(LOG_LEVELS)
+    ),
+    "access_log": Setting(
+        "TARRY_ACCESS_LOG", "true", "Log every HTTP request (true or false).", _bool
+    ),
+    "origins": Setting(
+        "TARRY_ORIGINS",
+        "store",
+        "Which browser origins may send events: `store` (the store's domains and their "
+        "subdomains) or `any` (development only).",
+        _one_of(ORIGIN_MODES),
+    ),
+    "forwarded_allow_ips": Setting(
+        "TARRY_FORWARDED_ALLOW_IPS",
+        "127.0.0.1",
+        "Proxies trusted to set X-Forwarded-For (comma-separated, or *).",
+        _text,
+    ),
+    "event_retention_days": Setting(
+        "TARRY_EVENT_RETENTION_DAYS",
+        "90",
+        "How long raw events stay in a store's stream.",
+        _int_between(1, 3650),
+    ),
+    "rate_limit_ip": Setting(
+        "TARRY_RATE_LIMIT_IP",
+        "600",
+        "Collect requests per minute from one IP address to one store (0: no limit).",
+        _int_between(0, 10_000_000),
+    ),
+    "rate_limit_visitor": Setting(
+        "TARRY_RATE_LIMIT_VISITOR",
+        "300",
+        "Events per minute from one visitor id (0: no limit).",
+        _int_between(0, 10_000_000),
+    ),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    redis_url: str | None
+    redis_cluster: str
+    data_dir: Path
+    host: str
+    port: int
+    log_level: str
+    access_log: bool
+    origins: str
+    forwarded_allow_ips: str
+    event_retention_days: int
+    rate_limit_ip: int
+    rate_limit_visitor: int
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read every setting; raise `SettingsError` naming the first bad one."""
+        env = os.environ if environ is None else environ
+        values = {
+            field: setting.parse(setting.env, env.get(setting.env, setting.default))
+            for field, setting in SETTINGS.items()
+        }
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)

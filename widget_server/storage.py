@@ -1,0 +1,70 @@
+"""Connecting to Redis: the one named by TARRY_REDIS_URL (standalone or Cluster), or
+the embedded one under TARRY_DATA_DIR."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import redis
+import redis.asyncio
+import redis.asyncio.cluster
+
+from widget_server.embedded_redis import EmbeddedRedis
+from widget_server.settings import Settings
+
+# Both clients expose the same command methods; typing them as one keeps callers simple.
+AsyncRedis = Any
+
+
+@dataclasses.dataclass
+class Storage:
+    client: AsyncRedis
+    is_cluster: bool
+    embedded: EmbeddedRedis | None
+
+    async def close(self) -> None:
+        await self.client.aclose()
+        if not self.is_cluster:
+            await self.client.connection_pool.disconnect()
+        if self.embedded is not None:
+            self.embedded.release()
+
+
+def _is_cluster(url: str, mode: str) -> bool:
+    if mode != "auto":
+        return mode == "yes"
+    if url.startswith("unix://"):
+        return False
+    probe = redis.Redis.from_url(url, socket_timeout=5)
+    try:
+        info = probe.info("cluster")
+        return bool(info.get("cluster_enabled"))
+    finally:
+        probe.close()
+
+
+async def open_storage(settings: Settings) -> Storage:
+    """Connect (starting the embedded Redis if no URL is set) and check Redis answers."""
+    embedded = None
+    url = settings.redis_url
+    if url is None:
+        embedded = EmbeddedRedis(settings.data_dir)
+        url = embedded.acquire()
+    try:
+        cluster = _is_cluster(url, settings.redis_cluster)
+        client: AsyncRedis
+        if cluster:
+            client = redis.asyncio.cluster.RedisCluster.from_url(url)
+        else:
+            # Blocking: a burst waits for a free connection instead of failing.
+            pool = redis.asyncio.BlockingConnectionPool.from_url(
+                url, max_connections=64, timeout=5
+            )
+            client = redis.asyncio.Redis(connection_pool=pool)
+        await client.ping()
+    except BaseException:
+        if embedded is not None:
+            embedded.release()
+        raise
+    return Storage(client=client, is_cluster=cluster, embedded=embedded)
