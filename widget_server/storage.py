@@ -9,6 +9,8 @@ from typing import Any
 import redis
 import redis.asyncio
 import redis.asyncio.cluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from widget_server.embedded_redis import EmbeddedRedis
 from widget_server.settings import Settings
@@ -54,12 +56,14 @@ async def open_storage(settings: Settings) -> Storage:
     try:
         cluster = _is_cluster(url, settings.redis_cluster)
         client: AsyncRedis
+        # One immediate retry replaces a pooled connection that went stale (Redis
+        # restarted); beyond that, fail fast so the sender gets a 503 and retries later.
         if cluster:
-            client = redis.asyncio.cluster.RedisCluster.from_url(url)
+            client = redis.asyncio.cluster.RedisCluster.from_url(url, retry=Retry(NoBackoff(), 1))
         else:
             # Blocking: a burst waits for a free connection instead of failing.
             pool = redis.asyncio.BlockingConnectionPool.from_url(
-                url, max_connections=64, timeout=5
+                url, max_connections=64, timeout=5, retry=Retry(NoBackoff(), 1)
             )
             client = redis.asyncio.Redis(connection_pool=pool)
         await client.ping()
