@@ -30,6 +30,22 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def free_cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000) is free and valid too."""
+    import random
+
+    for _ in range(200):
+        port = random.randint(20000, 45000)
+        try:
+            with socket.socket() as a, socket.socket() as b:
+                a.bind(("127.0.0.1", port))
+                b.bind(("127.0.0.1", port + 10000))
+            return port
+        except OSError:
+            continue
+    raise RuntimeError("no free port pair for a Redis Cluster node")
+
+
 class RedisCluster:
     """Three masters, no replicas, on loopback ports: the smallest real Cluster."""
 
@@ -41,7 +57,7 @@ class RedisCluster:
     def start(self) -> None:
         binary = redis_server_binary()
         for n in range(3):
-            port = free_port()
+            port = free_cluster_port()
             node_dir = self.base / f"node{n}"
             node_dir.mkdir(parents=True)
             self.processes.append(
