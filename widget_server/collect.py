@@ -4,48 +4,70 @@ Accepts `application/json` and `text/plain` (what `navigator.sendBeacon` sends, 
 browsers need no CORS preflight). Checks, in order: size (413), body (400), key
 (401), origin (403), bots (dropped, counted, 200), then each event on its own;
 good events are kept even when others in the batch are refused.
+
+This is the hottest path in Tarry, so it is a plain ASGI app that `TarryApp` calls
+directly: it reads the few headers it needs straight from the scope and writes its
+response in two messages, skipping Starlette's middleware, request and response.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import msgspec
-from starlette.requests import Request
-from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from widget_server import aggregates, privacy
-from widget_server.events import MAX_BODY_BYTES, MAX_EVENTS, batch_decoder, describe_error
-from widget_server.ingest import Context, Ingestor, now_ms, utc_day
+from widget_server.events import (
+    MAX_BODY_BYTES,
+    MAX_EVENTS,
+    batch_decoder,
+    describe_error,
+    event_decoder,
+)
+from widget_server.ingest import Context, DecodedEvent, Ingestor, now_ms, utc_day
 from widget_server.metrics import Metrics
+from widget_server.responses import STORAGE_ERRORS
 from widget_server.storage import AsyncRedis
-from widget_server.responses import STORAGE_ERRORS, error, json_response, storage_unavailable
 from widget_server.stores import PublicKeyCache
 from widget_server.useragent import classify
 
-
-class _TooLarge(Exception):
-    pass
-
-
-async def _read_body(request: Request) -> bytes:
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
-        raise _TooLarge
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise _TooLarge
-    return body
+log = logging.getLogger("tarry")
+_encode = msgspec.json.Encoder().encode
+_PREFLIGHT_HEADERS = [
+    (b"access-control-allow-methods", b"POST, OPTIONS"),
+    (b"access-control-allow-headers", b"Content-Type"),
+    (b"access-control-max-age", b"86400"),
+]
 
 
-def cors_headers(origin: str | None) -> dict[str, str]:
-    # No credentials are ever sent, so echoing the origin exposes nothing; it lets
-    # the snippet read the status and tell "retry later" from "drop".
-    if origin is None:
-        return {}
-    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+class _Reply(Exception):
+    """Ends a request early with an error status and message."""
+
+    def __init__(self, status: int, message: str, **extra: Any) -> None:
+        self.status = status
+        self.body = {"error": message, **extra}
+        self.headers: list[tuple[bytes, bytes]] = []
+
+
+def _decode_events(body: bytes) -> tuple[str, list[DecodedEvent], int | None]:
+    """The key, each event (as sent and decoded, or why it is refused) and `sent_at`;
+    raises _Reply(400) when the envelope itself is wrong."""
+    try:
+        batch = batch_decoder.decode(body)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise _Reply(400, describe_error(exc) if body else "body: empty") from None
+    if len(batch.events) > MAX_EVENTS:
+        raise _Reply(413, f"events: at most {MAX_EVENTS} events per request")
+    events: list[DecodedEvent] = []
+    for raw in batch.events:
+        sent = bytes(raw)
+        try:
+            events.append((sent, event_decoder.decode(sent)))
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            events.append(describe_error(exc))
+    return batch.k, events, batch.sent_at
 
 
 class CollectEndpoint:
@@ -65,84 +87,117 @@ class CollectEndpoint:
         self.metrics = metrics
         self.any_origin = origins == "any"
 
-    async def preflight(self, request: Request) -> Response:
-        headers = cors_headers(request.headers.get("origin"))
-        headers.update(
-            {
-                "Access-Control-Allow-Methods": "POST, OPTIONS",
-                "Access-Control-Allow-Headers": "Content-Type",
-                "Access-Control-Max-Age": "86400",
-            }
-        )
-        return Response(status_code=204, headers=headers)
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> int:
+        """Answer one request; returns the status it answered with."""
+        origin = user_agent = length = None
+        for name, value in scope["headers"]:
+            if name == b"origin":
+                origin = value
+            elif name == b"user-agent":
+                user_agent = value
+            elif name == b"content-length":
+                length = value
+        # No credentials are ever sent, so echoing the origin exposes nothing; it
+        # lets the snippet read the status and tell "retry later" from "drop".
+        cors = [(b"access-control-allow-origin", origin), (b"vary", b"Origin")] if origin else []
 
-    async def __call__(self, request: Request) -> Response:
-        origin = request.headers.get("origin")
-        cors = cors_headers(origin)
+        method = scope["method"]
+        if method == "OPTIONS":
+            await send({"type": "http.response.start", "status": 204,
+                        "headers": cors + _PREFLIGHT_HEADERS})
+            await send({"type": "http.response.body", "body": b""})
+            return 204
         try:
-            body = await _read_body(request)
-        except _TooLarge:
-            return error(413, f"body: larger than {MAX_BODY_BYTES} bytes", cors)
-        try:
-            batch = batch_decoder.decode(body)
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            return error(400, describe_error(exc) if body else "body: empty", cors)
-        if len(batch.events) > MAX_EVENTS:
-            return error(413, f"events: at most {MAX_EVENTS} events per request", cors)
-
-        try:
-            return await self._collect(request, batch.k, batch.events, batch.sent_at, origin, cors)
+            if method != "POST":
+                raise _Reply(405, f"method: {method} is not allowed; send events with POST")
+            body = await self._read_body(receive, length)
+            key, events, sent_at = _decode_events(body)
+            content = await self._collect(scope, key, events, sent_at, origin, user_agent)
+            status, headers = 200, cors
+        except _Reply as reply:
+            status, content = reply.status, reply.body
+            headers = reply.headers + (cors if status != 403 else [])
         except STORAGE_ERRORS:
             self.metrics.redis_errors.inc()
-            return storage_unavailable(cors)
+            status, headers = 503, [(b"retry-after", b"5"), *cors]
+            content = {"error": "storage: Redis is unreachable; try again later"}
+        except Exception:
+            # Outside Starlette's error middleware: answer 500 here, never a dropped
+            # connection, and log what happened.
+            log.exception("collect: unexpected error")
+            status, headers, content = 500, cors, {"error": "server: internal error"}
+        body = _encode(content)
+        await send({"type": "http.response.start", "status": status, "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            *headers,
+        ]})
+        await send({"type": "http.response.body", "body": body})
+        return status
+
+    async def _read_body(self, receive: Receive, length: bytes | None) -> bytes:
+        if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+            raise _Reply(413, f"body: larger than {MAX_BODY_BYTES} bytes")
+        chunks = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _Reply(400, "body: the client went away before sending it")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise _Reply(413, f"body: larger than {MAX_BODY_BYTES} bytes")
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        return b"".join(chunks)
 
     async def _collect(
         self,
-        request: Request,
+        scope: Scope,
         key: str,
-        raw_events: list[msgspec.Raw],
+        events: list[DecodedEvent],
         sent_at: int | None,
-        origin: str | None,
-        cors: dict[str, str],
-    ) -> Response:
+        origin: bytes | None,
+        user_agent: bytes | None,
+    ) -> dict[str, Any]:
         store = await self.stores.get(key)
         if store is None:
-            return error(401, "k: unknown or disabled public key", cors)
-        if origin is not None and not self.any_origin and not store.allows_origin(origin):
-            return error(403, f"origin: {origin} is not one of the store's domains")
+            raise _Reply(401, "k: unknown or disabled public key")
+        if origin is not None and not self.any_origin:
+            text = origin.decode("latin-1")
+            if not store.allows_origin(text):
+                raise _Reply(403, f"origin: {text} is not one of the store's domains")
 
         now = now_ms()
-        device = classify(request.headers.get("user-agent", ""))
+        device = classify(user_agent.decode("latin-1") if user_agent else "")
         if device == "bot":
-            await aggregates.count_bots(self.redis, store.id, utc_day(now), len(raw_events))
-            self.metrics.events.labels("bot").inc(len(raw_events))
-            return json_response(
-                {"accepted": 0, "duplicates": 0, "rejected": [], "bot": True}, headers=cors
-            )
+            await aggregates.count_bots(self.redis, store.id, utc_day(now), len(events))
+            self.metrics.events.labels("bot").inc(len(events))
+            return {"accepted": 0, "duplicates": 0, "rejected": [], "bot": True}
 
-        ip = request.client.host if request.client else ""
+        client = scope.get("client")
         salt = await self.salt.for_day(utc_day(now))
         ctx = Context(
             store_id=store.id,
             now_ms=now,
             skew_ms=0 if sent_at is None else now - sent_at,
             device=device,
-            ip_hash=privacy.ip_hash(salt, store.id, ip),
+            ip_hash=privacy.ip_hash(salt, store.id, client[0] if client else ""),
         )
-        result = await self.ingestor.ingest(raw_events, ctx)
+        result = await self.ingestor.ingest(events, ctx)
         if result.retry_after:
-            return error(
+            reply = _Reply(
                 429,
                 "rate: too many events from this visitor or address; retry later",
-                {"Retry-After": str(result.retry_after), **cors},
                 retry_after=result.retry_after,
             )
-        self.metrics.events.labels("accepted").inc(result.accepted)
-        self.metrics.events.labels("duplicate").inc(result.duplicates)
-        self.metrics.events.labels("rejected").inc(len(result.rejected))
-        content: dict[str, Any] = {
+            reply.headers.append((b"retry-after", str(result.retry_after).encode()))
+            raise reply
+        self.metrics.count_events(result.accepted, result.duplicates, len(result.rejected))
+        return {
             "accepted": result.accepted,
             "duplicates": result.duplicates,
             "rejected": result.rejected,
         }
-        return json_response(content, headers=cors)

@@ -3,15 +3,31 @@
 A store's keys carry its id in a hash tag (`t:{store_id}:...`) so that all of them
 live on one Redis Cluster slot and one Lua script may touch them together. The
 few global keys (the store index, the daily salt) are never used inside a script.
+
+The ingest script builds the keys of each event itself, from the store's prefix
+and the part names below (substituted into its source), because passing a dozen
+key names per request through redis-py cost more than the rest of the request.
 """
 
 from __future__ import annotations
 
 PREFIX = "t"
 
+# Parts of per-store key names, shared with the Lua scripts (see redis_scripts.py).
+SEEN = "seen:"
+SESSION = "sess:"
+TRANSACTION = "tx:"
+DAY = "day:"
+VISITORS = ":visitors"
+RATE_IP = "rl:ip:"
+RATE_VISITOR = "rl:v:"
 
-def _store(store_id: str) -> str:
-    return f"{PREFIX}:{{{store_id}}}"
+
+def store_prefix(store_id: str) -> str:
+    """What every key of the store starts with: `t:{store_id}:`."""
+    return f"{PREFIX}:{{{store_id}}}:"
+
+
 
 
 # -- global ------------------------------------------------------------------
@@ -32,44 +48,45 @@ def daily_salt(day: str) -> str:
 
 def store(store_id: str) -> str:
     """Hash: the store's name, domains, public key, secret-key hash, flags."""
-    return f"{_store(store_id)}:store"
+    return f"{store_prefix(store_id)}store"
 
 
 def events(store_id: str) -> str:
     """Stream of accepted events, trimmed to the retention period."""
-    return f"{_store(store_id)}:events"
+    return f"{store_prefix(store_id)}events"
 
 
 def seen_event(store_id: str, event_id: str) -> str:
     """Marker that an event id was accepted; lives for the duplicate window."""
-    return f"{_store(store_id)}:seen:{event_id}"
+    return f"{store_prefix(store_id)}{SEEN}{event_id}"
 
 
 def session(store_id: str, session_id: str) -> str:
-    """Hash: one session's state; expires after 30 minutes without an event."""
-    return f"{_store(store_id)}:sess:{session_id}"
+    """One session's state, "day page_views engaged purchased"; expires after 30
+    minutes without an event."""
+    return f"{store_prefix(store_id)}{SESSION}{session_id}"
 
 
 def transaction(store_id: str, transaction_id: str) -> str:
     """Marker that a purchase with this transaction id was counted."""
-    return f"{_store(store_id)}:tx:{transaction_id}"
+    return f"{store_prefix(store_id)}{TRANSACTION}{transaction_id}"
 
 
 def day(store_id: str, day: str) -> str:
     """Hash: one UTC day's counters (sessions, page views, revenue, ...)."""
-    return f"{_store(store_id)}:day:{day}"
+    return f"{store_prefix(store_id)}{DAY}{day}"
 
 
 def day_visitors(store_id: str, day: str) -> str:
     """HyperLogLog of the visitor ids seen on one UTC day."""
-    return f"{_store(store_id)}:day:{day}:visitors"
+    return f"{store_prefix(store_id)}{DAY}{day}{VISITORS}"
 
 
 def rate_ip(store_id: str, ip_hash: str, window: int) -> str:
     """Request counter of one hashed IP address in one rate-limit window."""
-    return f"{_store(store_id)}:rl:ip:{ip_hash}:{window}"
+    return f"{store_prefix(store_id)}{RATE_IP}{ip_hash}:{window}"
 
 
 def rate_visitor(store_id: str, visitor_id: str, window: int) -> str:
     """Event counter of one visitor in one rate-limit window."""
-    return f"{_store(store_id)}:rl:v:{visitor_id}:{window}"
+    return f"{store_prefix(store_id)}{RATE_VISITOR}{visitor_id}:{window}"

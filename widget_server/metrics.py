@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.requests import Request
@@ -37,8 +38,31 @@ class Metrics:
             "Redis commands that failed because storage was unreachable or busy.",
             registry=self.registry,
         )
-        for outcome in ("accepted", "rejected", "duplicate", "bot"):
-            self.events.labels(outcome)
+        self._accepted = self.events.labels("accepted")
+        self._duplicate = self.events.labels("duplicate")
+        self._rejected = self.events.labels("rejected")
+        self.events.labels("bot")
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def count_events(self, accepted: int, duplicates: int, rejected: int) -> None:
+        if accepted:
+            self._accepted.inc(accepted)
+        if duplicates:
+            self._duplicate.inc(duplicates)
+        if rejected:
+            self._rejected.inc(rejected)
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        # labels() costs a lock and a tuple per call; remember the children.
+        children = self._children.get((route, method, status))
+        if children is None:
+            children = (
+                self.requests.labels(route, method, str(status)),
+                self.latency.labels(route),
+            )
+            self._children[(route, method, status)] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     async def endpoint(self, request: Request) -> Response:
         return Response(
@@ -71,5 +95,4 @@ class MetricsMiddleware:
         finally:
             route = scope.get("route")
             name = getattr(route, "path", None) or "unmatched"
-            self.metrics.requests.labels(name, scope["method"], str(status)).inc()
-            self.metrics.latency.labels(name).observe(time.perf_counter() - start)
+            self.metrics.observe(name, scope["method"], status, time.perf_counter() - start)
