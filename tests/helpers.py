@@ -31,7 +31,9 @@ def run_with_redis(settings: Settings, work: Callable[[AsyncRedis], Awaitable[T]
     return asyncio.run(run())
 
 
-def make_store(settings: Settings, domains: tuple[str, ...] = ("shop.example",)) -> tuple[stores.Store, str]:
+def make_store(
+    settings: Settings, domains: tuple[str, ...] = ("shop.example",)
+) -> tuple[stores.Store, str]:
     return run_with_redis(settings, lambda r: stores.create_store(r, "Test shop", list(domains)))
 
 

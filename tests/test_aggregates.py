@@ -47,9 +47,7 @@ def test_rates_follow_the_definitions_exactly(client: TestClient, settings: Sett
     response = client.post("/v1/collect", json={"k": store.public_key, "events": events})
     assert response.json()["accepted"] == len(events)
 
-    figures = run_with_redis(
-        settings, lambda r: aggregates.summary(r, store.id, today(), today())
-    )
+    figures = run_with_redis(settings, lambda r: aggregates.summary(r, store.id, today(), today()))
     assert figures["sessions"] == 7
     assert figures["engaged_sessions"] == 5  # b, c, e, f, g
     assert figures["purchase_sessions"] == 2  # f, g
@@ -85,9 +83,10 @@ def test_a_range_adds_days_and_counts_visitors_once(client, settings) -> None:
         event("page_view", sid="new1", vid="alice"),
         event("page_view", sid="new2", vid="carol"),
     ]
-    assert client.post("/v1/collect", json={"k": store.public_key, "events": batch}).json()[
-        "accepted"
-    ] == 5
+    assert (
+        client.post("/v1/collect", json={"k": store.public_key, "events": batch}).json()["accepted"]
+        == 5
+    )
     both = run_with_redis(settings, lambda r: aggregates.summary(r, store.id, yesterday, today()))
     assert both["sessions"] == 4
     assert both["engaged_sessions"] == 1

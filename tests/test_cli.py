@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import BROWSER_UA, free_port
 from helpers import event
 from test_embedded_redis import stored_ids
 
-from conftest import BROWSER_UA, free_port
 from widget_server.cli import main
 
 
@@ -35,7 +35,14 @@ def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, s
 
 def test_store_create_json_prints_exactly_one_object(cli_env, capsys) -> None:
     code, out, _ = run_cli(
-        capsys, "store", "create", "--name", "Gift Shop", "--domain", "https://www.Gifts.example/", "--json"
+        capsys,
+        "store",
+        "create",
+        "--name",
+        "Gift Shop",
+        "--domain",
+        "https://www.Gifts.example/",
+        "--json",
     )
     assert code == 0
     created = json.loads(out)  # the whole output is one JSON document
@@ -80,9 +87,18 @@ def test_disable_and_enable(cli_env, capsys) -> None:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["store", "create", "--name", "A", "--domain", "not a domain"], "tarry: domain: 'not a domain'"),
-        (["store", "create", "--name", " ", "--domain", "a.example"], "tarry: name: must be 1 to 200"),
-        (["store", "rotate-secret", "nosuchstore1"], "tarry: store: no store with id 'nosuchstore1'"),
+        (
+            ["store", "create", "--name", "A", "--domain", "not a domain"],
+            "tarry: domain: 'not a domain'",
+        ),
+        (
+            ["store", "create", "--name", " ", "--domain", "a.example"],
+            "tarry: name: must be 1 to 200",
+        ),
+        (
+            ["store", "rotate-secret", "nosuchstore1"],
+            "tarry: store: no store with id 'nosuchstore1'",
+        ),
     ],
 )
 def test_bad_input_is_a_clear_cli_error(cli_env, capsys, argv, message) -> None:
@@ -118,14 +134,19 @@ class Server:
     def tarry(self, *argv: str) -> str:
         done = subprocess.run(
             [sys.executable, "-m", "widget_server", *argv],
-            env=self.env, capture_output=True, check=True, timeout=60,
+            env=self.env,
+            capture_output=True,
+            check=True,
+            timeout=60,
         )
         return done.stdout.decode()
 
     def start(self) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "widget_server", "serve"],
-            env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -169,19 +190,26 @@ def assert_clean_exit(code: int, output: str) -> None:
 
 def test_serve_on_a_fresh_data_dir_accepts_curl(tmp_path: Path) -> None:
     server = Server(tmp_path / "fresh")
-    created = json.loads(server.tarry("store", "create", "--name", "S", "--domain", "s.example", "--json"))
+    created = json.loads(
+        server.tarry("store", "create", "--name", "S", "--domain", "s.example", "--json")
+    )
     server.start()
     try:
         body = json.dumps({"k": created["public_key"], "events": [event()]})
         done = subprocess.run(
             ["curl", "-sS", "-X", "POST", f"{server.url}/v1/collect", "-d", body],
-            capture_output=True, timeout=30, check=True,
+            capture_output=True,
+            timeout=30,
+            check=True,
         )
         assert json.loads(done.stdout) == {"accepted": 1, "duplicates": 0, "rejected": []}
         with urllib.request.urlopen(f"{server.url}/metrics", timeout=5) as r:
             metrics = r.read().decode()
         assert 'tarry_events_total{outcome="accepted"} 1.0' in metrics
-        assert 'tarry_http_requests_total{method="POST",route="/v1/collect",status="200"} 1.0' in metrics
+        assert (
+            'tarry_http_requests_total{method="POST",route="/v1/collect",status="200"} 1.0'
+            in metrics
+        )
     finally:
         code, output = server.stop()
     assert_clean_exit(code, output)
@@ -189,7 +217,9 @@ def test_serve_on_a_fresh_data_dir_accepts_curl(tmp_path: Path) -> None:
 
 def test_graceful_shutdown_loses_nothing_acknowledged(tmp_path: Path) -> None:
     server = Server(tmp_path / "d", TARRY_RATE_LIMIT_IP="0", TARRY_RATE_LIMIT_VISITOR="0")
-    created = json.loads(server.tarry("store", "create", "--name", "S", "--domain", "s.example", "--json"))
+    created = json.loads(
+        server.tarry("store", "create", "--name", "S", "--domain", "s.example", "--json")
+    )
     server.start()
     acknowledged: list[str] = []
     lock = threading.Lock()

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from helpers import event, make_store, now_ms, run_with_redis, sync_client
+from helpers import event, make_store, now_ms, sync_client
 from starlette.testclient import TestClient
 
 from widget_server import keys, stores

@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from conftest import BROWSER_UA
 from helpers import event, make_store, run_with_redis, sync_client
 from starlette.testclient import TestClient
 
-from conftest import BROWSER_UA
 from widget_server import keys, stores
 from widget_server.app import create_app
 from widget_server.embedded_redis import EmbeddedRedis
@@ -56,7 +56,11 @@ def test_unknown_or_disabled_key_is_401(client, settings) -> None:
 
 def test_origin_outside_the_store_domains_is_403(client, settings) -> None:
     store, _ = make_store(settings, ("shop.example",))
-    for origin in ("https://evil.example", "https://shop.example.evil.example", "https://notshop.example"):
+    for origin in (
+        "https://evil.example",
+        "https://shop.example.evil.example",
+        "https://notshop.example",
+    ):
         response = client.post(
             "/v1/collect",
             json={"k": store.public_key, "events": [event()]},

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 import redis
+from conftest import BROWSER_UA
 from helpers import event, make_store
 from starlette.testclient import TestClient
 
-from conftest import BROWSER_UA
 from widget_server import keys
 from widget_server.app import create_app
 from widget_server.cli import main
@@ -79,7 +79,9 @@ def test_cli_and_server_share_the_embedded_redis(tmp_path: Path, monkeypatch, ca
     settings = embedded_settings(tmp_path)
     with TestClient(create_app(settings), headers={"user-agent": BROWSER_UA}) as client:
         pid = (tmp_path / "redis.pid").read_text()
-        assert main(["store", "create", "--name", "Live", "--domain", "live.example", "--json"]) == 0
+        assert (
+            main(["store", "create", "--name", "Live", "--domain", "live.example", "--json"]) == 0
+        )
         created = json.loads(capsys.readouterr().out)
         assert (tmp_path / "redis.pid").read_text() == pid
         # The CLI is gone; the server's Redis is not, and it knows the new store.

@@ -66,7 +66,9 @@ async def summary(redis: AsyncRedis, store_id: str, first: date, last: date) -> 
     totals = dict.fromkeys(COUNTERS, 0)
     per_day = []
     for day, row in zip(days, rows, strict=True):
-        values = {name: int(v) if v is not None else 0 for name, v in zip(COUNTERS, row, strict=True)}
+        values = {
+            name: int(v) if v is not None else 0 for name, v in zip(COUNTERS, row, strict=True)
+        }
         for name, value in values.items():
             totals[name] += value
         per_day.append({"day": day, **values})

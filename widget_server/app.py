@@ -13,9 +13,9 @@ import time
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.datastructures import State
 from starlette.middleware import Middleware
 from starlette.routing import Route
-from starlette.datastructures import State
 from starlette.types import Receive, Scope, Send
 
 from widget_server import health, stats
@@ -51,9 +51,7 @@ class TarryApp:
             endpoint: CollectEndpoint = self.starlette.state.collect
             start = time.perf_counter()
             status = await endpoint(scope, receive, send)
-            self.metrics.observe(
-                COLLECT_PATH, scope["method"], status, time.perf_counter() - start
-            )
+            self.metrics.observe(COLLECT_PATH, scope["method"], status, time.perf_counter() - start)
             return
         await self.starlette(scope, receive, send)
 

@@ -22,6 +22,9 @@ async def store_from_secret(request: Request, redis: AsyncRedis) -> Store | Resp
         )
     store = await store_for_secret(redis, token.strip())
     if store is None:
-        return error(401, "authorization: unknown, rotated or disabled secret key",
-                     {"WWW-Authenticate": "Bearer"})
+        return error(
+            401,
+            "authorization: unknown, rotated or disabled secret key",
+            {"WWW-Authenticate": "Bearer"},
+        )
     return store

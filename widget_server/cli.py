@@ -62,9 +62,7 @@ def _store_create(settings: Settings, args: argparse.Namespace) -> int:
     store, secret = _with_storage(settings, lambda r: stores.create_store(r, args.name, domains))
     if args.json:
         print(
-            json.dumps(
-                {"store_id": store.id, "public_key": store.public_key, "secret_key": secret}
-            )
+            json.dumps({"store_id": store.id, "public_key": store.public_key, "secret_key": secret})
         )
         return 0
     print(f"store_id:    {store.id}")

@@ -103,8 +103,9 @@ class CollectEndpoint:
 
         method = scope["method"]
         if method == "OPTIONS":
-            await send({"type": "http.response.start", "status": 204,
-                        "headers": cors + _PREFLIGHT_HEADERS})
+            await send(
+                {"type": "http.response.start", "status": 204, "headers": cors + _PREFLIGHT_HEADERS}
+            )
             await send({"type": "http.response.body", "body": b""})
             return 204
         try:
@@ -127,11 +128,17 @@ class CollectEndpoint:
             log.exception("collect: unexpected error")
             status, headers, content = 500, cors, {"error": "server: internal error"}
         body = _encode(content)
-        await send({"type": "http.response.start", "status": status, "headers": [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            *headers,
-        ]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    *headers,
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
         return status
 

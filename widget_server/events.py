@@ -61,7 +61,9 @@ EventType = Literal[
     "showcase_click",
     "showcase_suppressed",
 ]
-PageType = Literal["home", "product", "category", "search", "cart", "checkout", "thank_you", "other"]
+PageType = Literal[
+    "home", "product", "category", "search", "cart", "checkout", "thank_you", "other"
+]
 
 # Ids become parts of Redis key names: a safe alphabet and a bounded length.
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]

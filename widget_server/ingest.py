@@ -16,9 +16,6 @@ import msgspec
 
 from widget_server import keys
 from widget_server.events import Event, event_encoder
-
-# An event as it arrived (its JSON, decoded), or why it could not be decoded.
-DecodedEvent = tuple[bytes, Event] | str
 from widget_server.redis_scripts import (
     INGEST,
     KIND_ADD_TO_CART,
@@ -28,6 +25,9 @@ from widget_server.redis_scripts import (
     KIND_VIEW_ITEM,
 )
 from widget_server.storage import AsyncRedis
+
+# An event as it arrived (its JSON, decoded), or why it could not be decoded.
+DecodedEvent = tuple[bytes, Event] | str
 
 DUPLICATE_WINDOW_S = 48 * 3600
 # Older events are refused: past the duplicate window a retry could count twice.
@@ -215,7 +215,8 @@ class Ingestor:
         pending = queue.jobs
         try:
             while pending:
-                jobs, events = [], 0
+                jobs: list[_Job] = []
+                events = 0
                 while pending and (not jobs or events < self.MAX_EVENTS_PER_CALL):
                     job = pending.popleft()
                     jobs.append(job)

@@ -28,8 +28,6 @@ def store_prefix(store_id: str) -> str:
     return f"{PREFIX}:{{{store_id}}}:"
 
 
-
-
 # -- global ------------------------------------------------------------------
 
 

@@ -28,11 +28,15 @@ def json_response(
     return Response(_encode(content), status, headers, media_type="application/json")
 
 
-def error(status: int, message: str, headers: dict[str, str] | None = None, **extra: Any) -> Response:
+def error(
+    status: int, message: str, headers: dict[str, str] | None = None, **extra: Any
+) -> Response:
     return json_response({"error": message, **extra}, status, headers)
 
 
 def storage_unavailable(headers: dict[str, str] | None = None) -> Response:
     return error(
-        503, "storage: Redis is unreachable; try again later", {"Retry-After": "5", **(headers or {})}
+        503,
+        "storage: Redis is unreachable; try again later",
+        {"Retry-After": "5", **(headers or {})},
     )

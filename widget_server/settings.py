@@ -101,9 +101,7 @@ SETTINGS: dict[str, Setting] = {
         _path,
     ),
     "host": Setting("TARRY_HOST", "127.0.0.1", "Address `tarry serve` listens on.", _text),
-    "port": Setting(
-        "TARRY_PORT", "8000", "Port `tarry serve` listens on.", _int_between(1, 65535)
-    ),
+    "port": Setting("TARRY_PORT", "8000", "Port `tarry serve` listens on.", _int_between(1, 65535)),
     "log_level": Setting(
         "TARRY_LOG_LEVEL", "info", f"One of {', '.join(LOG_LEVELS)}.", _one_of(LOG_LEVELS)
     ),
