@@ -150,13 +150,15 @@ class Ingestor:
         """Store the events: each is (its JSON as sent, the decoded event), or the
         reason it could not be decoded."""
         result = IngestResult()
-        rows: list[tuple[str, str, str, str, int, str, int, str]] = []
+        rows: list[tuple[str, str, str, str, int, str, int, str, int]] = []
         server_fields = f',"rt":{ctx.now_ms},"dev":"{ctx.device}","ih":"{ctx.ip_hash}"}}'
         for index, decoded in enumerate(events):
             if isinstance(decoded, str):
                 result.rejected.append({"index": index, "error": decoded})
                 continue
             sent, event = decoded
+            # Duplicates are looked up by the hour of `ts` as sent, which a retry repeats.
+            hour = event.ts // 3_600_000
             checked = check_event(event, ctx)
             if isinstance(checked, str):
                 result.rejected.append({"index": index, "error": checked})
@@ -182,6 +184,7 @@ class Ingestor:
                     event.transaction_id or "",
                     revenue_minor,
                     stored,
+                    hour,
                 )
             )
         if not rows:

@@ -54,9 +54,10 @@ def events(store_id: str) -> str:
     return f"{store_prefix(store_id)}events"
 
 
-def seen_event(store_id: str, event_id: str) -> str:
-    """Marker that an event id was accepted; lives for the duplicate window."""
-    return f"{store_prefix(store_id)}{SEEN}{event_id}"
+def seen_events(store_id: str, hour: int) -> str:
+    """Hash whose fields are the ids of accepted events sent in one hour (by the
+    sender's clock, the same on every retry); kept 48 hours after its last write."""
+    return f"{store_prefix(store_id)}{SEEN}{hour}"
 
 
 def session(store_id: str, session_id: str) -> str:

@@ -29,7 +29,7 @@ _INGEST = """
 -- ARGV[1]  MessagePack plan:
 --   prefix     the store's key prefix, `t:{store_id}:`
 --   minid      stream entries older than this id are trimmed
---   seen_ttl   seconds an event id is remembered (the duplicate window)
+--   seen_ttl   seconds an event id is remembered after its hour's last write
 --   sess_ttl   seconds of idleness that end a session
 --   tx_ttl     seconds a transaction id is remembered
 --   win        rate-limit window length (s);  w  the current window's number
@@ -37,7 +37,7 @@ _INGEST = """
 --     ih, ipl  hashed client address and its request limit (absent: no limit)
 --     vl       events a visitor may send per window (0: no limit)
 --     ev       [[id, sid, day, vid, kind, transaction_id or "", revenue_minor,
---               stored form], ...]
+--               stored form, hour of the event's ts as sent], ...]
 -- Returns {accepted, duplicates} per request, flattened; {-1, retry_after_seconds}
 -- for a rate-limited request, which then changes nothing else.
 
@@ -53,6 +53,8 @@ local function count(day, field, n)
   fields[field] = (fields[field] or 0) + n
 end
 local visitors = {}   -- day -> list of visitor ids
+local seen_hours = {} -- hour -> true, for the duplicate-window hashes written
+
 -- A session's state is one string, "day page_views engaged purchased", read and
 -- written once per call: two commands per session instead of a hash's three.
 local sessions = {}   -- sid -> {day=, page_views=, engaged=, purchased=}
@@ -105,7 +107,9 @@ for _, req in ipairs(plan.reqs) do
   else
     local accepted, duplicates = 0, 0
     for _, e in ipairs(req.ev) do
-      if redis.call('SET', P .. '$SEEN' .. e[1], '1', 'NX', 'EX', plan.seen_ttl) then
+      -- A field in an hourly hash costs a fraction of a key with its own expiry.
+      if redis.call('HSETNX', P .. '$SEEN' .. e[9], e[1], '1') == 1 then
+        seen_hours[e[9]] = true
         accepted = accepted + 1
         redis.call('XADD', KEYS[1], '*', 'e', e[8])
         local day, kind = e[3], e[5]
@@ -159,6 +163,9 @@ for sid, s in pairs(sessions) do
   local state = s.day .. ' ' .. s.page_views .. ' ' .. (s.engaged and '1' or '0') .. ' '
     .. (s.purchased and '1' or '0')
   redis.call('SET', P .. '$SESSION' .. sid, state, 'EX', plan.sess_ttl)
+end
+for hour in pairs(seen_hours) do
+  redis.call('EXPIRE', P .. '$SEEN' .. hour, plan.seen_ttl)
 end
 -- Trimming once per call is as good as per entry, and cheaper.
 redis.call('XTRIM', KEYS[1], 'MINID', '~', plan.minid)
