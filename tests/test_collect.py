@@ -6,10 +6,13 @@ import json
 from typing import Any
 
 import pytest
+from conftest import BROWSER_UA
 from helpers import event, make_store, now_ms, sync_client
 from starlette.testclient import TestClient
 
 from widget_server import keys, stores
+from widget_server.app import create_app
+from widget_server.ingest import RATE_WINDOW_S, utc_day
 from widget_server.settings import Settings
 
 
@@ -189,3 +192,23 @@ def test_cors_follows_the_store_domains(client, shop) -> None:
     preflight = client.options("/v1/collect", headers={"origin": "https://shop.example"})
     assert preflight.status_code == 204
     assert "POST" in preflight.headers["access-control-allow-methods"]
+
+
+def test_script_writes_the_keys_that_keys_py_names(settings, shop) -> None:
+    """The ingest script builds key names itself; they must be the ones keys.py
+    defines, so that every other reader finds them."""
+    store, _ = shop
+    limited = settings.replace(rate_limit_ip=100, rate_limit_visitor=100)
+    sent = event("purchase", sid="sx", vid="vx", value=3.0, transaction_id="T-k")
+    with TestClient(create_app(limited), headers={"user-agent": BROWSER_UA}) as client:
+        assert post(client, store.public_key, [sent]).json()["accepted"] == 1
+    window = now_ms() // 1000 // RATE_WINDOW_S
+    with sync_client(settings) as r:
+        assert r.hexists(keys.seen_events(store.id, sent["ts"] // 3_600_000), sent["id"])
+        assert r.get(keys.session(store.id, "sx")).decode().endswith(" 0 1 1")
+        assert 0 < r.ttl(keys.session(store.id, "sx")) <= 1800
+        assert r.exists(keys.transaction(store.id, "T-k"))
+        assert r.pfcount(keys.day_visitors(store.id, utc_day(sent["ts"]))) == 1
+        assert int(r.get(keys.rate_visitor(store.id, "vx", window))) == 1
+        ip_keys = [k for k in r.scan_iter(match=keys.store_prefix(store.id) + keys.RATE_IP + "*")]
+        assert len(ip_keys) == 1
