@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import time
 from collections.abc import Awaitable, Callable
@@ -12,7 +11,7 @@ import redis
 
 from widget_server import stores
 from widget_server.settings import Settings
-from widget_server.storage import AsyncRedis, open_storage
+from widget_server.storage import AsyncRedis, run_with_storage
 
 T = TypeVar("T")
 _ids = itertools.count()
@@ -20,15 +19,7 @@ _ids = itertools.count()
 
 def run_with_redis(settings: Settings, work: Callable[[AsyncRedis], Awaitable[T]]) -> T:
     """Run `work` with its own connection (the app under test has its own loop)."""
-
-    async def run() -> T:
-        storage = await open_storage(settings)
-        try:
-            return await work(storage.client)
-        finally:
-            await storage.close()
-
-    return asyncio.run(run())
+    return run_with_storage(settings, work)
 
 
 def make_store(

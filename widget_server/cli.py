@@ -3,35 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from collections.abc import Callable, Sequence
 
 from widget_server import stores
 from widget_server.embedded_redis import EmbeddedRedisError
 from widget_server.responses import STORAGE_ERRORS
 from widget_server.settings import Settings, SettingsError
-from widget_server.storage import AsyncRedis, open_storage
+from widget_server.storage import run_with_storage
 
-T = TypeVar("T")
 
 
 class CliError(Exception):
     pass
-
-
-def _with_storage(settings: Settings, work: Callable[[AsyncRedis], Awaitable[T]]) -> T:
-    async def run() -> T:
-        storage = await open_storage(settings)
-        try:
-            return await work(storage.client)
-        finally:
-            await storage.close()
-
-    return asyncio.run(run())
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -59,7 +45,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 def _store_create(settings: Settings, args: argparse.Namespace) -> int:
     domains = [d for value in args.domain for d in value.split(",") if d.strip()]
-    store, secret = _with_storage(settings, lambda r: stores.create_store(r, args.name, domains))
+    store, secret = run_with_storage(settings, lambda r: stores.create_store(r, args.name, domains))
     if args.json:
         print(
             json.dumps({"store_id": store.id, "public_key": store.public_key, "secret_key": secret})
@@ -77,7 +63,7 @@ def _store_create(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _store_list(settings: Settings, args: argparse.Namespace) -> int:
-    found = _with_storage(settings, stores.list_stores)
+    found = run_with_storage(settings, stores.list_stores)
     if args.json:
         print(json.dumps([s.public() for s in found]))
         return 0
@@ -97,7 +83,7 @@ def _store_list(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _store_rotate(settings: Settings, args: argparse.Namespace) -> int:
-    secret = _with_storage(settings, lambda r: stores.rotate_secret(r, args.store_id))
+    secret = run_with_storage(settings, lambda r: stores.rotate_secret(r, args.store_id))
     if args.json:
         print(json.dumps({"store_id": args.store_id, "secret_key": secret}))
     else:
@@ -107,7 +93,7 @@ def _store_rotate(settings: Settings, args: argparse.Namespace) -> int:
 
 def _store_enable(enabled: bool) -> Callable[[Settings, argparse.Namespace], int]:
     def run(settings: Settings, args: argparse.Namespace) -> int:
-        store = _with_storage(settings, lambda r: stores.set_enabled(r, args.store_id, enabled))
+        store = run_with_storage(settings, lambda r: stores.set_enabled(r, args.store_id, enabled))
         print(f"store {store.id}: {'enabled' if store.enabled else 'disabled'}")
         return 0
 

@@ -12,34 +12,6 @@ from typing import Annotated, Literal
 
 import msgspec
 
-EVENT_TYPES = (
-    "page_view",
-    "view_item",
-    "view_item_list",
-    "add_to_cart",
-    "remove_from_cart",
-    "view_cart",
-    "begin_checkout",
-    "purchase",
-    "engagement",
-    "popup_shown",
-    "popup_click",
-    "popup_close",
-    "popup_suppressed",
-    "showcase_view",
-    "showcase_click",
-    "showcase_suppressed",
-)
-PAGE_TYPES = (
-    "home",
-    "product",
-    "category",
-    "search",
-    "cart",
-    "checkout",
-    "thank_you",
-    "other",
-)
 MAX_EVENTS = 100
 MAX_BODY_BYTES = 64 * 1024
 

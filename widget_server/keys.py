@@ -81,11 +81,6 @@ def day_visitors(store_id: str, day: str) -> str:
     return f"{store_prefix(store_id)}{DAY}{day}{VISITORS}"
 
 
-def rate_ip(store_id: str, ip_hash: str, window: int) -> str:
-    """Request counter of one hashed IP address in one rate-limit window."""
-    return f"{store_prefix(store_id)}{RATE_IP}{ip_hash}:{window}"
-
-
 def rate_visitor(store_id: str, visitor_id: str, window: int) -> str:
     """Event counter of one visitor in one rate-limit window."""
     return f"{store_prefix(store_id)}{RATE_VISITOR}{visitor_id}:{window}"

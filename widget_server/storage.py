@@ -3,8 +3,10 @@ the embedded one under TARRY_DATA_DIR."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import redis
 import redis.asyncio
@@ -14,6 +16,8 @@ from redis.backoff import NoBackoff
 
 from widget_server.embedded_redis import EmbeddedRedis
 from widget_server.settings import Settings
+
+T = TypeVar("T")
 
 # Both clients expose the same command methods; typing them as one keeps callers simple.
 AsyncRedis = Any
@@ -72,3 +76,16 @@ async def open_storage(settings: Settings) -> Storage:
             embedded.release()
         raise
     return Storage(client=client, is_cluster=cluster, embedded=embedded)
+
+
+def run_with_storage(settings: Settings, work: Callable[[AsyncRedis], Awaitable[T]]) -> T:
+    """Open storage, run `work` with its client, close: for commands and scripts."""
+
+    async def run() -> T:
+        storage = await open_storage(settings)
+        try:
+            return await work(storage.client)
+        finally:
+            await storage.close()
+
+    return asyncio.run(run())
