@@ -15,11 +15,6 @@ from widget_server.settings import Settings, SettingsError
 from widget_server.storage import run_with_storage
 
 
-
-class CliError(Exception):
-    pass
-
-
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
