@@ -1,0 +1,242 @@
+"""Interactions: from events to a user x item matrix.
+
+One path for every source: a store's Redis stream and a CSV file of events both
+become `Interaction` records, and `build_matrix` turns records into a weighted
+`scipy.sparse.csr_matrix`. Each event type has a weight (a purchase says more
+than a view); older events count less (exponential decay with a half-life); and
+repeated events of a damped type (views, by default) add less and less, so that
+a visitor reloading a page does not outweigh a purchase.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import gzip
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+import scipy.sparse as sp
+
+DEFAULT_WEIGHTS: Mapping[str, float] = {
+    "view_item": 1.0,
+    "showcase_click": 1.0,
+    "add_to_cart": 4.0,
+    "begin_checkout": 4.0,
+    "purchase": 8.0,
+}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Interaction:
+    """One visitor touching one item: an event, reduced to what the models use."""
+
+    timestamp_ms: int
+    visitor_id: str
+    session_id: str
+    event: str
+    item_id: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Weighting:
+    """How events become matrix values.
+
+    Parameters
+    ----------
+    weights : mapping of event name to weight; events not in it are ignored.
+    half_life_days : an event this old counts half; None for no decay.
+    damped : event names whose repeats add log2(1 + n) rather than n.
+    """
+
+    weights: Mapping[str, float] = dataclasses.field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    half_life_days: float | None = 30.0
+    damped: frozenset[str] = frozenset({"view_item", "showcase_click"})
+
+    def __post_init__(self) -> None:
+        for name, weight in self.weights.items():
+            if not weight > 0:
+                raise ValueError(f"weights.{name}: must be positive, got {weight}")
+        if self.half_life_days is not None and not self.half_life_days > 0:
+            raise ValueError(f"half_life_days: must be positive, got {self.half_life_days}")
+
+
+class IdMap:
+    """Ids to dense indices, append-only: an id keeps its index when new ids arrive,
+    so factors of a model trained earlier still line up with a newer matrix."""
+
+    def __init__(self, ids: Iterable[str] = ()) -> None:
+        self._ids: list[str] = []
+        self._index: dict[str, int] = {}
+        for id_ in ids:
+            self.add(id_)
+
+    def add(self, id_: str) -> int:
+        index = self._index.get(id_)
+        if index is None:
+            index = self._index[id_] = len(self._ids)
+            self._ids.append(id_)
+        return index
+
+    def get(self, id_: str) -> int | None:
+        return self._index.get(id_)
+
+    def id_of(self, index: int) -> str:
+        return self._ids[index]
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __contains__(self, id_: object) -> bool:
+        return id_ in self._index
+
+    def to_array(self) -> np.ndarray:
+        return np.array(self._ids, dtype=str)
+
+    @classmethod
+    def from_array(cls, array: np.ndarray) -> IdMap:
+        return cls(str(x) for x in array)
+
+
+@dataclasses.dataclass
+class InteractionMatrix:
+    """The users x items matrix with the id maps of its rows and columns."""
+
+    matrix: sp.csr_matrix
+    users: IdMap
+    items: IdMap
+
+
+def build_matrix(
+    interactions: Iterable[Interaction],
+    weighting: Weighting | None = None,
+    *,
+    now_ms: int | None = None,
+    users: IdMap | None = None,
+    items: IdMap | None = None,
+) -> InteractionMatrix:
+    """Weighted users x items matrix (float32 CSR).
+
+    `now_ms` is the reference time for decay (default: the newest interaction).
+    Existing `users` / `items` maps are extended, never reordered.
+    """
+    weighting = weighting or Weighting()
+    users = users if users is not None else IdMap()
+    items = items if items is not None else IdMap()
+    event_codes = {name: code for code, name in enumerate(weighting.weights)}
+    rows: list[int] = []
+    cols: list[int] = []
+    kinds: list[int] = []
+    times: list[int] = []
+    for record in interactions:
+        code = event_codes.get(record.event)
+        if code is None:
+            continue
+        rows.append(users.add(record.visitor_id))
+        cols.append(items.add(record.item_id))
+        kinds.append(code)
+        times.append(record.timestamp_ms)
+    shape = (len(users), len(items))
+    if not rows:
+        return InteractionMatrix(sp.csr_matrix(shape, dtype=np.float32), users, items)
+
+    row = np.asarray(rows, dtype=np.int64)
+    col = np.asarray(cols, dtype=np.int64)
+    kind = np.asarray(kinds, dtype=np.int64)
+    ts = np.asarray(times, dtype=np.int64)
+    reference = int(ts.max()) if now_ms is None else now_ms
+    if weighting.half_life_days is None:
+        decay = np.ones(len(ts))
+    else:
+        age_days = np.maximum(reference - ts, 0) / 86_400_000
+        decay = np.power(0.5, age_days / weighting.half_life_days)
+
+    # Sum decayed counts per (user, item, event type), then weight and damp each sum.
+    n_kinds = len(event_codes)
+    key = (row * shape[1] + col) * n_kinds + kind
+    unique, inverse = np.unique(key, return_inverse=True)
+    counts = np.bincount(inverse, weights=decay)
+    u_kind = unique % n_kinds
+    weights = np.array(list(weighting.weights.values()), dtype=np.float64)
+    damped = np.array([name in weighting.damped for name in weighting.weights])
+    values = np.where(damped[u_kind], np.log2(1 + counts), counts) * weights[u_kind]
+    cell = unique // n_kinds
+    matrix = sp.csr_matrix(
+        (values.astype(np.float32), (cell // shape[1], cell % shape[1])), shape=shape
+    )
+    matrix.sum_duplicates()  # the event types of one cell add up
+    return InteractionMatrix(matrix, users, items)
+
+
+# -- sources ------------------------------------------------------------------
+
+CSV_COLUMNS = ("timestamp", "visitor_id", "event", "item_id")
+
+
+def _timestamp_ms(raw: str) -> int:
+    text = raw.strip()
+    if text.isdigit():
+        value = int(text)
+        return value if value > 10**11 else value * 1000  # seconds or milliseconds
+    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def _open_text(path: Path) -> TextIO:
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", newline="", encoding="utf-8")
+    return open(path, newline="", encoding="utf-8")
+
+
+def read_csv(path: str | Path) -> Iterator[Interaction]:
+    """Interactions from a CSV with columns `timestamp` (ms, s or ISO 8601),
+    `visitor_id`, optional `session_id`, `event` (GA4 names) and `item_id`.
+    A bad row raises ValueError naming its line and field."""
+    path = Path(path)
+    with _open_text(path) as handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
+        for line, row in enumerate(reader, start=2):
+            for column in CSV_COLUMNS:
+                if not (row.get(column) or "").strip():
+                    raise ValueError(f"{path}:{line}: {column}: empty")
+            try:
+                timestamp = _timestamp_ms(row["timestamp"])
+            except ValueError:
+                raise ValueError(
+                    f"{path}:{line}: timestamp: not ms, seconds or ISO 8601: {row['timestamp']!r}"
+                ) from None
+            yield Interaction(
+                timestamp,
+                row["visitor_id"].strip(),
+                (row.get("session_id") or "").strip() or row["visitor_id"].strip(),
+                row["event"].strip(),
+                row["item_id"].strip(),
+            )
+
+
+def from_event(event: Mapping[str, Any]) -> Iterator[Interaction]:
+    """Interactions in one stored event: one per item it names."""
+    for item in event.get("items") or ():
+        yield Interaction(
+            int(event["ts"]), event["vid"], event["sid"], event["type"], str(item["item_id"])
+        )
+
+
+def read_stream(redis: Any, stream_key: str, batch: int = 10_000) -> Iterator[Interaction]:
+    """Interactions from a store's event stream (a synchronous redis-py client),
+    read in pages so that memory does not grow with the stream."""
+    start = "-"
+    while True:
+        entries = redis.xrange(stream_key, min=start, count=batch)
+        for _, fields in entries:
+            yield from from_event(json.loads(fields[b"e"]))
+        if len(entries) < batch:
+            return
+        last = entries[-1][0].decode()
+        start = "(" + last
