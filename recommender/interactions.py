@@ -235,7 +235,8 @@ def read_stream(redis: Any, stream_key: str, batch: int = 10_000) -> Iterator[In
     while True:
         entries = redis.xrange(stream_key, min=start, count=batch)
         for _, fields in entries:
-            yield from from_event(json.loads(fields[b"e"]))
+            for event in json.loads(fields[b"events"]):
+                yield from from_event(event)
         if len(entries) < batch:
             return
         last = entries[-1][0].decode()

@@ -37,7 +37,7 @@ def day_counts(settings: Settings, store_id: str) -> dict[str, int]:
 def stream(settings: Settings, store_id: str) -> list[dict[str, Any]]:
     with sync_client(settings) as r:
         entries = r.xrange(keys.events(store_id))
-    return [json.loads(fields[b"e"]) for _, fields in entries]
+    return [e for _, fields in entries for e in json.loads(fields[b"events"])]
 
 
 def test_mixed_batch_gives_exact_response_and_counts(client, settings, shop) -> None:

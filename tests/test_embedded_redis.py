@@ -28,7 +28,8 @@ def stored_ids(data_dir: Path, store_id: str) -> list[str]:
     server.acquire()
     try:
         with redis.Redis(unix_socket_path=str(server.socket_path)) as r:
-            return [json.loads(f[b"e"])["id"] for _, f in r.xrange(keys.events(store_id))]
+            entries = r.xrange(keys.events(store_id))
+            return [e["id"] for _, f in entries for e in json.loads(f[b"events"])]
     finally:
         server.release()
 

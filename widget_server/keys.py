@@ -50,7 +50,8 @@ def store(store_id: str) -> str:
 
 
 def events(store_id: str) -> str:
-    """Stream of accepted events, trimmed to the retention period."""
+    """Stream of accepted events, an entry per request (field `events`: a JSON
+    array), trimmed to the retention period."""
     return f"{store_prefix(store_id)}events"
 
 

@@ -22,8 +22,10 @@ KIND_ENGAGED = 5  # an `engagement` event with engaged_ms >= 10 s
 _INGEST = """
 -- Append the events of one or more collect requests (coalesced by the server) to a
 -- store's stream and update every live aggregate, in one round trip; each request
--- is counted entirely or not at all. Counters are summed in Lua tables and written
--- once per key at the end, which keeps the number of Redis calls per event small.
+-- is counted entirely or not at all. A request's accepted events are one stream
+-- entry (field `events`, a JSON array): one XADD per request, not per event.
+-- Counters are summed in Lua tables and written once per key at the end, which
+-- keeps the number of Redis calls per event small.
 --
 -- KEYS[1]  the store's event stream
 -- ARGV[1]  MessagePack plan:
@@ -106,12 +108,13 @@ for _, req in ipairs(plan.reqs) do
     out[#out + 1] = retry
   else
     local accepted, duplicates = 0, 0
+    local batch = {}      -- the request's accepted events, stored as one entry
     for _, e in ipairs(req.ev) do
       -- A field in an hourly hash costs a fraction of a key with its own expiry.
       if redis.call('HSETNX', P .. '$SEEN' .. e[9], e[1], '1') == 1 then
         seen_hours[e[9]] = true
         accepted = accepted + 1
-        redis.call('XADD', KEYS[1], '*', 'e', e[8])
+        batch[#batch + 1] = e[8]
         local day, kind = e[3], e[5]
         local s = session_of(e[2], day)
         count(day, 'events', 1)
@@ -153,6 +156,9 @@ for _, req in ipairs(plan.reqs) do
       else
         duplicates = duplicates + 1
       end
+    end
+    if accepted > 0 then
+      redis.call('XADD', KEYS[1], '*', 'events', '[' .. table.concat(batch, ',') .. ']')
     end
     out[#out + 1] = accepted
     out[#out + 1] = duplicates
