@@ -185,13 +185,12 @@ class CollectEndpoint:
             return {"accepted": 0, "duplicates": 0, "rejected": [], "bot": True}
 
         client = scope.get("client")
-        salt = await self.salt.for_day(utc_day(now))
         ctx = Context(
             store_id=store.id,
             now_ms=now,
             skew_ms=0 if sent_at is None else now - sent_at,
             device=device,
-            ip_hash=privacy.ip_hash(salt, store.id, client[0] if client else ""),
+            ip_hash=await self.salt.ip_hash(utc_day(now), store.id, client[0] if client else ""),
         )
         result = await self.ingestor.ingest(events, ctx)
         if result.retry_after:

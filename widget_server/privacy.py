@@ -18,6 +18,20 @@ class DailySalt:
         self._redis = redis
         self._day = ""
         self._salt = b""
+        self._hashes: dict[tuple[str, str], str] = {}
+
+    async def ip_hash(self, day: str, store_id: str, ip: str) -> str:
+        """The hash of `ip` for the store on `day`, remembered for the day (the same
+        visitors send many requests)."""
+        if day != self._day:
+            await self.for_day(day)
+        key = (store_id, ip)
+        cached = self._hashes.get(key)
+        if cached is None:
+            if len(self._hashes) > 100_000:
+                self._hashes.clear()
+            cached = self._hashes[key] = ip_hash(self._salt, store_id, ip)
+        return cached
 
     async def for_day(self, day: str) -> bytes:
         if day != self._day:
@@ -26,6 +40,7 @@ class DailySalt:
             await self._redis.set(key, secrets.token_hex(16), nx=True, ex=SALT_TTL_SECONDS)
             salt = await self._redis.get(key)
             self._salt, self._day = salt, day
+            self._hashes.clear()
         return self._salt
 
 
