@@ -4,22 +4,20 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import redis
 
 from widget_server import stores
 from widget_server.settings import Settings
-from widget_server.storage import AsyncRedis, run_with_storage
+from widget_server.storage import run_with_storage
 
 T = TypeVar("T")
 _ids = itertools.count()
 
 
-def run_with_redis(settings: Settings, work: Callable[[AsyncRedis], Awaitable[T]]) -> T:
-    """Run `work` with its own connection (the app under test has its own loop)."""
-    return run_with_storage(settings, work)
+# Work with its own connection: the app under test runs its own event loop.
+run_with_redis = run_with_storage
 
 
 def make_store(

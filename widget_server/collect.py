@@ -28,7 +28,7 @@ from widget_server.events import (
 )
 from widget_server.ingest import Context, DecodedEvent, Ingestor, now_ms, utc_day
 from widget_server.metrics import Metrics
-from widget_server.responses import STORAGE_ERRORS
+from widget_server.responses import STORAGE_ERRORS, STORAGE_UNAVAILABLE
 from widget_server.storage import AsyncRedis
 from widget_server.stores import PublicKeyCache
 from widget_server.useragent import classify
@@ -121,7 +121,7 @@ class CollectEndpoint:
         except STORAGE_ERRORS:
             self.metrics.redis_errors.inc()
             status, headers = 503, [(b"retry-after", b"5"), *cors]
-            content = {"error": "storage: Redis is unreachable; try again later"}
+            content = {"error": STORAGE_UNAVAILABLE}
         except Exception:
             # Outside Starlette's error middleware: answer 500 here, never a dropped
             # connection, and log what happened.

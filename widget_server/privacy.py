@@ -24,7 +24,7 @@ class DailySalt:
         """The hash of `ip` for the store on `day`, remembered for the day (the same
         visitors send many requests)."""
         if day != self._day:
-            await self.for_day(day)
+            await self._refresh(day)
         key = (store_id, ip)
         cached = self._hashes.get(key)
         if cached is None:
@@ -33,15 +33,12 @@ class DailySalt:
             cached = self._hashes[key] = ip_hash(self._salt, store_id, ip)
         return cached
 
-    async def for_day(self, day: str) -> bytes:
-        if day != self._day:
-            key = keys.daily_salt(day)
-            # Whichever process comes first sets it; all processes then agree.
-            await self._redis.set(key, secrets.token_hex(16), nx=True, ex=SALT_TTL_SECONDS)
-            salt = await self._redis.get(key)
-            self._salt, self._day = salt, day
-            self._hashes.clear()
-        return self._salt
+    async def _refresh(self, day: str) -> None:
+        key = keys.daily_salt(day)
+        # Whichever process comes first sets it; all processes then agree.
+        await self._redis.set(key, secrets.token_hex(16), nx=True, ex=SALT_TTL_SECONDS)
+        self._salt, self._day = await self._redis.get(key), day
+        self._hashes.clear()
 
 
 def ip_hash(salt: bytes, store_id: str, ip: str) -> str:

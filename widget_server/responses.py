@@ -34,9 +34,12 @@ def error(
     return json_response({"error": message, **extra}, status, headers)
 
 
+STORAGE_UNAVAILABLE = "storage: Redis is unreachable; try again later"
+
+
 def storage_unavailable(headers: dict[str, str] | None = None) -> Response:
     return error(
         503,
-        "storage: Redis is unreachable; try again later",
+        STORAGE_UNAVAILABLE,
         {"Retry-After": "5", **(headers or {})},
     )
