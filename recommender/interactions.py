@@ -14,7 +14,7 @@ import csv
 import dataclasses
 import gzip
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -228,14 +228,23 @@ def from_event(event: Mapping[str, Any]) -> Iterator[Interaction]:
         )
 
 
-def read_stream(redis: Any, stream_key: str, batch: int = 10_000) -> Iterator[Interaction]:
+def read_stream(
+    redis: Any,
+    stream_key: str,
+    batch: int = 10_000,
+    on_item: Callable[[Mapping[str, Any]], None] | None = None,
+) -> Iterator[Interaction]:
     """Interactions from a store's event stream (a synchronous redis-py client),
-    read in pages so that memory does not grow with the stream."""
+    read in pages so that memory does not grow with the stream. `on_item` sees every
+    item record on the way (the catalog fills itself from them)."""
     start = "-"
     while True:
         entries = redis.xrange(stream_key, min=start, count=batch)
         for _, fields in entries:
             for event in json.loads(fields[b"events"]):
+                if on_item is not None:
+                    for item in event.get("items") or ():
+                        on_item(item)
                 yield from from_event(event)
         if len(entries) < batch:
             return

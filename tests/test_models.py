@@ -54,7 +54,7 @@ def test_item_knn_finds_items_bought_together() -> None:
             [[1, 1, 0, 0, 0], [1, 1, 0, 0, 0], [0, 0, 1, 1, 0], [0, 0, 1, 1, 1]], dtype=np.float32
         )
     )
-    model = ItemKNN().fit(matrix)
+    model = ItemKNN(include_self=False).fit(matrix)
     assert model.recommend(np.array([0]), 1)[0][0] == 1
     assert model.recommend(np.array([2]), 1)[0][0] == 3
     assert model.recommend(np.array([0]), 5, exclude=np.array([0])) == [(1, pytest.approx(1.0))]
@@ -63,8 +63,18 @@ def test_item_knn_finds_items_bought_together() -> None:
 
 
 def test_item_knn_keeps_only_the_nearest_neighbours() -> None:
-    model = ItemKNN(neighbours=2).fit(random_matrix(1, users=200, items=40))
-    per_item = np.diff(model.similarity.indptr)
-    assert per_item.max() <= 2
+    model = ItemKNN(neighbours=2, include_self=False).fit(random_matrix(1, users=200, items=40))
+    assert np.diff(model.similarity.indptr).max() == 2
+    with_self = ItemKNN(neighbours=2).fit(random_matrix(1, users=200, items=40))
+    assert np.diff(with_self.similarity.indptr).max() == 3  # the two nearest and itself
     with pytest.raises(ValueError, match="neighbours: must be at least 1"):
         ItemKNN(neighbours=0)
+
+
+def test_item_knn_counts_an_item_as_its_own_neighbour_by_default() -> None:
+    # Repeat purchases: a visitor's own items rank first, then their neighbours.
+    matrix = sp.csr_matrix(np.array([[1, 1, 0], [1, 1, 0], [0, 1, 1]], dtype=np.float32))
+    with_self = ItemKNN().fit(matrix)
+    assert [i for i, _ in with_self.recommend(np.array([0]), 2)] == [0, 1]
+    without = ItemKNN(include_self=False).fit(matrix)
+    assert [i for i, _ in without.recommend(np.array([0]), 2)] == [1]

@@ -1,6 +1,11 @@
 """`item_knn`: item-to-item cosine similarity on co-occurrence, the neighbourhood
 baseline. Only each item's `neighbours` most similar items are kept, so memory
-grows with items x neighbours, never items x items."""
+grows with items x neighbours, never items x items.
+
+As in the textbook method (and `implicit`'s `CosineRecommender`), an item is its own
+nearest neighbour (similarity 1) unless `include_self=False`: items a visitor already
+touched score highly, which is right for repeat purchases. The personal blend turns
+that off and weighs the repeat signal on its own."""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ import scipy.sparse as sp
 from recommender.models.base import Recommender
 
 
-def _top_per_row(similar: sp.csr_matrix, keep: int) -> sp.csr_matrix:
+def top_per_row(similar: sp.csr_matrix, keep: int) -> sp.csr_matrix:
     rows, cols, vals = [], [], []
     for row in range(similar.shape[0]):
         start, end = similar.indptr[row], similar.indptr[row + 1]
@@ -34,10 +39,11 @@ def _top_per_row(similar: sp.csr_matrix, keep: int) -> sp.csr_matrix:
 
 
 class ItemKNN(Recommender):
-    def __init__(self, neighbours: int = 100) -> None:
+    def __init__(self, neighbours: int = 100, include_self: bool = True) -> None:
         if neighbours < 1:
             raise ValueError(f"neighbours: must be at least 1, got {neighbours}")
         self.neighbours = neighbours
+        self.include_self = include_self
         self.similarity = sp.csr_matrix((0, 0), dtype=np.float32)
 
     def fit(self, matrix: sp.csr_matrix) -> ItemKNN:
@@ -48,7 +54,10 @@ class ItemKNN(Recommender):
         similar = (normalised.T @ normalised).tocsr()
         similar.setdiag(0)  # an item is not its own neighbour
         similar.eliminate_zeros()
-        self.similarity = _top_per_row(similar, self.neighbours)
+        self.similarity = top_per_row(similar, self.neighbours)
+        if self.include_self:
+            identity = sp.identity(matrix.shape[1], dtype=np.float32, format="csr")
+            self.similarity = (self.similarity + identity).tocsr()
         self.n_items = matrix.shape[1]
         return self
 

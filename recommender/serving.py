@@ -1,0 +1,326 @@
+"""Answering showcase queries from a bundle: strategies, business rules, fallbacks.
+
+Every strategy yields candidates best first; one walker applies the rules to all
+of them (never show what is out of stock, in the cart, already bought, the item on
+the page, or explicitly excluded; optionally only the current category; at most N
+per category), and when a strategy runs dry the next in its fallback chain fills
+the rest — so a showcase is never empty while any item passes the rules. Every
+pick says which strategy produced it and, where there is one, the item or
+category behind it ("because you viewed X", "often bought with X", "trending in Y").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from recommender.bundle import Bundle
+from recommender.models.personal import neighbour_scores
+
+STRATEGIES = (
+    "recommended",
+    "similar",
+    "bought_together",
+    "cart",
+    "trending",
+    "popular",
+    "recently_viewed",
+)
+
+# What fills a showcase when its own strategy has nothing (more) to offer.
+FALLBACKS: dict[str, tuple[str, ...]] = {
+    "recommended": ("recommended", "similar", "trending", "popular"),
+    "similar": ("similar", "bought_together", "trending", "popular"),
+    "bought_together": ("bought_together", "similar", "trending", "popular"),
+    "cart": ("cart", "recommended", "trending", "popular"),
+    "trending": ("trending", "popular"),
+    "popular": ("popular",),
+    "recently_viewed": ("recently_viewed", "trending", "popular"),
+}
+
+MAX_ITEMS = 100
+
+
+@dataclasses.dataclass(frozen=True)
+class Rules:
+    """Business rules. Unavailable items are never shown; the rest is configurable."""
+
+    exclude_cart: bool = True
+    exclude_purchased: bool = True
+    exclude_current: bool = True
+    same_category: bool = False
+    max_per_category: int | None = None
+    exclude: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        if self.max_per_category is not None and self.max_per_category < 1:
+            raise ValueError(f"max_per_category: must be at least 1, got {self.max_per_category}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Query:
+    """What the page knows: the visitor's recent items (oldest first, this session
+    included), the product on the page, the cart, past purchases, and the category
+    for `trending` in a category."""
+
+    strategy: str
+    n: int = 10
+    history: Sequence[str] = ()
+    history_weights: Sequence[float] | None = None  # per history item; default 1 (a view)
+    item: str | None = None
+    cart: Sequence[str] = ()
+    purchased: Sequence[str] = ()
+    category: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy: must be one of {', '.join(STRATEGIES)}")
+        # a float n would never equal len(picks): the walker would return every item
+        if isinstance(self.n, bool) or not isinstance(self.n, numbers.Integral):
+            raise ValueError(f"n: must be a whole number, got {self.n!r}")
+        if not 1 <= self.n <= MAX_ITEMS:
+            raise ValueError(f"n: must be between 1 and {MAX_ITEMS}, got {self.n}")
+        if self.history_weights is not None:
+            if len(self.history_weights) != len(self.history):
+                raise ValueError("history_weights: must have one weight per history item")
+            # NaN would silently turn `recommended` off, a negative weight rank the item first
+            if not all(0 <= w < float("inf") for w in self.history_weights):
+                raise ValueError("history_weights: must be finite and not negative")
+
+
+@dataclasses.dataclass(frozen=True)
+class Pick:
+    item_id: str
+    score: float
+    strategy: str
+    because: str | None = None  # item id (or, for trending, category) behind the pick
+
+
+Candidates = Iterator[tuple[int, float, str | None]]
+
+
+class Showcases:
+    def __init__(self, bundle: Bundle) -> None:
+        self.bundle = bundle
+        self.items = bundle.items
+        self.n_items = len(bundle.items)
+        factors = bundle.als.item_factors
+        norms = np.linalg.norm(factors, axis=1)
+        norms[norms == 0] = 1.0
+        self._unit_factors = (factors / norms[:, None]).astype(np.float32)
+        # Per-item facts as plain lists: the walker reads them one item at a time,
+        # where a list index is several times cheaper than a numpy scalar.
+        self._available: list[bool] = bundle.catalog.available.tolist()
+        self._category_of: list[int] = bundle.catalog.category_of.tolist()
+        # Rankings that do not depend on the query, as lists once: converting a
+        # catalog-sized array on every query would cost more than the query.
+        self._by_popularity: list[int] = np.argsort(-bundle.popularity, kind="stable").tolist()
+        trending = np.argsort(-bundle.trending, kind="stable")
+        self._by_trending: list[int] = trending[bundle.trending[trending] > 0].tolist()
+
+    # -- the walker -----------------------------------------------------------
+
+    def answer(self, query: Query, rules: Rules | None = None) -> list[Pick]:
+        rules = rules or Rules()
+        bundle = self.bundle
+        catalog = bundle.catalog
+        history, weights = self._history(query)
+        cart = self._indices(query.cart)
+        blocked: set[int] = set(self._indices(rules.exclude).tolist())
+        if rules.exclude_cart:
+            blocked.update(cart.tolist())
+        if rules.exclude_purchased:
+            blocked.update(self._indices(query.purchased).tolist())
+        current = self.items.get(query.item) if query.item else None
+        if rules.exclude_current and current is not None:
+            blocked.add(current)
+        category = -1
+        if rules.same_category:
+            if query.category:
+                category = catalog.category_index(query.category)
+            elif current is not None:
+                category = int(catalog.category_of[current])
+        per_category: dict[int, int] = {}
+        cap = rules.max_per_category
+        available = self._available
+        category_of = self._category_of
+        kept: list[tuple[int, float, str, str | None]] = []
+        reasons: list[tuple[int, int, np.ndarray]] = []  # (from, to, seeds) to explain
+        for strategy in FALLBACKS[query.strategy]:
+            candidates, seeds = self._candidates(strategy, history, weights, cart, current)
+            first = len(kept)
+            for index, score, because in candidates:
+                if index in blocked or not available[index]:
+                    continue
+                item_category = category_of[index]
+                if category != -1 and item_category != category:
+                    continue
+                if cap is not None and item_category != -1:
+                    if per_category.get(item_category, 0) >= cap:
+                        continue
+                    per_category[item_category] = per_category.get(item_category, 0) + 1
+                blocked.add(index)
+                kept.append((index, score, strategy, because))
+                if len(kept) == query.n:
+                    break
+            if seeds is not None and len(kept) > first:
+                reasons.append((first, len(kept), seeds))
+            if len(kept) == query.n:
+                break
+        for start, stop, seeds in reasons:
+            explained = self._explain([index for index, *_ in kept[start:stop]], seeds)
+            for position, because in enumerate(explained, start):
+                index, score, strategy, _ = kept[position]
+                kept[position] = (index, score, strategy, because)
+        id_of = self.items.id_of
+        return [Pick(id_of(i), score, strategy, because) for i, score, strategy, because in kept]
+
+    def _history(self, query: Query) -> tuple[np.ndarray, np.ndarray]:
+        """Known history items and their weights (items the model never saw drop out)."""
+        weights = query.history_weights
+        if weights is None:  # not `or`: an array of weights has no truth value
+            weights = [1.0] * len(query.history)
+        known = [
+            (index, weight)
+            for index, weight in zip(map(self.items.get, query.history), weights, strict=True)
+            if index is not None
+        ]
+        return (
+            np.array([i for i, _ in known], dtype=np.int64),
+            np.array([w for _, w in known], dtype=np.float64),
+        )
+
+    def _indices(self, ids: Sequence[str] | frozenset[str]) -> np.ndarray:
+        found = [self.items.get(i) for i in ids]
+        return np.array([i for i in found if i is not None], dtype=np.int64)
+
+    # -- strategies -----------------------------------------------------------
+
+    def _candidates(
+        self,
+        strategy: str,
+        history: np.ndarray,
+        weights: np.ndarray,
+        cart: np.ndarray,
+        current: int | None,
+    ) -> tuple[Candidates, np.ndarray | None]:
+        """The strategy's items best first, and the seeds their reasons are drawn from
+        (worked out once for the kept picks, not for every candidate walked)."""
+        if strategy == "recommended":
+            seeds = history if len(history) else cart
+            if not len(seeds):
+                return iter(()), None
+            seed_weights = weights if len(history) else np.ones(len(cart))
+            return self._ranked(self.bundle.personal.scores(seeds, seed_weights)), seeds
+        if strategy == "similar":
+            seed = current if current is not None else (history[-1] if len(history) else None)
+            if seed is None:
+                return iter(()), None
+            return self._ranked(self.similar_scores(seed)), np.array([seed])
+        if strategy == "bought_together":
+            seeds = np.array([current]) if current is not None else cart
+            return self._sparse(self.bundle.together, seeds), None
+        if strategy == "cart":
+            return self._sparse(self.bundle.together, cart), None
+        if strategy == "recently_viewed":
+            return self._recently_viewed(history), None
+        if strategy == "trending":
+            return self._trending(), None
+        return self._popular(), None
+
+    def _recently_viewed(self, history: np.ndarray) -> Candidates:
+        seen: set[int] = set()
+        for index in history[::-1].tolist():
+            if index not in seen:
+                seen.add(index)
+                yield index, 0.0, None
+
+    def _trending(self) -> Candidates:
+        catalog = self.bundle.catalog
+        trending = self.bundle.trending
+        for index in self._by_trending:
+            category = int(catalog.category_of[index])
+            name = catalog.categories[category] if category >= 0 else None
+            yield index, float(trending[index]), name
+
+    def _popular(self) -> Candidates:
+        popularity = self.bundle.popularity
+        for index in self._by_popularity:
+            yield index, float(popularity[index]), None
+
+    def similar_scores(self, item: int) -> np.ndarray:
+        """Cosine of ALS factors, blended with co-occurrence neighbours (which know
+        items ALS has seen too rarely to place well)."""
+        scores: np.ndarray = self._unit_factors @ self._unit_factors[item]
+        scores[item] = -np.inf
+        neighbours, values = neighbour_scores(
+            self.bundle.knn.similarity, np.array([item]), np.ones(1)
+        )
+        if len(values):
+            scores[neighbours] += values / values.max()
+        return scores
+
+    def _ranked(self, scores: np.ndarray) -> Candidates:
+        """Items by score, best first, in growing chunks: most queries need only
+        the first few, and sorting the whole catalog would cost more than scoring."""
+        chunk = 256
+        total = len(scores)
+        done: set[int] = set()
+        while len(done) < total:
+            size = min(chunk, total)
+            if size < total:
+                # The size-th best value, then everything at least as good: cheaper
+                # than argpartition, and ties at the threshold all come along.
+                threshold = np.partition(scores, total - size)[total - size]
+                if threshold == -np.inf:
+                    order = np.flatnonzero(scores > threshold)
+                else:
+                    order = np.flatnonzero(scores >= threshold)
+            else:
+                order = np.arange(total)
+            values = scores[order]
+            best_first = np.argsort(-values, kind="stable")
+            # Among tied scores argpartition may pick a different few each round, so
+            # skip what was yielded rather than the first `len(done)` of the order.
+            for index, score in zip(
+                order[best_first].tolist(), values[best_first].tolist(), strict=True
+            ):
+                if index in done:
+                    continue
+                if score == -math.inf or score != score:  # no evidence, or NaN
+                    return
+                done.add(index)
+                yield index, score, None
+            if size == total:
+                return
+            chunk *= 8
+
+    def _explain(self, picked: list[int], seeds: np.ndarray) -> list[str]:
+        """Each pick's `because`: the seed item closest to it in ALS factors."""
+        if len(seeds) == 1:
+            return [self.items.id_of(int(seeds[0]))] * len(picked)
+        closeness = self._unit_factors[seeds] @ self._unit_factors[picked].T
+        return [self.items.id_of(int(seeds[i])) for i in np.argmax(closeness, axis=0).tolist()]
+
+    def _sparse(self, matrix: sp.csr_matrix, seeds: np.ndarray) -> Candidates:
+        if len(seeds) == 0:
+            return
+        items, values = neighbour_scores(matrix, seeds, np.ones(len(seeds)))
+        # "Often bought with X": X must be a seed the item was bought with, the one
+        # with the strongest link (not the seed nearest in ALS factors).
+        best = np.full(len(items), -np.inf)
+        because = np.zeros(len(items), dtype=np.int64)
+        for seed in seeds.tolist():
+            span = slice(matrix.indptr[seed], matrix.indptr[seed + 1])
+            at = np.searchsorted(items, matrix.indices[span])
+            stronger = matrix.data[span] > best[at]
+            best[at[stronger]] = matrix.data[span][stronger]
+            because[at[stronger]] = seed
+        for position in np.argsort(-values, kind="stable").tolist():
+            index = int(items[position])
+            yield index, float(values[position]), self.items.id_of(int(because[position]))
