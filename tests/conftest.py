@@ -169,6 +169,14 @@ def settings(redis_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
+def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`tarry` commands run in-process use the test's Redis and data directory."""
+    assert settings.redis_url is not None
+    monkeypatch.setenv("TARRY_REDIS_URL", settings.redis_url)
+    monkeypatch.setenv("TARRY_DATA_DIR", str(settings.data_dir))
+
+
+@pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
     app = create_app(settings)
     with TestClient(app, headers={"user-agent": BROWSER_UA}) as test_client:

@@ -22,11 +22,6 @@ from test_embedded_redis import stored_ids
 from widget_server.cli import main
 
 
-@pytest.fixture
-def cli_env(settings, monkeypatch) -> None:
-    monkeypatch.setenv("TARRY_REDIS_URL", settings.redis_url)
-
-
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     code = main(list(argv))
     captured = capsys.readouterr()

@@ -6,6 +6,7 @@ one store.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import logging
@@ -18,11 +19,13 @@ from starlette.middleware import Middleware
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from widget_server import health, stats
+from widget_server import health, retraining, stats
 from widget_server.collect import CollectEndpoint
 from widget_server.ingest import Ingestor
 from widget_server.metrics import Metrics, MetricsMiddleware
+from widget_server.model_registry import ModelCache
 from widget_server.privacy import DailySalt
+from widget_server.recommendations import recommendations
 from widget_server.settings import Settings
 from widget_server.storage import open_storage
 from widget_server.stores import PublicKeyCache
@@ -65,6 +68,8 @@ def create_app(settings: Settings | None = None) -> TarryApp:
         storage = await open_storage(settings)
         redis = storage.client
         app.state.storage = storage
+        app.state.public_keys = PublicKeyCache(redis)
+        app.state.models = ModelCache(redis, settings.data_dir)
         app.state.collect = CollectEndpoint(
             redis,
             Ingestor(
@@ -73,7 +78,7 @@ def create_app(settings: Settings | None = None) -> TarryApp:
                 rate_limit_ip=settings.rate_limit_ip,
                 rate_limit_visitor=settings.rate_limit_visitor,
             ),
-            PublicKeyCache(redis),
+            app.state.public_keys,
             DailySalt(redis),
             metrics,
             settings.origins,
@@ -83,17 +88,25 @@ def create_app(settings: Settings | None = None) -> TarryApp:
         gc.collect()
         gc.freeze()
         gc.set_threshold(10_000, 50, 100)
+        schedule = None
+        if settings.retrain_minutes:
+            schedule = asyncio.create_task(retraining.run_schedule(settings, redis))
         where = "embedded Redis in " + str(settings.data_dir) if storage.embedded else "Redis"
         log.info("tarry: storage ready (%s%s)", where, ", cluster" if storage.is_cluster else "")
         try:
             yield
         finally:
             # Runs after the server has finished in-flight requests.
+            if schedule is not None:
+                schedule.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await schedule
             await storage.close()
 
     app = Starlette(
         routes=[
             Route("/v1/stats/summary", stats.summary, methods=["GET"]),
+            Route("/v1/recommendations", recommendations, methods=["GET"]),
             Route("/healthz", health.healthz, methods=["GET"]),
             Route("/readyz", health.readyz, methods=["GET"]),
             Route("/metrics", metrics.endpoint, methods=["GET"]),

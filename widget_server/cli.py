@@ -8,11 +8,13 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
-from widget_server import stores
+from widget_server import cli_models, stores
 from widget_server.embedded_redis import EmbeddedRedisError
+from widget_server.model_registry import RegistryError
 from widget_server.responses import STORAGE_ERRORS
 from widget_server.settings import Settings, SettingsError
 from widget_server.storage import run_with_storage
+from widget_server.training import TrainingError
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -135,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
         action = store_commands.add_parser(name, help=text)
         action.add_argument("store_id")
         action.set_defaults(run=_store_enable(enabled))
+    cli_models.add_commands(commands)
     return parser
 
 
@@ -144,7 +147,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.from_env()
         run: Callable[[Settings, argparse.Namespace], int] = args.run
         return run(settings, args)
-    except (SettingsError, stores.StoreError, EmbeddedRedisError) as exc:
+    except (
+        SettingsError,
+        stores.StoreError,
+        EmbeddedRedisError,
+        cli_models.CommandError,
+        TrainingError,
+        RegistryError,
+    ) as exc:
         print(f"tarry: {exc}", file=sys.stderr)
         return 2
     except STORAGE_ERRORS as exc:

@@ -85,3 +85,23 @@ def day_visitors(store_id: str, day: str) -> str:
 def rate_visitor(store_id: str, visitor_id: str, window: int) -> str:
     """Event counter of one visitor in one rate-limit window."""
     return f"{store_prefix(store_id)}{RATE_VISITOR}{visitor_id}:{window}"
+
+
+def models(store_id: str) -> str:
+    """Hash: model version → its metadata (JSON: metrics, sizes, config, trained at)."""
+    return f"{store_prefix(store_id)}models"
+
+
+def model_current(store_id: str) -> str:
+    """The model version in service (a version named in `models`)."""
+    return f"{store_prefix(store_id)}model:current"
+
+
+def model_sequence(store_id: str) -> str:
+    """Counter that numbers model versions."""
+    return f"{store_prefix(store_id)}model:seq"
+
+
+def training_lock(store_id: str) -> str:
+    """Held while one process trains the store's model (scheduled retraining)."""
+    return f"{store_prefix(store_id)}model:lock"

@@ -139,6 +139,13 @@ SETTINGS: dict[str, Setting] = {
         "Events per minute from one visitor id (0: no limit).",
         _int_between(0, 10_000_000),
     ),
+    "retrain_minutes": Setting(
+        "TARRY_RETRAIN_MINUTES",
+        "0",
+        "Retrain each store's model this often, from the server (0: never; run "
+        "`tarry train` yourself, e.g. from cron).",
+        _int_between(0, 7 * 24 * 60),
+    ),
 }
 
 
@@ -156,6 +163,7 @@ class Settings:
     event_retention_days: int
     rate_limit_ip: int
     rate_limit_visitor: int
+    retrain_minutes: int
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -4,8 +4,9 @@ the embedded one under TARRY_DATA_DIR."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 import redis
@@ -89,3 +90,28 @@ def run_with_storage(settings: Settings, work: Callable[[AsyncRedis], Awaitable[
             await storage.close()
 
     return asyncio.run(run())
+
+
+@contextlib.contextmanager
+def sync_storage(settings: Settings) -> Iterator[Any]:
+    """A synchronous redis-py client to the same Redis (starting the embedded one if
+    needed), for long batch jobs such as training that read streams page by page."""
+    embedded = None
+    url = settings.redis_url
+    if url is None:
+        embedded = EmbeddedRedis(settings.data_dir)
+        url = embedded.acquire()
+    try:
+        client: Any
+        if _is_cluster(url, settings.redis_cluster):
+            client = redis.RedisCluster.from_url(url)
+        else:
+            client = redis.Redis.from_url(url)
+        try:
+            client.ping()
+            yield client
+        finally:
+            client.close()
+    finally:
+        if embedded is not None:
+            embedded.release()
