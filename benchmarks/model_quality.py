@@ -1,10 +1,17 @@
-"""Model quality on real data: every model through the same temporal split and metrics.
+"""Model quality: every model and baseline through the same temporal protocols and metrics.
 
-    python benchmarks/model_quality.py [--k 10] [--json PATH]
+    python benchmarks/model_quality.py [--k 10] [--no-search] [--only NAME]
 
-Data: UCI Online Retail (Chen, Sain & Guo 2012; CC BY 4.0) from ../shared/data,
-protocol `user` (global 80/20 time split; returning customers' later purchases,
-repeats included, are what a model should predict). Prints a markdown table.
+Data sets:
+- `uci`: UCI Online Retail (Chen, Sain & Guo 2012; CC BY 4.0), from ../shared/data:
+  purchases of 4,339 customers; the invoice is the session.
+- `synthetic`: `recommender.synthetic` with its defaults (planted tastes, power-law
+  popularity, sessions, views → carts → purchases, complements, repeat purchases).
+
+For each data set and each protocol (`user`, `session`) the search picks the
+parameters of `als` and `recommended` on a validation split of the training part,
+then every model is scored once on the test part (see `recommender/experiment.py`).
+Prints markdown tables and writes benchmarks/results/model_quality.json.
 """
 
 from __future__ import annotations
@@ -12,69 +19,61 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import numpy as np
-
+from recommender import experiment
 from recommender.datasets import online_retail
-from recommender.evaluation import evaluate
-from recommender.interactions import Weighting, build_matrix
-from recommender.models import ItemKNN, Popular, Recommender
-from recommender.splits import user_split
+from recommender.interactions import Interaction
+from recommender.synthetic import generate
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
+DATASETS: dict[str, tuple[str, Callable[[], Sequence[Interaction]]]] = {
+    "uci": (
+        "UCI Online Retail (purchases, 2010-11)",
+        lambda: list(online_retail(DATA / "online-retail" / "online-retail.csv.gz")),
+    ),
+    "synthetic": ("synthetic shop (defaults, seed 0)", generate),
+}
+
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--no-search", action="store_true", help="default parameters only")
+    parser.add_argument("--only", choices=sorted(DATASETS), help="one data set")
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/model_quality.json"))
     args = parser.parse_args()
 
-    split = user_split(list(online_retail(DATA / "online-retail" / "online-retail.csv.gz")))
-    built = build_matrix(split.train, Weighting(half_life_days=None))
-    users_per_item = np.asarray((built.matrix > 0).sum(axis=0)).ravel() / built.matrix.shape[0]
-    popularity = {built.items.id_of(i): float(p) for i, p in enumerate(users_per_item)}
-    models: dict[str, Recommender] = {"popular": Popular(), "item_knn": ItemKNN(neighbours=100)}
-
-    results = {}
-    for name, model in models.items():
-        start = time.perf_counter()
-        model.fit(built.matrix)
-        fit_s = time.perf_counter() - start
-        recommended = {}
-        for user in split.relevant:
-            row = built.matrix.getrow(built.users.get(user))
-            got = model.recommend(row.indices, args.k, weights=row.data)
-            recommended[user] = [built.items.id_of(i) for i, _ in got]
-        metrics = evaluate(
-            recommended,
-            split.relevant,
-            k=args.k,
-            catalog_size=len(built.items),
-            popularity=popularity,
-        )
-        results[name] = {**metrics, "fit_s": fit_s}
-
-    k = args.k
-    columns = [
-        f"ndcg@{k}",
-        f"precision@{k}",
-        f"recall@{k}",
-        f"map@{k}",
-        f"hit_rate@{k}",
-        "coverage",
-    ]
-    print(f"UCI Online Retail, protocol user, {len(split.relevant):,} test customers\n")
-    print("| model | " + " | ".join(columns) + " | fit s |")
-    print("|---|" + "---:|" * (len(columns) + 1))
-    for name, m in results.items():
-        print(
-            f"| {name} | " + " | ".join(f"{m[c]:.3f}" for c in columns) + f" | {m['fit_s']:.1f} |"
-        )
-    print("\ncommand: python benchmarks/model_quality.py")
+    results: dict[str, dict[str, object]] = {}
+    for name, (title, load) in DATASETS.items():
+        if args.only and name != args.only:
+            continue
+        interactions = load()
+        for protocol in experiment.PROTOCOLS:
+            started = time.perf_counter()
+            result = experiment.run(
+                interactions,
+                protocol,
+                args.k,
+                config=experiment.default_config() if args.no_search else None,
+            )
+            seconds = time.perf_counter() - started
+            split = result["split"]
+            unit = "customers" if protocol == "user" else "sessions"
+            print(
+                f"\n{title}, protocol `{protocol}`: {split['test_queries']:,} test {unit}, "
+                f"{split['train_interactions']:,} training interactions, "
+                f"{split['items']:,} items ({seconds:.0f} s with the search)\n"
+            )
+            print(experiment.table(result))
+            results[f"{name}/{protocol}"] = result
+    search = " --no-search" if args.no_search else ""
+    only = f" --only {args.only}" if args.only else ""
+    print(f"\ncommand: python benchmarks/model_quality.py{search}{only}")
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"k": k, "split": {"cut_ms": split.cut_ms}, "models": results}))
+    args.json.write_text(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":

@@ -109,6 +109,7 @@ class Showcases:
         self.bundle = bundle
         self.items = bundle.items
         self.n_items = len(bundle.items)
+        self._index_of = bundle.items.get
         factors = bundle.als.item_factors
         norms = np.linalg.norm(factors, axis=1)
         norms[norms == 0] = 1.0
@@ -182,18 +183,16 @@ class Showcases:
 
     def _history(self, query: Query) -> tuple[np.ndarray, np.ndarray]:
         """Known history items and their weights (items the model never saw drop out)."""
+        found = [self._index_of(i) for i in query.history]
         weights = query.history_weights
+        if None in found:
+            keep = [at for at, index in enumerate(found) if index is not None]
+            found = [found[at] for at in keep]
+            weights = None if weights is None else [weights[at] for at in keep]
+        history = np.array(found, dtype=np.int64)
         if weights is None:  # not `or`: an array of weights has no truth value
-            weights = [1.0] * len(query.history)
-        known = [
-            (index, weight)
-            for index, weight in zip(map(self.items.get, query.history), weights, strict=True)
-            if index is not None
-        ]
-        return (
-            np.array([i for i, _ in known], dtype=np.int64),
-            np.array([w for _, w in known], dtype=np.float64),
-        )
+            return history, np.ones(len(history))
+        return history, np.asarray(weights, dtype=np.float64)
 
     def _indices(self, ids: Sequence[str] | frozenset[str]) -> np.ndarray:
         found = [self.items.get(i) for i in ids]
@@ -268,7 +267,7 @@ class Showcases:
     def _ranked(self, scores: np.ndarray) -> Candidates:
         """Items by score, best first, in growing chunks: most queries need only
         the first few, and sorting the whole catalog would cost more than scoring."""
-        chunk = 256
+        chunk = 64
         total = len(scores)
         done: set[int] = set()
         while len(done) < total:

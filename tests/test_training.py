@@ -9,6 +9,9 @@ goes through `/v1/collect` itself.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -260,3 +263,27 @@ def test_a_running_server_picks_up_new_versions_with_no_failed_request(server: S
     assert versions.index("v2") < len(versions) - 1 - versions[::-1].index("v1")  # rolled back
     assert all(status == 200 for status, _, _ in seen)
     assert all(count == 6 for _, _, count in seen)  # never an empty or failed answer
+
+
+def test_the_server_and_the_cli_pin_blas_to_one_thread(tmp_path: Path) -> None:
+    # OpenBLAS starts with up to 4 threads (as many as there are cores); serving
+    # must bring it to one (a recommendation query is ~30x slower otherwise).
+    script = (
+        "import sys, threadpoolctl\n"
+        "from starlette.testclient import TestClient\n"
+        "from widget_server.app import create_app\n"
+        "def blas():\n"
+        "    return [a['num_threads'] for a in threadpoolctl.threadpool_info()"
+        " if a['user_api'] == 'blas']\n"
+        "before = blas()\n"
+        "with TestClient(create_app()):\n"
+        "    during = blas()\n"
+        "print(max(before), max(during))\n"
+    )
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "4", "TARRY_DATA_DIR": str(tmp_path)}
+    env.pop("TARRY_REDIS_URL", None)
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [str(min(4, os.cpu_count() or 1)), "1"]

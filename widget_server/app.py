@@ -19,6 +19,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from recommender import pin_blas
 from widget_server import health, retraining, stats
 from widget_server.collect import CollectEndpoint
 from widget_server.ingest import Ingestor
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None) -> TarryApp:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        pin_blas()
         storage = await open_storage(settings)
         redis = storage.client
         app.state.storage = storage

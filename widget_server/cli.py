@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
+from recommender import pin_blas
 from widget_server import cli_models, stores
 from widget_server.embedded_redis import EmbeddedRedisError
 from widget_server.model_registry import RegistryError
@@ -143,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    pin_blas()
     try:
         settings = Settings.from_env()
         run: Callable[[Settings, argparse.Namespace], int] = args.run

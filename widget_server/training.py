@@ -18,6 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from threadpoolctl import threadpool_limits
+
 from recommender import experiment
 from recommender.bundle import Bundle, TrainingConfig, train_bundle
 from recommender.catalog import CatalogBuilder
@@ -77,7 +79,14 @@ def _holdout(
     return None
 
 
-def train_store(
+def train_store(redis: Any, data_dir: Path, store_id: str, **options: Any) -> TrainReport:
+    """Train, evaluate and maybe publish (see the module docstring); options as in
+    `_train_store`."""
+    with threadpool_limits(1, "blas"):  # see recommender.pin_blas
+        return _train_store(redis, data_dir, store_id, **options)
+
+
+def _train_store(
     redis: Any,
     data_dir: Path,
     store_id: str,
