@@ -65,8 +65,8 @@ class Rules:
 @dataclasses.dataclass(frozen=True)
 class Query:
     """What the page knows: the visitor's recent items (oldest first, this session
-    included), the product on the page, the cart, past purchases, and the category
-    for `trending` in a category."""
+    included), the product on the page, the cart, past purchases, and a category
+    that every item must be in ("trending in shoes")."""
 
     strategy: str
     n: int = 10
@@ -140,12 +140,11 @@ class Showcases:
         current = self.items.get(query.item) if query.item else None
         if rules.exclude_current and current is not None:
             blocked.add(current)
-        category = -1
-        if rules.same_category:
-            if query.category:
-                category = catalog.category_index(query.category)
-            elif current is not None:
-                category = int(catalog.category_of[current])
+        category = -1  # no constraint
+        if query.category:  # "trending in shoes": the named category
+            category = catalog.category_index(query.category)
+        elif rules.same_category and current is not None:
+            category = int(catalog.category_of[current])
         per_category: dict[int, int] = {}
         cap = rules.max_per_category
         available = self._available

@@ -105,11 +105,10 @@ def allowed(case: Case, query: Query, rules: Rules) -> set[str]:
     if rules.exclude_current and query.item is not None:
         blocked.add(query.item)
     wanted = None  # no category constraint
-    if rules.same_category:
-        if query.category:
-            wanted = query.category  # a category no item has allows nothing
-        elif query.item in case.category:
-            wanted = case.category[query.item]  # None: the page's item has no category
+    if query.category:
+        wanted = query.category  # a category no item has allows nothing
+    elif rules.same_category and query.item in case.category:
+        wanted = case.category[query.item]  # None: the page's item has no category
     return {
         item
         for item in case.ids

@@ -8,6 +8,8 @@ goes through `/v1/collect` itself.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -287,3 +289,35 @@ def test_the_server_and_the_cli_pin_blas_to_one_thread(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == [str(min(4, os.cpu_count() or 1)), "1"]
+
+
+def test_scheduled_retraining_trains_a_due_store_once(trained_store, settings) -> None:
+    from widget_server import retraining
+    from widget_server.storage import run_with_storage
+
+    store_id, _ = trained_store
+
+    async def schedule(redis: Any) -> tuple[bool, str | None, bool, bool]:
+        due_before = await retraining._due(redis, store_id, 60_000, int(time.time() * 1000))
+        task = asyncio.create_task(retraining.run_schedule(settings, redis, check_every=0.2))
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not (
+                await redis.get(keys.model_current(store_id))
+                and not await redis.exists(keys.training_lock(store_id))
+            ):
+                await asyncio.sleep(0.1)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        current = await redis.get(keys.model_current(store_id))
+        due_after = await retraining._due(redis, store_id, 60_000, int(time.time() * 1000))
+        locked = bool(await redis.exists(keys.training_lock(store_id)))
+        return due_before, current.decode() if current else None, due_after, locked
+
+    due_before, current, due_after, locked = run_with_storage(settings, schedule)
+    assert due_before is True  # events and no model yet
+    assert current == "v1"  # trained by a `tarry train` child process
+    assert due_after is False  # no new events since: not again
+    assert locked is False  # the lock is released for the next round

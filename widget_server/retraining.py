@@ -41,6 +41,15 @@ async def _due(redis: Any, store_id: str, interval_ms: int, now_ms: int) -> bool
     return now_ms - published >= interval_ms and newest_ms > published
 
 
+def _child_env(settings: Settings) -> dict[str, str]:
+    """The child trains against the same Redis and data directory as this server."""
+    env = {**os.environ, "TARRY_DATA_DIR": str(settings.data_dir)}
+    if settings.redis_url:
+        env["TARRY_REDIS_URL"] = settings.redis_url
+    env["TARRY_REDIS_CLUSTER"] = settings.redis_cluster
+    return env
+
+
 async def train_in_child(settings: Settings, store_id: str) -> int:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -51,9 +60,16 @@ async def train_in_child(settings: Settings, store_id: str) -> int:
         store_id,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "TARRY_DATA_DIR": str(settings.data_dir)},
+        env=_child_env(settings),
     )
-    _, stderr = await process.communicate()
+    try:
+        _, stderr = await process.communicate()
+    except asyncio.CancelledError:
+        # The server is stopping: the training stops with it (the next server's
+        # schedule starts it again; nothing half-written is ever in service).
+        process.kill()
+        await process.communicate()
+        raise
     code = process.returncode or 0
     if code not in (0, 3):  # 3: trained but not published (worse); said in the log
         log.error("tarry: retraining %s failed: %s", store_id, stderr.decode()[-2000:])
@@ -63,8 +79,9 @@ async def train_in_child(settings: Settings, store_id: str) -> int:
     return code
 
 
-async def run_schedule(settings: Settings, redis: Any) -> None:
-    """Forever: every minute, retrain the stores that are due, one at a time."""
+async def run_schedule(settings: Settings, redis: Any, check_every: float = CHECK_EVERY_S) -> None:
+    """Forever: every `check_every` seconds, retrain the stores that are due, one at
+    a time."""
     interval_ms = settings.retrain_minutes * 60_000
     while True:
         try:
@@ -83,4 +100,4 @@ async def run_schedule(settings: Settings, redis: Any) -> None:
             raise
         except Exception:
             log.exception("tarry: retraining schedule")
-        await asyncio.sleep(CHECK_EVERY_S)
+        await asyncio.sleep(check_every)
