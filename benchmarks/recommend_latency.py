@@ -45,6 +45,7 @@ from pathlib import Path
 import implicit
 import numpy as np
 import scipy.sparse as sp
+from _machine import cpu_model
 from implicit.cpu.als import AlternatingLeastSquares
 from threadpoolctl import threadpool_info, threadpool_limits
 
@@ -181,14 +182,7 @@ def timed(rows: dict[str, Callable[[int], object]], n: int) -> dict[str, np.ndar
 
 
 def machine() -> dict[str, object]:
-    model = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    model = cpu_model()
     blas = [
         {
             "package": next((p for p in ("numpy", "scipy") if p in pool["filepath"]), "other"),

@@ -64,6 +64,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _machine import cpu_model
 
 BUDGET_SECONDS = 60.0
 BUDGET_INTERACTIONS = 5_000_000
@@ -372,14 +373,7 @@ def machine() -> dict[str, Any]:
     import implicit
     from threadpoolctl import threadpool_info
 
-    model = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    model = cpu_model()
     blas = sorted(
         {
             f"{pool.get('internal_api')} {pool.get('version')} ({pool.get('architecture')})"

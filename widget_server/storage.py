@@ -51,13 +51,18 @@ def _is_cluster(url: str, mode: str) -> bool:
         probe.close()
 
 
+def _locate(settings: Settings) -> tuple[EmbeddedRedis | None, str]:
+    """The Redis URL to use; with none set, the embedded server (acquired: the
+    caller must release it)."""
+    if settings.redis_url is not None:
+        return None, settings.redis_url
+    embedded = EmbeddedRedis(settings.data_dir)
+    return embedded, embedded.acquire()
+
+
 async def open_storage(settings: Settings) -> Storage:
     """Connect (starting the embedded Redis if no URL is set) and check Redis answers."""
-    embedded = None
-    url = settings.redis_url
-    if url is None:
-        embedded = EmbeddedRedis(settings.data_dir)
-        url = embedded.acquire()
+    embedded, url = _locate(settings)
     try:
         cluster = _is_cluster(url, settings.redis_cluster)
         client: AsyncRedis
@@ -96,11 +101,7 @@ def run_with_storage(settings: Settings, work: Callable[[AsyncRedis], Awaitable[
 def sync_storage(settings: Settings) -> Iterator[Any]:
     """A synchronous redis-py client to the same Redis (starting the embedded one if
     needed), for long batch jobs such as training that read streams page by page."""
-    embedded = None
-    url = settings.redis_url
-    if url is None:
-        embedded = EmbeddedRedis(settings.data_dir)
-        url = embedded.acquire()
+    embedded, url = _locate(settings)
     try:
         client: Any
         if _is_cluster(url, settings.redis_cluster):
