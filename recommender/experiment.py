@@ -235,7 +235,7 @@ def search(
         nonlocal best
         key = id(config.weighting)
         if key not in tasks:
-            task = make_task(interactions, protocol, config.weighting)
+            task = _validation_task(interactions, protocol, config.weighting)
             tasks[key] = (task, build_matrix(task.train, config.weighting, now_ms=task.cut_ms))
         task, built = tasks[key]
         bundle = train_bundle(task.train, config, items=built.items, now_ms=task.cut_ms)
@@ -264,6 +264,23 @@ def search(
     return SearchResult(best[1], best[0], tried)
 
 
+class TooLittleData(ValueError):
+    """The training part is too small to split again for validation."""
+
+
+def _validation_task(
+    interactions: Sequence[Interaction], protocol: Protocol, weighting: Weighting
+) -> Task:
+    try:
+        task = make_task(interactions, protocol, weighting)
+    except ValueError as exc:
+        raise TooLittleData(str(exc)) from None
+    if not task.relevant or not task.train:
+        unit = "users" if protocol == "user" else "sessions"
+        raise TooLittleData(f"no validation {unit} with something to predict")
+    return task
+
+
 KNN_NEIGHBOURS = (20, 50, 100)
 
 
@@ -277,7 +294,7 @@ def tune_item_knn(
     """The item_knn baseline's neighbourhood size, by validation NDCG@k on a split
     of the training part (as for Tarry's own models: a baseline left at a poor
     setting would flatter them)."""
-    task = make_task(interactions, protocol, weighting)
+    task = _validation_task(interactions, protocol, weighting)
     built = build_matrix(task.train, weighting, now_ms=task.cut_ms)
     best = (-1.0, KNN_NEIGHBOURS[-1])
     for neighbours in KNN_NEIGHBOURS:
@@ -331,10 +348,14 @@ def _run(
     if config is None:
         # The search sees only the training part; it splits that again to validate.
         training_part = make_task(interactions, protocol, Weighting()).train
-        found = search(training_part, protocol, k, progress)
-        config = found.config
-        # The baseline gets the same care: its neighbourhood size is tuned too.
-        knn_neighbours = tune_item_knn(training_part, protocol, k, config.weighting, say)
+        try:
+            found = search(training_part, protocol, k, progress)
+            config = found.config
+            # The baseline gets the same care: its neighbourhood size is tuned too.
+            knn_neighbours = tune_item_knn(training_part, protocol, k, config.weighting, say)
+        except TooLittleData as exc:
+            say(f"search: skipped, {exc}; default parameters")
+            config = default_config()
     task = make_task(interactions, protocol, config.weighting)
     if not task.relevant:
         raise ValueError(f"interactions: no test {protocol}s with something to predict")

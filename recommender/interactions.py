@@ -191,11 +191,38 @@ def _open_text(path: Path) -> TextIO:
     return open(path, newline="", encoding="utf-8")
 
 
-def read_csv(path: str | Path) -> Iterator[Interaction]:
+# Names other exports use for the same GA4 events (lower-cased): a CSV from a shop
+# platform or a public data set often says "view", "addtocart" or "transaction".
+EVENT_ALIASES: Mapping[str, str] = {
+    "view": "view_item",
+    "views": "view_item",
+    "click": "view_item",
+    "clicks": "view_item",
+    "product_view": "view_item",
+    "product viewed": "view_item",
+    "addtocart": "add_to_cart",
+    "add-to-cart": "add_to_cart",
+    "cart": "add_to_cart",
+    "carts": "add_to_cart",
+    "product added": "add_to_cart",
+    "checkout": "begin_checkout",
+    "transaction": "purchase",
+    "order": "purchase",
+    "orders": "purchase",
+    "buy": "purchase",
+    "order completed": "purchase",
+}
+SESSION_GAP_MS = 30 * 60_000
+
+
+def read_csv(path: str | Path) -> list[Interaction]:
     """Interactions from a CSV with columns `timestamp` (ms, s or ISO 8601),
-    `visitor_id`, optional `session_id`, `event` (GA4 names) and `item_id`.
-    A bad row raises ValueError naming its line and field."""
+    `visitor_id`, optional `session_id`, `event` (GA4 names, or a common alias such
+    as `view`, `addtocart`, `transaction`) and `item_id`. Without session ids, a
+    visitor's session ends after 30 minutes without an event (the web-analytics
+    convention). A bad row raises ValueError naming its line and field."""
     path = Path(path)
+    records: list[Interaction] = []
     with _open_text(path) as handle:
         reader = csv.DictReader(handle)
         missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
@@ -211,13 +238,39 @@ def read_csv(path: str | Path) -> Iterator[Interaction]:
                 raise ValueError(
                     f"{path}:{line}: timestamp: not ms, seconds or ISO 8601: {row['timestamp']!r}"
                 ) from None
-            yield Interaction(
-                timestamp,
-                row["visitor_id"].strip(),
-                (row.get("session_id") or "").strip() or row["visitor_id"].strip(),
-                row["event"].strip(),
-                row["item_id"].strip(),
+            event = row["event"].strip()
+            records.append(
+                Interaction(
+                    timestamp,
+                    row["visitor_id"].strip(),
+                    (row.get("session_id") or "").strip(),
+                    EVENT_ALIASES.get(event.lower(), event),
+                    row["item_id"].strip(),
+                )
             )
+    return with_sessions(records)
+
+
+def with_sessions(records: list[Interaction], gap_ms: int = SESSION_GAP_MS) -> list[Interaction]:
+    """Records without a session id get one: `<visitor>#<n>`, a new n after `gap_ms`
+    without an event of that visitor. Order is kept."""
+    if all(r.session_id for r in records):
+        return records
+    order = sorted(
+        (i for i, r in enumerate(records) if not r.session_id),
+        key=lambda i: (records[i].visitor_id, records[i].timestamp_ms),
+    )
+    out = list(records)
+    visitor, last, number = None, 0, 0
+    for i in order:
+        r = records[i]
+        if r.visitor_id != visitor:
+            visitor, number = r.visitor_id, 0
+        elif r.timestamp_ms - last > gap_ms:
+            number += 1
+        last = r.timestamp_ms
+        out[i] = dataclasses.replace(r, session_id=f"{r.visitor_id}#{number}")
+    return out
 
 
 def from_event(event: Mapping[str, Any]) -> Iterator[Interaction]:

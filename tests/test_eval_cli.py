@@ -76,3 +76,24 @@ def test_missing_file_and_bad_k(tmp_path, capsys) -> None:
     assert code == 2 and "no such file" in err
     code, _, err = run_cli(capsys, "eval", "--events", str(tmp_path / "nope.csv"), "--k", "0")
     assert code == 2 and "--k: must be at least 1" in err
+
+
+def test_a_tiny_real_data_set_skips_the_search_with_a_note(tmp_path, capsys) -> None:
+    # The 20 real OTTO sessions: too few to split twice, enough to score.
+    from recommender.datasets import otto_sessions
+
+    shared = Path(__file__).resolve().parents[2] / "shared" / "data"
+    path = tmp_path / "otto.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["timestamp", "visitor_id", "session_id", "event", "item_id"])
+        for r in otto_sessions(shared / "otto-sample" / "train_sample_20_sessions.jsonl"):
+            writer.writerow([r.timestamp_ms, r.visitor_id, r.session_id, r.event, r.item_id])
+    code, out, err = run_cli(
+        capsys, "eval", "--events", str(path), "--protocol", "session", "--json"
+    )
+    assert code == 0, err
+    assert "search: skipped" in err and "default parameters" in err
+    result = json.loads(out)
+    assert result["split"]["test_queries"] >= 1
+    assert set(result["models"]) == {"popular", "item_knn", "als", "recommended"}

@@ -147,3 +147,21 @@ def test_real_otto_sessions_map_onto_tarry_events() -> None:
                 )
             ]
             assert row[built.items.get(r.item_id)] > max(clicked_only, default=0)
+
+
+def test_csv_without_sessions_gets_30_minute_sessions_and_common_event_names(tmp_path) -> None:
+    path = tmp_path / "events.csv"
+    minute = 60_000
+    rows = [
+        (0, "u1", "view", "a"),
+        (10 * minute, "u1", "addtocart", "a"),
+        (50 * minute, "u1", "Transaction", "a"),  # 40 minutes later: a new session
+        (5 * minute, "u2", "view_item", "b"),
+    ]
+    path.write_text(
+        "timestamp,visitor_id,event,item_id\n"
+        + "".join(f"{1_700_000_000_000 + t},{v},{e},{i}\n" for t, v, e, i in rows)
+    )
+    got = read_csv(path)
+    assert [r.event for r in got] == ["view_item", "add_to_cart", "purchase", "view_item"]
+    assert [r.session_id for r in got] == ["u1#0", "u1#0", "u1#1", "u2#0"]

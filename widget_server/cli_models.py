@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import sys
 import time
@@ -21,7 +22,7 @@ class CommandError(ValueError):
 
 def run_eval(settings: Settings, args: argparse.Namespace) -> int:
     from recommender import experiment
-    from recommender.interactions import read_csv
+    from recommender.interactions import DEFAULT_WEIGHTS, read_csv
 
     if args.k < 1:
         raise CommandError(f"--k: must be at least 1, got {args.k}")
@@ -31,7 +32,12 @@ def run_eval(settings: Settings, args: argparse.Namespace) -> int:
         raise CommandError(f"--events: no such file: {args.events}") from None
     except ValueError as exc:
         raise CommandError(f"--events: {exc}") from None
-    _progress(f"eval: {len(interactions):,} interactions from {args.events}")
+    kinds = collections.Counter(r.event for r in interactions)
+    used = ", ".join(f"{kinds[k]:,} {k}" for k in sorted(kinds) if k in DEFAULT_WEIGHTS)
+    ignored = ", ".join(f"{kinds[k]:,} {k}" for k in sorted(kinds) if k not in DEFAULT_WEIGHTS)
+    _progress(f"eval: {len(interactions):,} interactions from {args.events}: {used or 'none'}")
+    if ignored:
+        _progress(f"eval: ignored (not an item event the models weigh): {ignored}")
     try:
         result = experiment.run(
             interactions,
@@ -120,8 +126,9 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "eval",
         help="score every model and baseline on a CSV of events",
         description="Temporal evaluation of popular, item_knn, als and recommended. "
-        "CSV columns: timestamp, visitor_id, optional session_id, event (GA4 names), "
-        "item_id. Progress goes to stderr.",
+        "CSV columns: timestamp, visitor_id, optional session_id (else 30-minute "
+        "sessions), event (GA4 names, or view/addtocart/transaction), item_id. "
+        "Progress goes to stderr.",
     )
     evaluate.add_argument("--events", required=True, help="CSV file of events (.csv or .csv.gz)")
     evaluate.add_argument(
