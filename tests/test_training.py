@@ -75,6 +75,7 @@ def test_train_publishes_a_version_the_server_answers_from(
     assert report["published"] is True and report["version"] == "v1"
     assert report["candidate"]["ndcg@10"] > 0
     assert "read " in err and "published v1" in err  # progress lines on stderr
+    assert "searching hyper-parameters" in err  # a store's first model is tuned on its data
     assert (model_registry.version_dir(settings.data_dir, store_id, "v1") / "meta.json").exists()
 
     code, out, _ = run_cli(capsys, "model", "list", "--store", store_id, "--json")
@@ -124,7 +125,9 @@ def test_rollback_and_its_errors(trained_store, settings, cli_env, capsys) -> No
     store_id, _ = trained_store
     with sync_storage(settings) as redis:
         train_store(redis, settings.data_dir, store_id)
-        train_store(redis, settings.data_dir, store_id)
+        lines: list[str] = []
+        train_store(redis, settings.data_dir, store_id, progress=lines.append)
+        assert not any("search" in line for line in lines)  # the second keeps the first's
         assert model_registry.current_version(redis, store_id) == "v2"
     code, out, _ = run_cli(capsys, "model", "rollback", "--store", store_id)
     assert code == 0 and "v1 in service" in out

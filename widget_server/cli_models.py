@@ -162,7 +162,13 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="refuse a candidate whose holdout NDCG@10 is this much (relative) below "
         "the model in service (default 0.05)",
     )
-    train.add_argument("--search", action="store_true", help="search hyper-parameters first")
+    train.add_argument(
+        "--search",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="search hyper-parameters on a validation split first (default: for a "
+        "store's first model, up to 1M interactions; later models keep theirs)",
+    )
     train.add_argument("--force", action="store_true", help="publish even if worse")
     train.add_argument("--json", action="store_true", help="print the report as JSON")
     train.set_defaults(run=run_train)

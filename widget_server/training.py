@@ -28,6 +28,7 @@ from widget_server import keys, model_registry
 
 K = 10
 MIN_TEST_QUERIES = 20
+SEARCH_UP_TO = 1_000_000  # interactions; beyond, the search runs only with --search
 Progress = Callable[[str], None]
 
 
@@ -93,7 +94,7 @@ def _train_store(
     *,
     margin: float = 0.05,
     config: TrainingConfig | None = None,
-    search: bool = False,
+    search: bool | None = None,
     force: bool = False,
     progress: Progress | None = None,
 ) -> TrainReport:
@@ -105,6 +106,11 @@ def _train_store(
     if not interactions:
         raise TrainingError(f"store {store_id}: no events with items to train on yet")
     in_service = model_registry.load_current(redis, data_dir, store_id)
+    if search is None:
+        # A store's first model gets the parameters that win on its own data (what
+        # `tarry eval` calls `recommended`); later ones keep them unless asked, and
+        # big stores skip the search (16 fits) unless asked.
+        search = config is None and in_service is None and len(interactions) <= SEARCH_UP_TO
     if config is None:
         config = in_service.config if in_service else experiment.default_config()
 
@@ -130,8 +136,11 @@ def _train_store(
         protocol, task = holdout
         if search:
             say(f"searching hyper-parameters on a validation split ({protocol} protocol)")
-            config = experiment.search(task.train, protocol, K, say).config  # type: ignore[arg-type]
-            task = experiment.make_task(interactions, protocol, config.weighting)  # type: ignore[arg-type]
+            try:
+                config = experiment.search(task.train, protocol, K, say).config  # type: ignore[arg-type]
+                task = experiment.make_task(interactions, protocol, config.weighting)  # type: ignore[arg-type]
+            except experiment.TooLittleData as exc:
+                say(f"search: skipped, {exc}; default parameters")
         built = build_matrix(task.train, config.weighting, now_ms=task.cut_ms)
         say(f"holdout ({protocol} protocol): {len(task.relevant):,} test queries; fitting")
         candidate = train_bundle(
