@@ -85,6 +85,11 @@ class IdMap:
     def get(self, id_: str) -> int | None:
         return self._index.get(id_)
 
+    @property
+    def lookup(self) -> Callable[[str], int | None]:
+        """`get` without a method call in between, for hot loops."""
+        return self._index.get
+
     def id_of(self, index: int) -> str:
         return self._ids[index]
 

@@ -15,6 +15,7 @@ import dataclasses
 import math
 import numbers
 from collections.abc import Iterator, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -93,8 +94,10 @@ class Query:
                 raise ValueError("history_weights: must be finite and not negative")
 
 
-@dataclasses.dataclass(frozen=True)
-class Pick:
+class Pick(NamedTuple):
+    """One showcase item. A named tuple: a query makes ten of these, and a frozen
+    dataclass costs several times more to create."""
+
     item_id: str
     score: float
     strategy: str
@@ -109,7 +112,7 @@ class Showcases:
         self.bundle = bundle
         self.items = bundle.items
         self.n_items = len(bundle.items)
-        self._index_of = bundle.items.get
+        self._index_of = bundle.items.lookup
         factors = bundle.als.item_factors
         norms = np.linalg.norm(factors, axis=1)
         norms[norms == 0] = 1.0
@@ -131,12 +134,12 @@ class Showcases:
         bundle = self.bundle
         catalog = bundle.catalog
         history, weights = self._history(query)
-        cart = self._indices(query.cart)
-        blocked: set[int] = set(self._indices(rules.exclude).tolist())
+        cart = np.array(self._known(query.cart), dtype=np.int64)
+        blocked: set[int] = set(self._known(rules.exclude))
         if rules.exclude_cart:
             blocked.update(cart.tolist())
         if rules.exclude_purchased:
-            blocked.update(self._indices(query.purchased).tolist())
+            blocked.update(self._known(query.purchased))
         current = self.items.get(query.item) if query.item else None
         if rules.exclude_current and current is not None:
             blocked.add(current)
@@ -193,9 +196,9 @@ class Showcases:
             return history, np.ones(len(history))
         return history, np.asarray(weights, dtype=np.float64)
 
-    def _indices(self, ids: Sequence[str] | frozenset[str]) -> np.ndarray:
-        found = [self.items.get(i) for i in ids]
-        return np.array([i for i in found if i is not None], dtype=np.int64)
+    def _known(self, ids: Sequence[str] | frozenset[str]) -> list[int]:
+        found = [self._index_of(i) for i in ids]
+        return [i for i in found if i is not None]
 
     # -- strategies -----------------------------------------------------------
 
