@@ -168,9 +168,12 @@ def train_bundle(
     known_items: Mapping[str, ItemInfo] | None = None,
     items: IdMap | None = None,
     now_ms: int | None = None,
+    warm_start: Bundle | None = None,
 ) -> Bundle:
     """Fit every part on `interactions`. Pass the `items` map of the bundle in service
-    so existing items keep their indices (new ones are appended)."""
+    so existing items keep their indices (new ones are appended). `warm_start`: a
+    bundle fitted with the same configuration on most of the same data (the holdout
+    candidate); ALS starts from its item factors and needs fewer iterations."""
     config = config or TrainingConfig()
     if not interactions:
         raise ValueError("interactions: none to train on")
@@ -182,7 +185,7 @@ def train_bundle(
     if matrix.nnz == 0:
         kinds = ", ".join(sorted(config.weighting.weights))
         raise ValueError(f"interactions: none of a weighted kind ({kinds}) to train on")
-    als = config.als().fit(matrix)
+    als = config.als().fit(matrix, start=_start_factors(warm_start, built.items, config))
     personal = Personal.fitted(matrix, als, config.blend, config.neighbours)
     together = bought_together(
         baskets_matrix(interactions, built.items),
@@ -200,3 +203,17 @@ def train_bundle(
         "train_seconds": round(time.perf_counter() - started, 3),
     }
     return Bundle(built.items, personal, together, popularity, trending, catalog, config, meta)
+
+
+def _start_factors(warm: Bundle | None, items: IdMap, config: TrainingConfig) -> np.ndarray | None:
+    """`warm`'s item factors laid out for `items` (small random ones for items it
+    does not know), or None when it cannot help (no bundle, other factor count)."""
+    if warm is None or warm.als.factors != config.factors:
+        return None
+    rng = np.random.default_rng(len(items))
+    start = (rng.random((len(items), config.factors)) * 0.01).astype(np.float32)
+    old = [warm.items.get(items.id_of(i)) for i in range(len(items))]
+    known = np.array([i for i, o in enumerate(old) if o is not None], dtype=np.int64)
+    if len(known):
+        start[known] = warm.als.item_factors[[o for o in old if o is not None]]
+    return start

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from recommender.interactions import IdMap
+from recommender.interactions import IdMap, StoredItem
 
 UNAVAILABLE = frozenset({"outofstock", "soldout", "discontinued"})
 
@@ -40,16 +40,34 @@ class CatalogBuilder:
 
     def __init__(self) -> None:
         self.items: dict[str, ItemInfo] = {}
+        self._last: dict[str, StoredItem] = {}
 
     def observe(self, item: Mapping[str, Any]) -> None:
-        item_id = str(item["item_id"])
-        info = self.items.setdefault(item_id, ItemInfo())
-        if item.get("item_name"):
-            info.name = str(item["item_name"])
-        if item.get("item_category"):
-            info.category = str(item["item_category"])
-        if "availability" in item:
-            info.available = is_available(item.get("availability"))
+        """An item record as a mapping (a decoded event's `items` entry)."""
+        self.observe_item(
+            StoredItem(
+                str(item["item_id"]),
+                item.get("item_name"),
+                item.get("item_category"),
+                item.get("availability"),
+            )
+        )
+
+    def observe_item(self, item: StoredItem) -> None:
+        # Most records repeat the previous one of the same item (every view sends
+        # the same product data): one C-level comparison skips them.
+        if self._last.get(item.item_id) == item:
+            return
+        self._last[item.item_id] = item
+        info = self.items.get(item.item_id)
+        if info is None:
+            info = self.items[item.item_id] = ItemInfo()
+        if item.item_name:
+            info.name = item.item_name
+        if item.item_category:
+            info.category = item.item_category
+        if item.availability is not None:
+            info.available = is_available(item.availability)
 
 
 @dataclasses.dataclass

@@ -167,7 +167,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         action=argparse.BooleanOptionalAction,
         default=None,
         help="search hyper-parameters on a validation split first (default: for a "
-        "store's first model, up to 1M interactions; later models keep theirs)",
+        "store's first model, up to 200k interactions; later models keep theirs)",
     )
     train.add_argument("--force", action="store_true", help="publish even if worse")
     train.add_argument("--json", action="store_true", help="print the report as JSON")

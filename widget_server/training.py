@@ -28,7 +28,7 @@ from widget_server import keys, model_registry
 
 K = 10
 MIN_TEST_QUERIES = 20
-SEARCH_UP_TO = 1_000_000  # interactions; beyond, the search runs only with --search
+SEARCH_UP_TO = 200_000  # interactions; beyond, the search runs only with --search
 Progress = Callable[[str], None]
 
 
@@ -57,7 +57,7 @@ def read_events(
 ) -> tuple[list[Interaction], CatalogBuilder]:
     catalog = CatalogBuilder()
     interactions: list[Interaction] = []
-    for record in read_stream(redis, keys.events(store_id), on_item=catalog.observe):
+    for record in read_stream(redis, keys.events(store_id), on_item=catalog.observe_item):
         interactions.append(record)
         if len(interactions) % 500_000 == 0:
             progress(f"read {len(interactions):,} interactions")
@@ -129,6 +129,7 @@ def _train_store(
 
     holdout = _holdout(interactions, config)
     evaluation: dict[str, Any] = {}
+    candidate: Bundle | None = None
     if holdout is None:
         reason = "too little data for a holdout evaluation; published unevaluated"
         say(reason)
@@ -175,6 +176,7 @@ def _train_store(
         config,
         known_items=catalog.items,
         items=in_service.items if in_service is not None else None,
+        warm_start=candidate,
     )
     final.meta["evaluation"] = evaluation
     final.meta["last_event_ms"] = max(r.timestamp_ms for r in interactions)

@@ -121,19 +121,31 @@ class ALS(Recommender):
             "scaling": self.weights.scaling,
         }
 
-    def fit(self, matrix: sp.csr_matrix) -> ALS:
+    def fit(self, matrix: sp.csr_matrix, start: np.ndarray | None = None) -> ALS:
+        """Fit on `matrix`. `start`: item factors to start from (a model fitted on
+        most of the same data), which converges in a third of the iterations."""
         from implicit.cpu.als import AlternatingLeastSquares
 
         self.weights.fit(matrix)
         confidence = self.weights.matrix(matrix)
+        iterations = self.iterations
+        if start is not None:
+            if start.shape != (matrix.shape[1], self.factors):
+                raise ValueError(
+                    f"start: must be items x factors {(matrix.shape[1], self.factors)}, "
+                    f"got {start.shape}"
+                )
+            iterations = max(3, self.iterations // 3)
         with threadpool_limits(1, "blas"):
             model = AlternatingLeastSquares(
                 factors=self.factors,
                 regularization=self.regularization,
                 alpha=1.0,  # applied by ItemWeights, so fold-in and training agree
-                iterations=self.iterations,
+                iterations=iterations,
                 random_state=self.random_state,
             )
+            if start is not None:
+                model.item_factors = np.ascontiguousarray(start, dtype=np.float32)
             model.fit(confidence, show_progress=False)
         self.set_factors(np.ascontiguousarray(model.item_factors, dtype=np.float32))
         return self
