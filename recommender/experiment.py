@@ -152,10 +152,7 @@ def score_bundle(task: Task, built: InteractionMatrix, bundle: Bundle, k: int) -
     showcases = Showcases(bundle)
 
     def answer(ids: list[str], weights: list[float]) -> list[str]:
-        rules = Rules(
-            exclude_purchased=False,
-            exclude=frozenset(ids) if task.exclude_history else frozenset(),
-        )
+        rules = Rules(exclude_purchased=False, exclude_history=task.exclude_history)
         query = Query("recommended", n=k, history=ids, history_weights=weights)
         return [pick.item_id for pick in showcases.answer(query, rules)]
 

@@ -54,6 +54,7 @@ class Rules:
     exclude_cart: bool = True
     exclude_purchased: bool = True
     exclude_current: bool = True
+    exclude_history: bool = False  # the visitor's recent items (a "new to you" showcase)
     same_category: bool = False
     max_per_category: int | None = None
     exclude: frozenset[str] = frozenset()
@@ -143,6 +144,8 @@ class Showcases:
         current = self.items.get(query.item) if query.item else None
         if rules.exclude_current and current is not None:
             blocked.add(current)
+        if rules.exclude_history:
+            blocked.update(history.tolist())
         category = -1  # no constraint
         if query.category:  # "trending in shoes": the named category
             category = catalog.category_index(query.category)

@@ -104,6 +104,8 @@ def allowed(case: Case, query: Query, rules: Rules) -> set[str]:
         blocked |= set(query.purchased)
     if rules.exclude_current and query.item is not None:
         blocked.add(query.item)
+    if rules.exclude_history:
+        blocked |= set(query.history)
     wanted = None  # no category constraint
     if query.category:
         wanted = query.category  # a category no item has allows nothing
@@ -154,6 +156,7 @@ def queries(draw: st.DrawFn) -> tuple[Case, Query, Rules]:
         exclude_cart=draw(st.booleans()),
         exclude_purchased=draw(st.booleans()),
         exclude_current=draw(st.booleans()),
+        exclude_history=draw(st.booleans()),
         same_category=draw(st.booleans()),
         max_per_category=draw(st.none() | st.integers(1, 4)),
         exclude=frozenset(exclude),

@@ -94,6 +94,13 @@ def test_train_publishes_a_version_the_server_answers_from(
     assert all(i["item_id"] != SOLD_OUT for i in answer["items"])  # availability from events
     assert all(i["name"].startswith("Product ") for i in answer["items"])
 
+    fresh = client.get(
+        "/v1/recommendations",
+        params={"key": public_key, "history": history, "exclude_history": "true", "n": 8},
+    ).json()
+    assert len(fresh["items"]) == 8
+    assert not {i["item_id"] for i in fresh["items"]} & set(history.split(","))
+
     similar = client.get(
         "/v1/recommendations",
         params={"key": public_key, "strategy": "similar", "item": "i3", "n": 5},

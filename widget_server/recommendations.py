@@ -3,9 +3,10 @@
 Query parameters: `key` (pk_...), `strategy` (recommended, similar,
 bought_together, cart, trending, popular, recently_viewed), `n` (1-100, default 10),
 `item` (the product on the page), `history`, `cart`, `purchased`, `exclude`
-(comma-separated item ids; history oldest first), `category`, `same_category`
-(true/false), `max_per_category`. Every item says which strategy produced it and
-why (`because`), so the page can label it and the merchant can check it.
+(comma-separated item ids; history oldest first), `category`, `exclude_history`
+and `same_category` (true/false), `max_per_category`. Every item says which
+strategy produced it and why (`because`), so the page can label it and the
+merchant can check it.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ def _query(request: Request) -> tuple[Query, Rules]:
             category=params.get("category") or None,
         )
         rules = Rules(
+            exclude_history=_flag(request, "exclude_history"),
             same_category=_flag(request, "same_category"),
             max_per_category=_int(request, "max_per_category", None),
             exclude=frozenset(_ids(request, "exclude")),
