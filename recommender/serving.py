@@ -220,12 +220,12 @@ class Showcases:
             if not len(seeds):
                 return iter(()), None
             seed_weights = weights if len(history) else np.ones(len(cart))
-            return self._ranked(self.bundle.personal.scores(seeds, seed_weights)), seeds
+            return ranked(self.bundle.personal.scores(seeds, seed_weights)), seeds
         if strategy == "similar":
             seed = current if current is not None else (history[-1] if len(history) else None)
             if seed is None:
                 return iter(()), None
-            return self._ranked(self.similar_scores(seed)), np.array([seed])
+            return ranked(self.similar_scores(seed)), np.array([seed])
         if strategy == "bought_together":
             seeds = np.array([current]) if current is not None else cart
             return self._sparse(self.bundle.together, seeds), None
@@ -269,41 +269,6 @@ class Showcases:
             scores[neighbours] += values / values.max()
         return scores
 
-    def _ranked(self, scores: np.ndarray) -> Candidates:
-        """Items by score, best first, in growing chunks: most queries need only
-        the first few, and sorting the whole catalog would cost more than scoring."""
-        chunk = 64
-        total = len(scores)
-        done: set[int] = set()
-        while len(done) < total:
-            size = min(chunk, total)
-            if size < total:
-                # The size-th best value, then everything at least as good: cheaper
-                # than argpartition, and ties at the threshold all come along.
-                threshold = np.partition(scores, total - size)[total - size]
-                if threshold == -np.inf:
-                    order = np.flatnonzero(scores > threshold)
-                else:
-                    order = np.flatnonzero(scores >= threshold)
-            else:
-                order = np.arange(total)
-            values = scores[order]
-            best_first = np.argsort(-values, kind="stable")
-            # Among tied scores argpartition may pick a different few each round, so
-            # skip what was yielded rather than the first `len(done)` of the order.
-            for index, score in zip(
-                order[best_first].tolist(), values[best_first].tolist(), strict=True
-            ):
-                if index in done:
-                    continue
-                if score == -math.inf or score != score:  # no evidence, or NaN
-                    return
-                done.add(index)
-                yield index, score, None
-            if size == total:
-                return
-            chunk *= 8
-
     def _explain(self, picked: list[int], seeds: np.ndarray) -> list[str]:
         """Each pick's `because`: the seed item closest to it in ALS factors."""
         if len(seeds) == 1:
@@ -328,3 +293,65 @@ class Showcases:
         for position in np.argsort(-values, kind="stable").tolist():
             index = int(items[position])
             yield index, float(values[position]), self.items.id_of(int(because[position]))
+
+
+def ranked(scores: np.ndarray) -> Candidates:
+    """Items by score, best first (items at -inf, no evidence, never), in growing
+    chunks: most queries need only the first few, and sorting the whole catalog
+    would cost more than scoring it."""
+    chunk = 64
+    total = len(scores)
+    done: set[int] = set()
+    order = _first_cut(scores, chunk)
+    while len(done) < total:
+        size = min(chunk, total)
+        if order is None:
+            order = _best(scores, size)
+        values = scores[order]
+        best_first = np.argsort(-values, kind="stable")
+        # Among tied scores each round may pick a different few, so skip what was
+        # yielded rather than the first `len(done)` of the order.
+        for index, score in zip(
+            order[best_first].tolist(), values[best_first].tolist(), strict=True
+        ):
+            if index in done:
+                continue
+            if score == -math.inf or score != score:  # no evidence, or NaN
+                return
+            done.add(index)
+            yield index, score, None
+        if size == total:
+            return
+        chunk *= 8
+        order = None
+
+
+def _best(scores: np.ndarray, size: int) -> np.ndarray:
+    """The `size` best items and any tied with the last of them, unordered."""
+    total = len(scores)
+    if size >= total:
+        return np.arange(total)
+    # The size-th best value, then everything at least as good: cheaper than
+    # argpartition, and ties at the threshold all come along.
+    threshold = np.partition(scores, total - size)[total - size]
+    if threshold == -np.inf:
+        return np.flatnonzero(scores > threshold)
+    return np.flatnonzero(scores >= threshold)
+
+
+def _first_cut(scores: np.ndarray, size: int) -> np.ndarray | None:
+    """Every item at least as good as a threshold read off a 1-in-64 sample, so
+    about 4 x `size` items: exactly the best ones (all items above the threshold
+    are in), without partitioning the whole catalog. None when the sample
+    misjudges (too few items above it, or no evidence) and the exact way must
+    run."""
+    stride = 64
+    if len(scores) < 64 * stride:
+        return None
+    sample = scores[::stride]
+    rank = len(sample) - max(4 * size // stride, 1)
+    threshold = np.partition(sample, rank)[rank]
+    if threshold == -np.inf or threshold != threshold:
+        return None
+    order = np.flatnonzero(scores >= threshold)
+    return order if len(order) >= size else None
