@@ -23,7 +23,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from recommender.catalog import Catalog, ItemInfo
-from recommender.interactions import IdMap, Interaction, Weighting, build_matrix
+from recommender.interactions import (
+    IdMap,
+    Interaction,
+    InteractionMatrix,
+    Weighting,
+    build_matrix,
+)
 from recommender.models.als import ALS
 from recommender.models.item_knn import ItemKNN
 from recommender.models.personal import BlendWeights, Personal
@@ -169,18 +175,24 @@ def train_bundle(
     items: IdMap | None = None,
     now_ms: int | None = None,
     warm_start: Bundle | None = None,
+    built: InteractionMatrix | None = None,
 ) -> Bundle:
     """Fit every part on `interactions`. Pass the `items` map of the bundle in service
     so existing items keep their indices (new ones are appended). `warm_start`: a
     bundle fitted with the same configuration on most of the same data (the holdout
-    candidate); ALS starts from its item factors and needs fewer iterations."""
+    candidate); ALS starts from its item factors and needs fewer iterations.
+    `built`: the matrix of exactly these interactions under `config.weighting`,
+    decayed to `now_ms` (an evaluation task's), instead of building it again."""
     config = config or TrainingConfig()
     if not interactions:
         raise ValueError("interactions: none to train on")
     started = time.perf_counter()
     now_ms = now_ms if now_ms is not None else max(r.timestamp_ms for r in interactions)
-    items = IdMap.from_array(items.to_array()) if items is not None else IdMap()
-    built = build_matrix(interactions, config.weighting, now_ms=now_ms, items=items)
+    if built is None:
+        items = IdMap.from_array(items.to_array()) if items is not None else IdMap()
+        built = build_matrix(interactions, config.weighting, now_ms=now_ms, items=items)
+    elif items is not None:
+        raise ValueError("items: pass either items or a built matrix, not both")
     matrix = built.matrix
     if matrix.nnz == 0:
         kinds = ", ".join(sorted(config.weighting.weights))

@@ -32,7 +32,6 @@ from recommender.bundle import Bundle, TrainingConfig, train_bundle
 from recommender.evaluation import evaluate
 from recommender.interactions import (
     DEFAULT_WEIGHTS,
-    IdMap,
     Interaction,
     InteractionMatrix,
     Weighting,
@@ -58,6 +57,7 @@ class Task:
     relevant: dict[str, set[str]]
     exclude_history: bool
     cut_ms: int
+    built: InteractionMatrix  # `train` under the task's weighting, decayed to the cut
 
 
 MAX_TEST_QUERIES = 10_000
@@ -88,7 +88,7 @@ def make_task(
             row = built.matrix.getrow(built.users.get(user))
             ids = [built.items.id_of(int(i)) for i in row.indices]
             history[user] = (ids, row.data.astype(float).tolist())
-        return Task(split.train, history, relevant, False, split.cut_ms)
+        return Task(split.train, history, relevant, False, split.cut_ms, built)
     if protocol == "session":
         ssplit = session_split(interactions)
         relevant = _sample(ssplit.relevant, max_queries)
@@ -111,7 +111,8 @@ def make_task(
                 ids = [built.items.id_of(int(i)) for i in row.indices]
                 history[session] = (ids, row.data.astype(float).tolist())
         relevant = {s: r for s, r in relevant.items() if s in history}
-        return Task(ssplit.train, history, relevant, True, ssplit.cut_ms)
+        train = build_matrix(ssplit.train, weighting, now_ms=ssplit.cut_ms)
+        return Task(ssplit.train, history, relevant, True, ssplit.cut_ms, train)
     raise ValueError(f"protocol: must be user or session, got {protocol!r}")
 
 
@@ -226,17 +227,16 @@ def search(
     metric = f"ndcg@{k}"
     tried: list[dict[str, Any]] = []
     best: tuple[float, TrainingConfig] | None = None
-    tasks: dict[int, tuple[Task, InteractionMatrix]] = {}
+    tasks: dict[int, Task] = {}
 
     def consider(config: TrainingConfig) -> float:
         nonlocal best
         key = id(config.weighting)
         if key not in tasks:
-            task = _validation_task(interactions, protocol, config.weighting)
-            tasks[key] = (task, build_matrix(task.train, config.weighting, now_ms=task.cut_ms))
-        task, built = tasks[key]
-        bundle = train_bundle(task.train, config, items=built.items, now_ms=task.cut_ms)
-        value = score_bundle(task, built, bundle, k)[metric]
+            tasks[key] = _validation_task(interactions, protocol, config.weighting)
+        task = tasks[key]
+        bundle = train_bundle(task.train, config, built=task.built, now_ms=task.cut_ms)
+        value = score_bundle(task, task.built, bundle, k)[metric]
         tried.append({"config": config.to_json(), metric: value})
         if best is None or value > best[0]:
             best = (value, config)
@@ -292,7 +292,7 @@ def tune_item_knn(
     of the training part (as for Tarry's own models: a baseline left at a poor
     setting would flatter them)."""
     task = _validation_task(interactions, protocol, weighting)
-    built = build_matrix(task.train, weighting, now_ms=task.cut_ms)
+    built = task.built
     best = (-1.0, KNN_NEIGHBOURS[-1])
     for neighbours in KNN_NEIGHBOURS:
         model = ItemKNN(neighbours=neighbours).fit(built.matrix)
@@ -356,7 +356,7 @@ def _run(
     task = make_task(interactions, protocol, config.weighting)
     if not task.relevant:
         raise ValueError(f"interactions: no test {protocol}s with something to predict")
-    built = build_matrix(task.train, config.weighting, now_ms=task.cut_ms)
+    built = task.built
     models: dict[str, dict[str, float]] = {}
     baselines: dict[str, Recommender] = {
         "popular": Popular(),
@@ -369,9 +369,7 @@ def _run(
         models[name] = {**score_model(task, built, model, k), "fit_s": fit_s}
         say(f"{name}: ndcg@{k} {models[name][f'ndcg@{k}']:.4f}")
     started = time.perf_counter()
-    bundle = train_bundle(
-        task.train, config, items=IdMap.from_array(built.items.to_array()), now_ms=task.cut_ms
-    )
+    bundle = train_bundle(task.train, config, built=built, now_ms=task.cut_ms)
     fit_s = time.perf_counter() - started
     models["als"] = {**score_model(task, built, bundle.als, k), "fit_s": fit_s}
     say(f"als: ndcg@{k} {models['als'][f'ndcg@{k}']:.4f}")

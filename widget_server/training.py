@@ -23,7 +23,7 @@ from threadpoolctl import threadpool_limits
 from recommender import experiment
 from recommender.bundle import Bundle, TrainingConfig, train_bundle
 from recommender.catalog import CatalogBuilder
-from recommender.interactions import Interaction, build_matrix, read_stream
+from recommender.interactions import Interaction, read_stream
 from widget_server import keys, model_registry
 
 K = 10
@@ -142,10 +142,10 @@ def _train_store(
                 task = experiment.make_task(interactions, protocol, config.weighting)  # type: ignore[arg-type]
             except experiment.TooLittleData as exc:
                 say(f"search: skipped, {exc}; default parameters")
-        built = build_matrix(task.train, config.weighting, now_ms=task.cut_ms)
+        built = task.built
         say(f"holdout ({protocol} protocol): {len(task.relevant):,} test queries; fitting")
         candidate = train_bundle(
-            task.train, config, known_items=catalog.items, items=built.items, now_ms=task.cut_ms
+            task.train, config, known_items=catalog.items, built=built, now_ms=task.cut_ms
         )
         ndcg = f"ndcg@{K}"
         candidate_metrics = experiment.score_bundle(task, built, candidate, K)

@@ -111,15 +111,9 @@ class Personal(Recommender):
         """Σ_h w_h · sim(h, i) for the items i near the history, one entry per stored
         neighbour (an item near several history items appears several times, with
         its full sum each time, so a fancy-index assignment still adds it once)."""
-        similarity = self.knn.similarity
-        starts = similarity.indptr[history]
-        lengths = similarity.indptr[history + 1] - starts
-        total = int(lengths.sum())
-        if total == 0:
-            return np.zeros(0, dtype=np.int64), np.zeros(0)
-        positions = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(total)
-        items = similarity.indices[positions]
-        values = similarity.data[positions] * np.repeat(weights, lengths)
+        items, values = _gathered(self.knn.similarity, history, weights)
+        if len(items) == 0:
+            return items, values
         # A dense sum is cheaper than sorting out the duplicates (np.unique).
         summed = np.bincount(items, weights=values, minlength=self.n_items)[items]
         if not summed.max() > 0:
@@ -132,15 +126,24 @@ def neighbour_scores(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Σ_h w_h · sim(h, i) for the items i near the history, as (items, scores):
     a sparse sum over the history's rows, without a pass over the whole catalog."""
+    items, values = _gathered(similarity, history, weights)
+    if len(items) == 0:
+        return items, values
+    unique, inverse = np.unique(items, return_inverse=True)
+    return unique, np.bincount(inverse, weights=values)
+
+
+def _gathered(
+    similarity: sp.csr_matrix, history: np.ndarray, weights: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every stored neighbour of every history row, with its similarity times that
+    row's weight (an item near several history items appears once per row)."""
     starts = similarity.indptr[history]
     lengths = similarity.indptr[history + 1] - starts
     total = int(lengths.sum())
     if total == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0)
     # Positions of every stored neighbour of every history row, gathered at once.
-    row_offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
-    positions = row_offsets + np.arange(total)
-    items = similarity.indices[positions]
-    values = similarity.data[positions] * np.repeat(np.asarray(weights, np.float64), lengths)
-    unique, inverse = np.unique(items, return_inverse=True)
-    return unique, np.bincount(inverse, weights=values)
+    positions = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(total)
+    weight = np.repeat(np.asarray(weights, np.float64), lengths)
+    return similarity.indices[positions], similarity.data[positions] * weight
