@@ -23,12 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import event, make_store
+from helpers import event, make_store, run_with_redis
 from test_cli import Server, run_cli
 
 from recommender.models.personal import BlendWeights
 from recommender.synthetic import SyntheticShop, generate, item_categories
 from widget_server import keys, model_registry
+from widget_server.catalog_store import upsert_cards
 from widget_server.settings import Settings
 from widget_server.storage import sync_storage
 from widget_server.training import TrainingError, train_store
@@ -57,11 +58,30 @@ def write_events(redis: Any, store_id: str, shop: SyntheticShop = SHOP) -> int:
     return len(events)
 
 
+def catalog_cards(shop: SyntheticShop = SHOP) -> list[dict[str, Any]]:
+    """A card for every item, as a merchant's feed would give them."""
+    cards = []
+    for item_id, category in item_categories(shop).items():
+        card = {
+            "item_id": item_id,
+            "name": f"Product {item_id}",
+            "url": f"https://shop.example/p/{item_id}",
+            "image": f"https://shop.example/img/{item_id}.jpg",
+            "price": 10.0,
+            "category": category,
+        }
+        if item_id == SOLD_OUT:
+            card["availability"] = "out_of_stock"
+        cards.append(card)
+    return cards
+
+
 @pytest.fixture
 def trained_store(settings: Settings) -> tuple[str, str]:
     store, _ = make_store(settings)
     with sync_storage(settings) as redis:
         write_events(redis, store.id)
+    run_with_redis(settings, lambda r: upsert_cards(r, store.id, catalog_cards()))
     return store.id, store.public_key
 
 
@@ -164,7 +184,9 @@ def test_events_sent_through_collect_train_a_model(settings, client) -> None:
         for item in items:
             batch.append(
                 event("view_item", vid=f"v{visitor}", sid=f"s{visitor}",
-                      items=[{"item_id": item, "item_category": "x"}])
+                      items=[{"item_id": item, "item_category": "x", "item_name": item.upper(),
+                              "url": f"https://shop.example/{item}",
+                              "image": f"https://shop.example/{item}.jpg"}])
             )  # fmt: skip
     for start in range(0, len(batch), 20):
         response = client.post(
@@ -179,7 +201,11 @@ def test_events_sent_through_collect_train_a_model(settings, client) -> None:
         params={"key": store.public_key, "strategy": "bought_together", "item": "a", "n": 3},
     ).json()
     assert answer["model_version"] == "v1"
-    assert answer["items"][0]["item_id"] != "a"
+    # The catalog filled itself from the events' product data.
+    assert answer["items"][0]["item_id"] == "b" and answer["items"][0]["name"] == "B"
+    # Views only, no carts: bought_together falls back to similar items, and says so.
+    assert answer["items"][0]["strategy"] == "similar"
+    assert answer["items"][0]["reason"] == "Similar to A"
 
 
 @pytest.mark.parametrize(
@@ -218,7 +244,8 @@ def test_keys_origins_and_a_store_without_a_model(settings, client) -> None:
     )
     assert response.status_code == 200
     assert response.headers["access-control-allow-origin"] == "https://www.shop.example"
-    assert response.json() == {"strategy": "popular", "model_version": None, "items": []}
+    body = response.json()
+    assert (body["strategy"], body["model_version"], body["items"]) == ("popular", None, [])
 
 
 # -- a running server picks up a new version ----------------------------------
@@ -240,6 +267,9 @@ def test_a_running_server_picks_up_new_versions_with_no_failed_request(server: S
     settings = Settings.from_env({"TARRY_DATA_DIR": server.env["TARRY_DATA_DIR"]})
     with sync_storage(settings) as redis:
         write_events(redis, store_id)
+    feed = Path(server.env["TARRY_DATA_DIR"]).parent / "feed.jsonl"
+    feed.write_text("".join(json.dumps(card) + "\n" for card in catalog_cards()))
+    server.tarry("import-catalog", "--store", store_id, str(feed))
     server.tarry("train", "--store", store_id)
 
     url = f"{server.url}/v1/recommendations?key={public_key}&strategy=similar&item=i3&n=6"

@@ -20,8 +20,9 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from recommender import pin_blas
-from widget_server import health, retraining, stats
+from widget_server import admin_catalog, admin_rules, health, retraining, stats, subscribers
 from widget_server.collect import CollectEndpoint
+from widget_server.decide import Decider, decide
 from widget_server.ingest import Ingestor
 from widget_server.metrics import Metrics, MetricsMiddleware
 from widget_server.model_registry import ModelCache
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None) -> TarryApp:
         app.state.storage = storage
         app.state.public_keys = PublicKeyCache(redis)
         app.state.models = ModelCache(redis, settings.data_dir)
+        app.state.decider = Decider(redis, app.state.models)
         app.state.collect = CollectEndpoint(
             redis,
             Ingestor(
@@ -108,7 +110,16 @@ def create_app(settings: Settings | None = None) -> TarryApp:
     app = Starlette(
         routes=[
             Route("/v1/stats/summary", stats.summary, methods=["GET"]),
+            Route("/v1/stats/attribution", stats.attribution, methods=["GET"]),
+            Route("/v1/admin/catalog", admin_catalog.import_catalog, methods=["POST"]),
+            Route("/v1/decide", decide, methods=["GET"]),
             Route("/v1/recommendations", recommendations, methods=["GET"]),
+            *admin_rules.routes,
+            Route("/v1/subscribe", subscribers.subscribe, methods=["POST"]),
+            Route("/v1/admin/subscribers", subscribers.list_subscribers, methods=["GET"]),
+            Route(
+                "/v1/admin/subscribers/{email}", subscribers.erase_subscriber, methods=["DELETE"]
+            ),
             Route("/healthz", health.healthz, methods=["GET"]),
             Route("/readyz", health.readyz, methods=["GET"]),
             Route("/metrics", metrics.endpoint, methods=["GET"]),

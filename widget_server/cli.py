@@ -14,7 +14,7 @@ from widget_server.embedded_redis import EmbeddedRedisError
 from widget_server.model_registry import RegistryError
 from widget_server.responses import STORAGE_ERRORS
 from widget_server.settings import Settings, SettingsError
-from widget_server.storage import run_with_storage
+from widget_server.storage import AsyncRedis, run_with_storage
 from widget_server.training import TrainingError
 
 
@@ -98,6 +98,40 @@ def _store_enable(enabled: bool) -> Callable[[Settings, argparse.Namespace], int
     return run
 
 
+def _import_catalog(settings: Settings, args: argparse.Namespace) -> int:
+    from widget_server import catalog_import, catalog_store
+
+    try:
+        with open(args.file, "rb") as feed:
+            data = feed.read()
+    except OSError as exc:
+        raise cli_models.CommandError(f"{args.file}: cannot read ({exc.strerror})") from None
+    try:
+        result = catalog_import.parse_feed(data, args.format, args.file)
+    except catalog_import.FeedError as exc:
+        raise cli_models.CommandError(f"{args.file}: {exc}") from None
+    rejected = [f"line {e['line']}: {e['error']}" for e in result.errors]
+    if not result.cards:
+        shown = "\n  ".join(rejected[:20]) + ("\n  ..." if len(rejected) > 20 else "")
+        raise cli_models.CommandError(
+            f"{args.file}: no valid item to import"
+            + (f"; {len(rejected)} rejected:\n  {shown}" if rejected else "")
+        )
+
+    async def store_cards(redis: AsyncRedis) -> int:
+        await stores.require_store(redis, args.store)
+        return await catalog_store.upsert_cards(redis, args.store, result.cards)
+
+    imported = run_with_storage(settings, store_cards)
+    if args.json:
+        print(json.dumps({"imported": imported, "rejected": result.errors}))
+        return 0
+    print(f"imported {imported:,} items into store {args.store}; rejected {len(rejected):,}")
+    for line in rejected:
+        print(f"  {line}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tarry", description="On-site retention engine for online stores."
@@ -138,6 +172,17 @@ def build_parser() -> argparse.ArgumentParser:
         action = store_commands.add_parser(name, help=text)
         action.add_argument("store_id")
         action.set_defaults(run=_store_enable(enabled))
+
+    catalog = commands.add_parser(
+        "import-catalog", help="import a product feed (CSV, JSON lines, Google Merchant XML)"
+    )
+    catalog.add_argument("--store", required=True, help="the store's id")
+    catalog.add_argument("file", metavar="FILE", help="the feed")
+    catalog.add_argument(
+        "--format", choices=("csv", "jsonl", "gmc"), help="default: from the file name or content"
+    )
+    catalog.add_argument("--json", action="store_true", help="print one JSON object")
+    catalog.set_defaults(run=_import_catalog)
     cli_models.add_commands(commands)
     return parser
 

@@ -15,12 +15,14 @@ from typing import Any
 import msgspec
 
 from widget_server import keys
-from widget_server.events import Event, event_encoder
+from widget_server.events import Event, Item, event_encoder
 from widget_server.redis_scripts import (
     INGEST,
     KIND_ADD_TO_CART,
     KIND_ENGAGED,
     KIND_PAGE_VIEW,
+    KIND_POPUP_CLICK,
+    KIND_POPUP_SEEN,
     KIND_PURCHASE,
     KIND_VIEW_ITEM,
 )
@@ -36,12 +38,16 @@ MAX_EVENT_FUTURE_MS = 10 * 60 * 1000
 SESSION_IDLE_S = 30 * 60
 ENGAGED_MS = 10_000
 RATE_WINDOW_S = 60
+VISITOR_TTL_S = 400 * 86400
 
 _KINDS = {
     "page_view": KIND_PAGE_VIEW,
     "view_item": KIND_VIEW_ITEM,
     "add_to_cart": KIND_ADD_TO_CART,
     "purchase": KIND_PURCHASE,
+    "popup_shown": KIND_POPUP_SEEN,
+    "popup_suppressed": KIND_POPUP_SEEN,
+    "popup_click": KIND_POPUP_CLICK,
 }
 _NEEDS_POPUP = frozenset({"popup_shown", "popup_click", "popup_close", "popup_suppressed"})
 
@@ -102,6 +108,55 @@ def check_event(event: Event, ctx: Context) -> Event | str:
     return event
 
 
+def session_category(category: str | None) -> str:
+    """A category as kept in the session state, whose separator is `|`."""
+    if not category:
+        return ""
+    return category.replace("|", "/")[:64]
+
+
+def _web_url(url: str | None) -> str | None:
+    # Cards end up as links and images on the store's pages: http(s) only.
+    if url and (url.startswith("https://") or url.startswith("http://")):
+        return url
+    return None
+
+
+class CardsSeen:
+    """The product data each store's `view_item` events last sent, per item, so that
+    only a change reaches the catalog: nearly every view repeats the same data."""
+
+    MAX_ITEMS = 50_000
+
+    def __init__(self) -> None:
+        self._last: dict[tuple[str, str], bytes] = {}
+
+    def changed(self, store_id: str, item: Item, currency: str | None) -> bytes | None:
+        card: dict[str, Any] = {"item_id": item.item_id}
+        for name, value in (
+            ("name", item.item_name),
+            ("url", _web_url(item.url)),
+            ("image", _web_url(item.image)),
+            ("price", item.price),
+            ("currency", currency),
+            ("category", item.item_category),
+            ("brand", item.item_brand),
+            ("availability", item.availability),
+        ):
+            if value is not None:
+                card[name] = value
+        if len(card) == 1:
+            return None
+        encoded = _json(card)
+        key = (store_id, item.item_id)
+        if self._last.get(key) == encoded:
+            return None
+        if len(self._last) >= self.MAX_ITEMS:
+            self._last.clear()
+        self._last[key] = encoded
+        return encoded
+
+
 @dataclasses.dataclass
 class _Job:
     """One request's share of a coalesced script call."""
@@ -145,13 +200,15 @@ class Ingestor:
         self._rate_limit_ip = rate_limit_ip
         self._rate_limit_visitor = rate_limit_visitor
         self._queues: dict[str, _StoreQueue] = {}
+        self._cards = CardsSeen()
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def ingest(self, events: list[DecodedEvent], ctx: Context) -> IngestResult:
         """Store the events: each is (its JSON as sent, the decoded event), or the
         reason it could not be decoded."""
         result = IngestResult()
-        rows: list[tuple[str, str, str, str, int, str, int, str, int]] = []
+        rows: list[tuple[str, str, str, str, int, str, int, str, int, int, str, str]] = []
+        cards: list[tuple[str, str]] = []
         server_fields = f',"rt":{ctx.now_ms},"dev":"{ctx.device}","ih":"{ctx.ip_hash}"}}'
         for index, decoded in enumerate(events):
             if isinstance(decoded, str):
@@ -175,6 +232,13 @@ class Ingestor:
                 revenue_minor = round((event.value or 0) * 100)
             elif event.type == "engagement" and (event.engaged_ms or 0) >= ENGAGED_MS:
                 kind = KIND_ENGAGED
+            category = ""
+            if kind == KIND_VIEW_ITEM and event.items:
+                item = event.items[0]
+                category = session_category(item.item_category)
+                card = self._cards.changed(ctx.store_id, item, event.currency)
+                if card is not None:
+                    cards.append((item.item_id, card.decode()))
             rows.append(
                 (
                     event.id,
@@ -186,12 +250,17 @@ class Ingestor:
                     revenue_minor,
                     stored,
                     hour,
+                    event.ts,
+                    event.popup_id or "",
+                    category,
                 )
             )
         if not rows:
             return result
 
         plan: dict[str, Any] = {"ev": rows, "vl": self._rate_limit_visitor}
+        if cards:
+            plan["cat"] = cards
         if self._rate_limit_ip:
             plan["ih"] = ctx.ip_hash
             plan["ipl"] = self._rate_limit_ip
@@ -253,6 +322,7 @@ class Ingestor:
                 "seen_ttl": DUPLICATE_WINDOW_S,
                 "sess_ttl": SESSION_IDLE_S,
                 "tx_ttl": self._retention_ms // 1000,
+                "vis_ttl": VISITOR_TTL_S,
                 "win": RATE_WINDOW_S,
                 "w": now // 1000 // RATE_WINDOW_S,
                 "reqs": [job.plan for job in jobs],
@@ -263,3 +333,4 @@ class Ingestor:
 
 
 _encode = msgspec.msgpack.Encoder().encode
+_json = msgspec.json.Encoder().encode

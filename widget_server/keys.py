@@ -21,6 +21,8 @@ DAY = "day:"
 VISITORS = ":visitors"
 RATE_IP = "rl:ip:"
 RATE_VISITOR = "rl:v:"
+VISITOR = "v:"
+CATALOG = "catalog"
 
 
 def store_prefix(store_id: str) -> str:
@@ -62,8 +64,9 @@ def seen_events(store_id: str, hour: int) -> str:
 
 
 def session(store_id: str, session_id: str) -> str:
-    """One session's state, "day page_views engaged purchased"; expires after 30
-    minutes without an event."""
+    """One session's state, "day page_views engaged purchased" followed by the
+    categories viewed in it ("|shoes|bags"); expires after 30 minutes without an
+    event."""
     return f"{store_prefix(store_id)}{SESSION}{session_id}"
 
 
@@ -105,3 +108,56 @@ def model_sequence(store_id: str) -> str:
 def training_lock(store_id: str) -> str:
     """Held while one process trains the store's model (scheduled retraining)."""
     return f"{store_prefix(store_id)}model:lock"
+
+
+def catalog(store_id: str) -> str:
+    """Hash: item id → the item's card as JSON (name, url, image, price, currency,
+    category, brand, availability, updated_ms), from imports and `view_item` events."""
+    return f"{store_prefix(store_id)}{CATALOG}"
+
+
+def visitor(store_id: str, visitor_id: str) -> str:
+    """Hash: what decisions need to know about a visitor across sessions: visits
+    (`sid`, `ss` session start, `ps` previous session start, `fs` first seen), orders
+    (`o`, `lp` last purchase), and popup history per rule (`t:<rule>` recent show
+    times, `n:<rule>` "<sid> <shows>", `f:<rule>` first shown, `c:<rule>` clicked)
+    and over all rules (`g:s` "<sid> <shows>", `g:d` "<day> <shows>", `g:l` last
+    shown). Written by the ingest script; expires a year after the last visit."""
+    return f"{store_prefix(store_id)}{VISITOR}{visitor_id}"
+
+
+def rules(store_id: str) -> str:
+    """Hash: popup rule id → the rule as JSON."""
+    return f"{store_prefix(store_id)}rules"
+
+
+def rules_version(store_id: str) -> str:
+    """Counter bumped by every change to the store's rules or settings, so that
+    servers know when their cached copy is stale."""
+    return f"{store_prefix(store_id)}rules:ver"
+
+
+def store_settings(store_id: str) -> str:
+    """The store's decision settings as JSON (time zone, governor, showcases)."""
+    return f"{store_prefix(store_id)}settings"
+
+
+def coupon_pool(store_id: str, pool: str) -> str:
+    """List of unused unique coupon codes the merchant uploaded."""
+    return f"{store_prefix(store_id)}coupons:{pool}"
+
+
+def coupons_given(store_id: str, pool: str) -> str:
+    """Hash: visitor id → the code of `pool` given to them (one per visitor)."""
+    return f"{store_prefix(store_id)}coupons:{pool}:given"
+
+
+def coupons_used(store_id: str, pool: str) -> str:
+    """Set of every code of `pool` ever uploaded, so none is queued twice."""
+    return f"{store_prefix(store_id)}coupons:{pool}:all"
+
+
+def subscribers(store_id: str) -> str:
+    """Hash: e-mail address (lower case) → JSON of how it was given (visitor, popup,
+    time). Personal data: listed and erased through the admin API."""
+    return f"{store_prefix(store_id)}subscribers"

@@ -1,12 +1,14 @@
-"""`GET /v1/recommendations`: a showcase's items, for the snippet (public key).
+"""`GET /v1/recommendations`: a showcase's items, for stores that draw their own
+carousels (public key). The same items and `rec_id` as `/v1/decide` gives a slot.
 
-Query parameters: `key` (pk_...), `strategy` (recommended, similar,
-bought_together, cart, trending, popular, recently_viewed), `n` (1-100, default 10),
-`item` (the product on the page), `history`, `cart`, `purchased`, `exclude`
-(comma-separated item ids; history oldest first), `category`, `exclude_history`
-and `same_category` (true/false), `max_per_category`. Every item says which
-strategy produced it and why (`because`), so the page can label it and the
-merchant can check it.
+Query parameters: `k` (pk_...; `key` also works), `vid`, `placement` (the slot; it
+names the strategy unless `strategy` is given: recommended, similar,
+bought_together, cart, trending, popular, recently_viewed), `n` (1-100, default
+10), `item_id` (the product on the page; `item` also works), `history`, `cart`,
+`purchased`, `exclude` (comma-separated item ids; history oldest first),
+`category`, `exclude_history` and `same_category` (true/false),
+`max_per_category`. Every item is a catalog card (name, url, image, price) with
+the strategy that produced it, why (`because`) and a reason a shopper can read.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from recommender.serving import Query, Rules
+from widget_server import showcases
+from widget_server.decide import Decider, in_showcase_holdout
 from widget_server.model_registry import ModelCache
 from widget_server.responses import STORAGE_ERRORS, error, json_response, storage_unavailable
 from widget_server.stores import PublicKeyCache
@@ -53,73 +57,77 @@ def _int(request: Request, name: str, default: int | None) -> int | None:
         raise BadParameter(f"{name}: must be a whole number, got {raw!r}") from None
 
 
-def _query(request: Request) -> tuple[Query, Rules]:
+def _request(request: Request) -> tuple[showcases.SlotRequest, showcases.Shopper]:
     params = request.query_params
     try:
-        query = Query(
-            strategy=params.get("strategy", "recommended"),
-            n=_int(request, "n", 10) or 0,
-            history=_ids(request, "history"),
-            item=params.get("item") or None,
-            cart=_ids(request, "cart"),
-            purchased=_ids(request, "purchased"),
-            category=params.get("category") or None,
-        )
+        strategy = params.get("strategy") or params.get("placement") or "recommended"
+        n = _int(request, "n", 10) or 0
+        # The library's own checks name the field (strategy, n).
+        Query(strategy=strategy, n=n)
         rules = Rules(
             exclude_history=_flag(request, "exclude_history"),
             same_category=_flag(request, "same_category"),
             max_per_category=_int(request, "max_per_category", None),
             exclude=frozenset(_ids(request, "exclude")),
         )
+        slot = params.get("placement") or strategy
+        if len(slot) > 64:
+            raise BadParameter("placement: at most 64 characters")
+        ask = showcases.SlotRequest(
+            slot, strategy, n, rules, category=params.get("category") or None
+        )
+        shopper = showcases.Shopper(
+            item=params.get("item_id") or params.get("item") or None,
+            history=tuple(_ids(request, "history")),
+            cart=tuple(_ids(request, "cart")),
+            purchased=tuple(_ids(request, "purchased")),
+        )
     except BadParameter:
         raise
-    except ValueError as exc:  # the library's own checks name the field too
+    except ValueError as exc:
         raise BadParameter(str(exc)) from None
-    return query, rules
+    return ask, shopper
 
 
 async def recommendations(request: Request) -> Response:
     origin = request.headers.get("origin")
     cors = {"Access-Control-Allow-Origin": origin, "Vary": "Origin"} if origin else {}
-    key = request.query_params.get("key", "")
+    params = request.query_params
+    key = params.get("k") or params.get("key") or ""
     if not key.startswith("pk_"):
-        return error(401, "key: a public key (pk_...) is required", cors)
+        return error(401, "k: a public key (pk_...) is required", cors)
+    state = request.app.state
     try:
-        keys_cache: PublicKeyCache = request.app.state.public_keys
+        keys_cache: PublicKeyCache = state.public_keys
         store = await keys_cache.get(key)
         if store is None:
-            return error(401, "key: unknown or disabled public key", cors)
-        settings = request.app.state.settings
-        if origin and settings.origins != "any" and not store.allows_origin(origin):
+            return error(401, "k: unknown or disabled public key", cors)
+        if origin and state.settings.origins != "any" and not store.allows_origin(origin):
             return error(403, f"origin: {origin} is not one of the store's domains")
         try:
-            query, rules = _query(request)
+            ask, shopper = _request(request)
         except BadParameter as exc:
             return error(400, str(exc), cors)
-        models: ModelCache = request.app.state.models
+        models: ModelCache = state.models
         served = await models.get(store.id)
+        decider: Decider = state.decider
+        settings = (await decider.loaded(store.id)).settings
+        visitor = params.get("vid")
+        if visitor and in_showcase_holdout(settings, visitor):
+            # Stores that draw their own carousels measure their lift the same way.
+            held = {"placement": ask.slot, "rec_id": None, "strategy": ask.strategy}
+            return json_response({**held, "items": [], "holdout": True}, headers=cors)
+        filled = await showcases.fill(
+            decider.redis, decider.cards, store.id, served, [ask], shopper, settings.currency
+        )
     except STORAGE_ERRORS:
-        request.app.state.metrics.redis_errors.inc()
+        state.metrics.redis_errors.inc()
         return storage_unavailable(cors)
-    if served is None:
-        empty: dict[str, object] = {"strategy": query.strategy, "model_version": None, "items": []}
-        return json_response(empty, headers=cors)
-    picks = served.showcases.answer(query, rules)
-    names = served.showcases.bundle.catalog.names
-    items = served.showcases.items
     content = {
-        "strategy": query.strategy,
-        "model_version": served.version,
-        "items": [
-            {
-                "item_id": pick.item_id,
-                "name": names[items.get(pick.item_id) or 0] or None,
-                "score": round(pick.score, 6),
-                "strategy": pick.strategy,
-                "because": pick.because,
-            }
-            for pick in picks
-        ],
+        "placement": ask.slot,
+        **filled[ask.slot],
+        "holdout": False,
+        "model_version": served.version if served is not None else None,
     }
     headers = {**cors, "Cache-Control": "private, max-age=30"}
     return json_response(content, headers=headers)

@@ -18,6 +18,8 @@ KIND_VIEW_ITEM = 2
 KIND_ADD_TO_CART = 3
 KIND_PURCHASE = 4
 KIND_ENGAGED = 5  # an `engagement` event with engaged_ms >= 10 s
+KIND_POPUP_SEEN = 6  # `popup_shown` or `popup_suppressed`: counts for frequency caps
+KIND_POPUP_CLICK = 7
 
 _INGEST = """
 -- Append the events of one or more collect requests (coalesced by the server) to a
@@ -39,7 +41,11 @@ _INGEST = """
 --     ih, ipl  hashed client address and its request limit (absent: no limit)
 --     vl       events a visitor may send per window (0: no limit)
 --     ev       [[id, sid, day, vid, kind, transaction_id or "", revenue_minor,
---               stored form, hour of the event's ts as sent], ...]
+--               stored form, hour of the event's ts as sent, ts, popup id or "",
+--               category viewed or ""], ...]
+--     cat      [[item_id, card JSON], ...]: product data seen in view_item events,
+--              merged field by field into the catalog (absent: none)
+--   vis_ttl    seconds a visitor's record is kept after their last session starts
 -- Returns {accepted, duplicates} per request, flattened; {-1, retry_after_seconds}
 -- for a rate-limited request, which then changes nothing else.
 
@@ -57,26 +63,68 @@ end
 local visitors = {}   -- day -> list of visitor ids
 local seen_hours = {} -- hour -> true, for the duplicate-window hashes written
 
--- A session's state is one string, "day page_views engaged purchased", read and
--- written once per call: two commands per session instead of a hash's three.
-local sessions = {}   -- sid -> {day=, page_views=, engaged=, purchased=}
-local function session_of(sid, day)
+-- A session's state is one string, "day page_views engaged purchased|cat|cat",
+-- read and written once per call: two commands per session instead of a hash's
+-- three. The categories viewed in it serve decisions' targeting.
+local MAX_CATEGORIES = 10
+local sessions = {}   -- sid -> {day=, page_views=, engaged=, purchased=, cats=}
+local function session_of(sid, day, vid, ts)
   local s = sessions[sid]
   if s then return s end
   local state = redis.call('GET', P .. '$SESSION' .. sid)
-  s = {page_views = 0, engaged = false, purchased = false}
+  s = {page_views = 0, engaged = false, purchased = false, cats = ''}
   if state then
-    local d, v, e, p = string.match(state, '^(%S+) (%d+) (%d) (%d)$$')
+    local d, v, e, p, c = string.match(state, '^(%S+) (%d+) (%d) (%d)(.*)$$')
     s.day, s.page_views, s.engaged, s.purchased = d, tonumber(v), e == '1', p == '1'
+    s.cats = c or ''
   end
   if not s.day then
     -- A session belongs to the day of its first event: its engaged and purchase
     -- flags are counted there too, so per-day rates share one denominator.
     s.day = day
     count(day, 'sessions', 1)
+    -- A new session: the visitor's previous session start becomes their last visit.
+    local vkey = P .. '$VISITOR' .. vid
+    local known = redis.call('HMGET', vkey, 'sid', 'ss')
+    if known[1] ~= sid then
+      if known[2] then
+        redis.call('HSET', vkey, 'ps', known[2], 'ss', ts, 'sid', sid)
+      else
+        redis.call('HSET', vkey, 'fs', ts, 'ss', ts, 'sid', sid)
+      end
+      redis.call('EXPIRE', vkey, plan.vis_ttl)
+    end
   end
   sessions[sid] = s
   return s
+end
+
+-- Frequency state of popups, kept in the visitor's hash (see keys.visitor).
+local MAX_SHOWS_KEPT = 20
+local function per_key_count(value, key)
+  if value then
+    local k, n = string.match(value, '^(%S+) (%d+)$$')
+    if k == key then return tonumber(n) end
+  end
+  return 0
+end
+local function popup_seen(vid, sid, rule, ts, day)
+  local vkey = P .. '$VISITOR' .. vid
+  local old = redis.call('HMGET', vkey, 't:' .. rule, 'n:' .. rule, 'g:s', 'g:d')
+  local times = {}
+  if old[1] then
+    for t in string.gmatch(old[1], '%d+') do times[#times + 1] = t end
+  end
+  times[#times + 1] = tostring(ts)
+  while #times > MAX_SHOWS_KEPT do table.remove(times, 1) end
+  redis.call('HSET', vkey,
+    't:' .. rule, table.concat(times, ' '),
+    'n:' .. rule, sid .. ' ' .. (per_key_count(old[2], sid) + 1),
+    'g:s', sid .. ' ' .. (per_key_count(old[3], sid) + 1),
+    'g:d', day .. ' ' .. (per_key_count(old[4], day) + 1),
+    'g:l', tostring(ts))
+  redis.call('HSETNX', vkey, 'f:' .. rule, tostring(ts))
+  redis.call('EXPIRE', vkey, plan.vis_ttl)
 end
 
 local function retry_after(key, n, limit)
@@ -116,7 +164,7 @@ for _, req in ipairs(plan.reqs) do
         accepted = accepted + 1
         batch[#batch + 1] = e[8]
         local day, kind = e[3], e[5]
-        local s = session_of(e[2], day)
+        local s = session_of(e[2], day, e[4], e[10])
         count(day, 'events', 1)
         local seen = visitors[day]
         if not seen then seen = {}; visitors[day] = seen end
@@ -141,6 +189,9 @@ for _, req in ipairs(plan.reqs) do
           if first then
             count(day, 'purchases', 1)
             count(day, 'revenue_minor', e[7])
+            local vkey = P .. '$VISITOR' .. e[4]
+            redis.call('HINCRBY', vkey, 'o', 1)
+            redis.call('HSET', vkey, 'lp', e[10])
           end
           if not s.purchased then
             s.purchased = true
@@ -148,6 +199,16 @@ for _, req in ipairs(plan.reqs) do
           end
         elseif kind == 5 then
           engaged = true
+        elseif kind == 6 then
+          popup_seen(e[4], e[2], e[11], e[10], day)
+        elseif kind == 7 then
+          redis.call('HSET', P .. '$VISITOR' .. e[4], 'c:' .. e[11], e[10])
+        end
+        local category = e[12]
+        if category ~= '' and #s.cats < 640
+            and not string.find(s.cats .. '|', '|' .. category .. '|', 1, true) then
+          local n = select(2, string.gsub(s.cats, '|', ''))
+          if n < MAX_CATEGORIES then s.cats = s.cats .. '|' .. category end
         end
         if engaged and not s.engaged then
           s.engaged = true
@@ -160,6 +221,19 @@ for _, req in ipairs(plan.reqs) do
     if accepted > 0 then
       redis.call('XADD', KEYS[1], '*', 'events', '[' .. table.concat(batch, ',') .. ']')
     end
+    if req.cat then
+      local key = P .. '$CATALOG'
+      for _, c in ipairs(req.cat) do
+        local card = cjson.decode(c[2])
+        local old = redis.call('HGET', key, c[1])
+        if old then
+          local merged = cjson.decode(old)
+          for field, value in pairs(card) do merged[field] = value end
+          card = merged
+        end
+        redis.call('HSET', key, c[1], cjson.encode(card))
+      end
+    end
     out[#out + 1] = accepted
     out[#out + 1] = duplicates
   end
@@ -167,7 +241,7 @@ end
 
 for sid, s in pairs(sessions) do
   local state = s.day .. ' ' .. s.page_views .. ' ' .. (s.engaged and '1' or '0') .. ' '
-    .. (s.purchased and '1' or '0')
+    .. (s.purchased and '1' or '0') .. s.cats
   redis.call('SET', P .. '$SESSION' .. sid, state, 'EX', plan.sess_ttl)
 end
 for hour in pairs(seen_hours) do
@@ -195,4 +269,6 @@ INGEST = Template(_INGEST).substitute(
     VISITORS=keys.VISITORS,
     RATE_IP=keys.RATE_IP,
     RATE_VISITOR=keys.RATE_VISITOR,
+    VISITOR=keys.VISITOR,
+    CATALOG=keys.CATALOG,
 )

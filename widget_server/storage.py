@@ -69,7 +69,11 @@ async def open_storage(settings: Settings) -> Storage:
         # One immediate retry replaces a pooled connection that went stale (Redis
         # restarted); beyond that, fail fast so the sender gets a 503 and retries later.
         if cluster:
-            client = redis.asyncio.cluster.RedisCluster.from_url(url, retry=Retry(NoBackoff(), 1))
+            # redis-py's cluster client fails a command (MaxConnectionsError) rather
+            # than wait once a node has this many connections busy: set it high.
+            client = redis.asyncio.cluster.RedisCluster.from_url(
+                url, retry=Retry(NoBackoff(), 1), max_connections=2048
+            )
         else:
             # Blocking: a burst waits for a free connection instead of failing.
             pool = redis.asyncio.BlockingConnectionPool.from_url(

@@ -1,0 +1,81 @@
+"""E-mail capture: `POST /v1/subscribe`, and the merchant's list and erasure."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from helpers import make_store
+from starlette.testclient import TestClient
+
+from widget_server.settings import Settings
+
+
+def test_subscribe_list_and_erase(client: TestClient, settings: Settings) -> None:
+    store, secret = make_store(settings)
+    auth = {"authorization": f"Bearer {secret}"}
+    body = {"k": store.public_key, "vid": "v1", "popup_id": "r_1", "email": "Ann@Example.com"}
+    # text/plain, as the snippet sends it: no CORS preflight
+    first = client.post(
+        "/v1/subscribe",
+        content=json.dumps(body),
+        headers={"content-type": "text/plain", "origin": "https://shop.example"},
+    )
+    assert first.status_code == 200 and first.json() == {"subscribed": True, "new": True}
+    assert first.headers["access-control-allow-origin"] == "https://shop.example"
+    again = client.post("/v1/subscribe", json={**body, "email": "ann@example.com"})
+    assert again.json() == {"subscribed": True, "new": False}  # one address, kept once
+
+    listed = client.get("/v1/admin/subscribers", headers=auth).json()["subscribers"]
+    assert [(r["email"], r["vid"], r["popup_id"]) for r in listed] == [
+        ("Ann@Example.com", "v1", "r_1")
+    ]
+    exported = client.get("/v1/admin/subscribers?format=csv", headers=auth)
+    assert exported.headers["content-type"].startswith("text/csv")
+    assert exported.text.splitlines()[0] == "email,vid,popup_id,ts"
+    assert "Ann@Example.com,v1,r_1," in exported.text
+
+    assert client.delete("/v1/admin/subscribers/ANN@example.com", headers=auth).status_code == 204
+    assert client.get("/v1/admin/subscribers", headers=auth).json()["subscribers"] == []
+    assert client.delete("/v1/admin/subscribers/ann@example.com", headers=auth).status_code == 404
+    assert client.get("/v1/admin/subscribers").status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "message"),
+    [
+        ({"email": "not-an-address"}, 400, "email: not an e-mail address"),
+        ({"email": "a@b"}, 400, "email: not an e-mail address"),
+        ({"email": None}, 400, "email: required"),
+        ({"vid": "bad id"}, 400, "vid:"),
+        ({"k": "pk_nosuchstore0_x"}, 401, "k: unknown"),
+    ],
+)
+def test_bad_subscriptions_name_the_field(
+    client: TestClient, settings: Settings, change: dict[str, object], status: int, message: str
+) -> None:
+    store, _ = make_store(settings)
+    body = {"k": store.public_key, "vid": "v1", "popup_id": "r_1", "email": "a@b.example"}
+    response = client.post("/v1/subscribe", json={**body, **change})
+    assert response.status_code == status
+    assert response.json()["error"].startswith(message)
+    assert client.post("/v1/subscribe", content=b"{oops").status_code == 400
+
+
+def test_an_email_capture_popup_hides_its_code_until_the_address_is_given(
+    client: TestClient, settings: Settings
+) -> None:
+    store, secret = make_store(settings)
+    rule = {
+        "name": "Newsletter",
+        "template": "email_capture",
+        "trigger": {"type": "scroll_depth", "percent": 50},
+        "content": {"headline": "10% off for your e-mail", "button_text": "Subscribe",
+                    "coupon": {"code": "HELLO10"}},
+    }  # fmt: skip
+    auth = {"authorization": f"Bearer {secret}"}
+    assert client.post("/v1/admin/rules", json=rule, headers=auth).status_code == 201
+    answer = client.get("/v1/decide", params={"k": store.public_key, "vid": "v", "sid": "s"})
+    [popup] = answer.json()["popups"]
+    assert 'type="email"' in popup["html"] and "data-tarry-email" in popup["html"]
+    assert 'class="tarry-coupon" hidden data-tarry-reveal' in popup["html"]

@@ -1,0 +1,131 @@
+"""Where a store's rules and decision settings live (Redis), and each server's
+cached copy of them.
+
+Every change bumps the store's rules version in the same script call, so a server
+reads one small counter per decision (in the round trip it makes anyway) and
+reloads the rules only when they changed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+import time
+from typing import Any
+
+import msgspec
+
+from widget_server import keys
+from widget_server.popups.schema import Rule, StoreSettings
+from widget_server.storage import AsyncRedis
+
+MAX_RULES = 100
+
+# Write a field (or delete it when ARGV[2] is empty) and bump the version, at once.
+_WRITE = """
+if ARGV[2] == '' then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+else
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+end
+return redis.call('INCR', KEYS[2])
+"""
+# Settings are one string: the same, with SET.
+_WRITE_SETTINGS = """
+redis.call('SET', KEYS[1], ARGV[1])
+return redis.call('INCR', KEYS[2])
+"""
+
+_json = msgspec.json.Encoder().encode
+
+
+def new_rule_id() -> str:
+    return "r_" + secrets.token_hex(5)
+
+
+def now_s() -> int:
+    return int(time.time())
+
+
+class Rulebook:
+    """Reads and writes one store's rules and settings."""
+
+    def __init__(self, redis: AsyncRedis, store_id: str) -> None:
+        self.redis = redis
+        self.store_id = store_id
+        self._write = redis.register_script(_WRITE)
+        self._write_settings = redis.register_script(_WRITE_SETTINGS)
+
+    async def rules(self) -> list[Rule]:
+        raw = await self.redis.hgetall(keys.rules(self.store_id))
+        rules = [Rule.model_validate_json(value) for value in raw.values()]
+        return sorted(rules, key=lambda r: (-r.priority, r.created_at or 0, r.id or ""))
+
+    async def rule(self, rule_id: str) -> Rule | None:
+        raw = await self.redis.hget(keys.rules(self.store_id), rule_id)
+        return None if raw is None else Rule.model_validate_json(raw)
+
+    async def count(self) -> int:
+        return int(await self.redis.hlen(keys.rules(self.store_id)))
+
+    async def save(self, rule: Rule) -> int:
+        """Store the rule (it has an id); returns the new rules version."""
+        assert rule.id is not None
+        payload = rule.model_dump_json(exclude_none=False)
+        return int(
+            await self._write(
+                keys=[keys.rules(self.store_id), keys.rules_version(self.store_id)],
+                args=[rule.id, payload],
+            )
+        )
+
+    async def delete(self, rule_id: str) -> bool:
+        if not await self.redis.hexists(keys.rules(self.store_id), rule_id):
+            return False
+        await self._write(
+            keys=[keys.rules(self.store_id), keys.rules_version(self.store_id)],
+            args=[rule_id, ""],
+        )
+        return True
+
+    async def settings(self) -> StoreSettings:
+        raw = await self.redis.get(keys.store_settings(self.store_id))
+        return StoreSettings() if raw is None else StoreSettings.model_validate_json(raw)
+
+    async def save_settings(self, settings: StoreSettings) -> None:
+        await self._write_settings(
+            keys=[keys.store_settings(self.store_id), keys.rules_version(self.store_id)],
+            args=[settings.model_dump_json()],
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Loaded:
+    version: int
+    rules: tuple[Rule, ...]  # enabled only, highest priority first
+    settings: StoreSettings
+
+
+class RulebookCache:
+    """Each store's enabled rules and settings as of a version number."""
+
+    def __init__(self, redis: AsyncRedis) -> None:
+        self._redis = redis
+        self._loaded: dict[str, Loaded] = {}
+
+    def cached(self, store_id: str, version: int) -> Loaded | None:
+        loaded = self._loaded.get(store_id)
+        return loaded if loaded is not None and loaded.version == version else None
+
+    async def load(self, store_id: str, version: int) -> Loaded:
+        book = Rulebook(self._redis, store_id)
+        rules = tuple(rule for rule in await book.rules() if rule.enabled)
+        loaded = Loaded(version, rules, await book.settings())
+        if len(self._loaded) > 10_000:
+            self._loaded.clear()
+        self._loaded[store_id] = loaded
+        return loaded
+
+
+def rule_response(rule: Rule) -> dict[str, Any]:
+    return rule.model_dump(mode="json")

@@ -1,0 +1,382 @@
+"""What a popup rule is, and the store-wide settings that decisions obey.
+
+Rules are checked with pydantic because a merchant's form deserves every mistake
+at once, each with the path of its field (`content.colors.background`), and
+pydantic collects all of them where msgspec (used on the hot collect path) stops
+at the first. Checking happens when a rule is written; `/v1/decide` reads rules
+that are known to be good.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+TEMPLATES = ("dont_go", "flash_promo", "last_chance", "email_capture", "announcement")
+Template = Literal["dont_go", "flash_promo", "last_chance", "email_capture", "announcement"]
+TriggerType = Literal["exit_intent", "time_on_page", "scroll_depth", "inactivity", "page_load"]
+PageType = Literal[
+    "home", "product", "category", "search", "cart", "checkout", "thank_you", "other"
+]
+Device = Literal["desktop", "mobile", "tablet"]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Strategy = Literal[
+    "recommended", "similar", "bought_together", "cart", "trending", "popular", "recently_viewed"
+]
+
+_HEX_COLOR = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$")
+_LOCALE = re.compile(r"^[a-zA-Z]{2,3}(?:[-_][a-zA-Z0-9]{2,8})*$")
+# Languages written right to left: their popups mirror (`dir="rtl"`).
+RTL_LANGUAGES = frozenset(
+    {"ar", "arc", "ckb", "dv", "fa", "he", "iw", "ks", "ps", "sd", "ug", "ur", "yi"}
+)
+
+Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+ShortText = Annotated[str, Field(max_length=200)]
+Money = Annotated[float, Field(ge=0, le=1e9)]
+
+
+def _color(value: str) -> str:
+    # Colours go into a style sheet: only plain hex, so no merchant text reaches CSS.
+    if not _HEX_COLOR.match(value):
+        raise ValueError("must be a hex colour such as #1a73e8")
+    return value
+
+
+def _link(value: str) -> str:
+    # Links reach shoppers' browsers: http(s) or a path on the store, never javascript:.
+    if value.startswith(("https://", "http://")) or (
+        value.startswith("/") and not value.startswith("//")
+    ):
+        if any(ch in value for ch in "\"'<> \n\r\t"):
+            raise ValueError("must not contain quotes, angle brackets or spaces")
+        return value
+    raise ValueError("must be an http(s) URL or a path on the store starting with /")
+
+
+def _image(value: str) -> str:
+    if not value.startswith("https://") and not value.startswith("http://"):
+        raise ValueError("must be an http(s) URL")
+    return _link(value)
+
+
+Color = Annotated[str, AfterValidator(_color)]
+Link = Annotated[str, Field(max_length=2048), AfterValidator(_link)]
+ImageUrl = Annotated[str, Field(max_length=2048), AfterValidator(_image)]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Trigger(Model):
+    """When the snippet shows the popup. Each type reads its own fields."""
+
+    type: TriggerType
+    # exit_intent: how close to the top edge the pointer must leave (desktop), and
+    # the time on page before exit intent counts (visitors who leave at once are
+    # not persuadable and would only see a popup blocking the page).
+    sensitivity_px: int = Field(20, ge=0, le=200)
+    min_seconds: float = Field(3, ge=0, le=3600)
+    mobile: bool = True  # exit intent on phones: quick scroll up, back button, tab return
+    seconds: float | None = Field(None, ge=0, le=3600)  # time_on_page, inactivity
+    percent: int | None = Field(None, ge=1, le=100)  # scroll_depth
+
+    @model_validator(mode="after")
+    def _needs(self) -> Trigger:
+        if self.type in ("time_on_page", "inactivity") and self.seconds is None:
+            raise ValueError(f"seconds: required for a {self.type} trigger")
+        if self.type == "scroll_depth" and self.percent is None:
+            raise ValueError("percent: required for a scroll_depth trigger")
+        return self
+
+
+class Targeting(Model):
+    """Who sees the popup, where. Every condition given must hold; an empty or absent
+    condition holds for everyone."""
+
+    page_types: list[PageType] | None = None
+    url_contains: list[Annotated[str, Field(min_length=1, max_length=200)]] = []
+    url_not_contains: list[Annotated[str, Field(min_length=1, max_length=200)]] = []
+    visitor: Literal["any", "new", "returning"] = "any"
+    devices: list[Device] | None = None
+    cart: Literal["any", "empty", "non_empty"] = "any"
+    cart_value_min: Money | None = None
+    cart_value_max: Money | None = None
+    utm_source: list[ShortText] | None = None
+    utm_campaign: list[ShortText] | None = None
+    referrer_domains: list[ShortText] | None = None
+    min_session_page_views: int = Field(0, ge=0, le=1000)
+    viewed_categories: list[ShortText] | None = None
+    days_since_last_visit_min: float | None = Field(None, ge=0, le=3650)
+    days_since_last_visit_max: float | None = Field(None, ge=0, le=3650)
+    days_since_last_purchase_min: float | None = Field(None, ge=0, le=3650)
+    days_since_last_purchase_max: float | None = Field(None, ge=0, le=3650)
+    past_orders_min: int | None = Field(None, ge=0, le=100_000)
+    past_orders_max: int | None = Field(None, ge=0, le=100_000)
+
+    @model_validator(mode="after")
+    def _ranges(self) -> Targeting:
+        for low, high in (
+            ("cart_value_min", "cart_value_max"),
+            ("days_since_last_visit_min", "days_since_last_visit_max"),
+            ("days_since_last_purchase_min", "days_since_last_purchase_max"),
+            ("past_orders_min", "past_orders_max"),
+        ):
+            a, b = getattr(self, low), getattr(self, high)
+            if a is not None and b is not None and a > b:
+                raise ValueError(f"{low}: must not be more than {high}")
+        return self
+
+
+class Frequency(Model):
+    """How often one visitor may see the popup."""
+
+    max_per_session: int = Field(1, ge=1, le=20)
+    max_per_visitor: int | None = Field(3, ge=1, le=20)  # ... within `per_days`
+    per_days: float = Field(7, gt=0, le=365)
+    stop_after_click: bool = True
+    # Not after the visitor bought something since first seeing it: the offer did
+    # its work, or was not needed.
+    stop_after_purchase: bool = True
+    # Not within this many minutes of any other popup shown to the visitor.
+    cooldown_minutes: float = Field(0, ge=0, le=43_200)
+
+
+class Hours(Model):
+    """Hours of the day in the store's time zone; `end` below `start` wraps midnight."""
+
+    start: int = Field(ge=0, le=23)
+    end: int = Field(ge=1, le=24)
+
+
+class Schedule(Model):
+    start: datetime | None = None  # without an offset: the store's time zone
+    end: datetime | None = None
+    days: list[Weekday] | None = None
+    hours: Hours | None = None
+
+    @model_validator(mode="after")
+    def _order(self) -> Schedule:
+        if self.start and self.end and _naive(self.start) >= _naive(self.end):
+            raise ValueError("end: must be after start")
+        return self
+
+
+def _naive(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=None)
+
+
+class Coupon(Model):
+    """One code for everyone, or a unique code per visitor from an uploaded pool;
+    `fallback_code` is shown when the pool runs dry (without one the popup waits
+    until codes are uploaded)."""
+
+    code: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    pool: Id | None = None
+    fallback_code: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Coupon:
+        if (self.code is None) == (self.pool is None):
+            raise ValueError("code: give exactly one of code and pool")
+        return self
+
+
+class Countdown(Model):
+    """Ends at a fixed time, or `minutes` after the visitor first saw the popup."""
+
+    ends_at: datetime | None = None
+    minutes: int | None = Field(None, ge=1, le=10_080)
+
+    @model_validator(mode="after")
+    def _one(self) -> Countdown:
+        if (self.ends_at is None) == (self.minutes is None):
+            raise ValueError("minutes: give exactly one of ends_at and minutes")
+        return self
+
+
+class Products(Model):
+    """A strip of recommended products inside the popup."""
+
+    strategy: Strategy = "recommended"
+    count: int = Field(4, ge=1, le=12)
+    placement: Literal["below", "side"] = "below"
+
+
+class Colors(Model):
+    background: Color = "#ffffff"
+    text: Color = "#1f2328"
+    accent: Color = "#d1242f"
+    button_text: Color = "#ffffff"
+
+
+class Content(Model):
+    headline: Annotated[str, Field(min_length=1, max_length=200)]
+    text: Annotated[str, Field(max_length=1000)] = ""
+    button_text: Annotated[str, Field(max_length=60)] = ""
+    button_url: Link | None = None
+    image: ImageUrl | None = None
+    colors: Colors = Colors()
+    locale: str = Field("en", max_length=35)
+    direction: Literal["auto", "ltr", "rtl"] = "auto"
+    close_label: Annotated[str, Field(min_length=1, max_length=60)] = "Close"
+    coupon: Coupon | None = None
+    coupon_label: Annotated[str, Field(max_length=60)] = "Your code"
+    copy_label: Annotated[str, Field(max_length=40)] = "Copy"
+    countdown: Countdown | None = None
+    countdown_label: Annotated[str, Field(max_length=60)] = "Offer ends in"
+    products: Products | None = None
+    products_title: Annotated[str, Field(max_length=100)] = ""
+    show_cart: bool = False  # the visitor's cart items (last chance)
+    email_placeholder: Annotated[str, Field(max_length=60)] = "Your email"
+
+    @field_validator("locale")
+    @classmethod
+    def _locale(cls, value: str) -> str:
+        if not _LOCALE.match(value):
+            raise ValueError("must be a language tag such as en, fr-CA or ar")
+        return value
+
+    @property
+    def text_direction(self) -> str:
+        if self.direction != "auto":
+            return self.direction
+        language = re.split(r"[-_]", self.locale)[0].lower()
+        return "rtl" if language in RTL_LANGUAGES else "ltr"
+
+
+class Variant(Model):
+    """An A/B variant: a weight and the content fields it changes."""
+
+    id: Id
+    weight: float = Field(1, gt=0, le=1000)
+    content: dict[str, Any] = {}
+
+
+class Rule(Model):
+    id: Id | None = None
+    name: Annotated[str, Field(min_length=1, max_length=120)]
+    template: Template
+    enabled: bool = True
+    priority: int = Field(0, ge=-1000, le=1000)
+    trigger: Trigger
+    targeting: Targeting = Targeting()
+    frequency: Frequency = Frequency()
+    schedule: Schedule = Schedule()
+    content: Content
+    variants: list[Variant] = Field([], max_length=10)
+    # Percent of visitors who never see the popup (their trigger is recorded as
+    # `popup_suppressed`): the comparison group that measures its lift.
+    holdout: float = Field(0, ge=0, le=90)
+    preset: str | None = None
+    created_at: int | None = None
+    updated_at: int | None = None
+
+    @model_validator(mode="after")
+    def _variants(self) -> Rule:
+        ids = [v.id for v in self.variants]
+        if len(ids) != len(set(ids)):
+            raise ValueError("variants: variant ids must be unique")
+        return self
+
+    def variant_content(self, variant_id: str) -> Content:
+        for variant in self.variants:
+            if variant.id == variant_id:
+                merged = merge_fields(self.content.model_dump(), variant.content)
+                return Content.model_validate(merged)
+        return self.content
+
+
+def merge_fields(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_fields(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+class Governor(Model):
+    """Store-wide limits over all rules, whatever each rule allows. (At most one
+    popup per page is built into the snippet.)"""
+
+    max_per_session: int = Field(2, ge=1, le=50)
+    max_per_visitor_per_day: int = Field(3, ge=1, le=100)
+    min_gap_seconds: int = Field(60, ge=0, le=86_400)
+
+
+class ShowcaseSlot(Model):
+    """A carousel the store places without editing its theme: after `selector`."""
+
+    slot: Id
+    strategy: Strategy
+    selector: Annotated[str, Field(min_length=1, max_length=200)]
+    n: int = Field(8, ge=1, le=24)
+    page_types: list[PageType] | None = None
+    title: Annotated[str, Field(max_length=100)] = ""
+
+
+class StoreSettings(Model):
+    timezone: str = "UTC"
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
+    governor: Governor = Governor()
+    # Percent of visitors for whom showcases stay empty (recorded as
+    # `showcase_suppressed`): measures what the carousels add.
+    showcase_holdout: float = Field(0, ge=0, le=90)
+    showcases: list[ShowcaseSlot] = Field([], max_length=20)
+    respect_gpc: bool = False  # honour Global Privacy Control in the snippet
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("must be an IANA time zone such as Europe/Paris") from None
+        return value
+
+
+def check_rule(data: Any) -> Rule | list[dict[str, str]]:
+    """The rule, or every problem with it (variants' content included)."""
+    try:
+        rule = Rule.model_validate(data)
+    except ValidationError as exc:
+        return field_errors(exc)
+    problems: list[dict[str, str]] = []
+    for index, variant in enumerate(rule.variants):
+        try:
+            Content.model_validate(merge_fields(rule.content.model_dump(), variant.content))
+        except ValidationError as exc:
+            problems += field_errors(exc, f"variants.{index}.content")
+    return problems or rule
+
+
+def field_errors(error: ValidationError, prefix: str = "") -> list[dict[str, str]]:
+    """pydantic's errors as `{"field", "error"}`, with a dotted path to each field."""
+    out = []
+    for item in error.errors():
+        path = [str(part) for part in item["loc"]]
+        message = item["msg"].removeprefix("Value error, ")
+        # A model-level check names its field first ("end: must be after start").
+        named = re.match(r"^([a-z_]+): (.*)$", message)
+        if named and item["type"] == "value_error":
+            path.append(named.group(1))
+            message = named.group(2)
+        field = ".".join(([prefix] if prefix else []) + path)
+        out.append({"field": field, "error": message})
+    return out

@@ -1,0 +1,229 @@
+"""Showcase contents for a page: the model's picks turned into product cards that a
+shopper can see, with a reason they can read.
+
+Only catalog items with a name, a link and an image, in stock, are shown; the model
+is asked for more than needed so that items without a card do not leave gaps, and
+a store without a model (or whose model knows too little) is topped up from its
+catalog, so a showcase is never empty while the catalog has items. Each answer has
+a `rec_id` that the snippet sends back with clicks, which is how a later purchase
+is attributed to the carousel.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from recommender.serving import Pick, Query, Rules
+from widget_server import keys
+from widget_server.catalog_store import is_displayable, sample_cards
+from widget_server.model_registry import Served
+from widget_server.storage import AsyncRedis
+
+MAX_ITEMS = 24
+# Cards some model picks lack: ask for this many times n (plus a few).
+OVERFETCH = 2
+CARD_FIELDS = ("item_id", "name", "url", "image", "price", "currency")
+DEFAULT_RULES = Rules()  # frozen: one instance serves every request
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SlotRequest:
+    slot: str
+    strategy: str
+    n: int = 8
+    rules: Rules = DEFAULT_RULES
+    category: str | None = None  # every item in this category ("trending in shoes")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Shopper:
+    """What the page knows about the shopper's interest."""
+
+    item: str | None = None
+    history: tuple[str, ...] = ()  # oldest first
+    cart: tuple[str, ...] = ()
+    purchased: tuple[str, ...] = ()
+
+
+def reason(pick: Pick, names: dict[str, str]) -> str:
+    """A reason a shopper can read ("Because you viewed Red shoes")."""
+    because = pick.because
+    name = names.get(because or "", "") if because else ""
+    if pick.strategy == "trending":
+        return f"Trending in {because}" if because else "Trending now"
+    if pick.strategy == "popular":
+        return "Popular right now"
+    if pick.strategy == "recently_viewed":
+        return "You viewed this"
+    if pick.strategy == "catalog":
+        return "From the shop"
+    if not name:
+        return {
+            "recommended": "Recommended for you",
+            "similar": "Similar items",
+            "bought_together": "Often bought together",
+            "cart": "Goes with your cart",
+        }.get(pick.strategy, "Recommended for you")
+    return {
+        "recommended": f"Because you viewed {name}",
+        "similar": f"Similar to {name}",
+        "bought_together": f"Often bought with {name}",
+        "cart": f"Often bought with {name}",
+    }.get(pick.strategy, f"Because you viewed {name}")
+
+
+def rec_id(version: str | None, slot: str, strategy: str, item_ids: Sequence[str]) -> str:
+    """The same showcase (model, slot, items) gets the same id from any endpoint."""
+    text = "\0".join((version or "-", slot, strategy, *item_ids))
+    return "r" + hashlib.blake2b(text.encode(), digest_size=6).hexdigest()
+
+
+class ItemCards:
+    """Catalog cards by item id, read from Redis and kept for `ttl` seconds, so that
+    most decisions read no card at all (a store's hot items repeat)."""
+
+    def __init__(self, redis: AsyncRedis, ttl: float = 30.0, max_items: int = 200_000) -> None:
+        self._redis = redis
+        self._ttl = ttl
+        self._max = max_items
+        self._cards: dict[tuple[str, str], tuple[float, dict[str, Any] | None]] = {}
+
+    async def get(self, store_id: str, item_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        now = time.monotonic()
+        found: dict[str, dict[str, Any]] = {}
+        missing: list[str] = []
+        for item_id in dict.fromkeys(item_ids):
+            entry = self._cards.get((store_id, item_id))
+            if entry is not None and entry[0] > now:
+                if entry[1] is not None:
+                    found[item_id] = entry[1]
+            else:
+                missing.append(item_id)
+        if missing:
+            raw = await self._redis.hmget(keys.catalog(store_id), missing)
+            if len(self._cards) + len(missing) > self._max:
+                self._cards.clear()
+            expires = now + self._ttl
+            for item_id, value in zip(missing, raw, strict=True):
+                card = _decode(value)
+                self._cards[(store_id, item_id)] = (expires, card)
+                if card is not None:
+                    found[item_id] = card
+        return found
+
+
+def _decode(raw: bytes | None) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    try:
+        card = json.loads(raw)
+    except ValueError:
+        return None
+    return card if isinstance(card, dict) else None
+
+
+def _picks(served: Served | None, request: SlotRequest, shopper: Shopper) -> list[Pick]:
+    n = min(100, request.n * OVERFETCH + 4)
+    if served is not None:
+        query = Query(
+            strategy=request.strategy,
+            n=n,
+            history=shopper.history,
+            item=shopper.item,
+            cart=shopper.cart,
+            purchased=shopper.purchased,
+            category=request.category,
+        )
+        return served.showcases.answer(query, request.rules)
+    if request.strategy == "recently_viewed":  # needs no model
+        seen = [i for i in reversed(shopper.history) if i != shopper.item]
+        return [Pick(i, 0.0, "recently_viewed") for i in dict.fromkeys(seen)][:n]
+    return []
+
+
+def _public(
+    card: dict[str, Any], pick: Pick, names: dict[str, str], default_currency: str
+) -> dict[str, Any]:
+    item = {field: card.get(field) for field in CARD_FIELDS}
+    item["item_id"] = pick.item_id
+    if item["currency"] is None and item["price"] is not None:
+        item["currency"] = default_currency
+    item["reason"] = reason(pick, names)
+    item["strategy"] = pick.strategy
+    item["because"] = pick.because
+    return item
+
+
+def _excluded(request: SlotRequest, shopper: Shopper) -> set[str]:
+    """Items a catalog top-up must not add, by the same rules the model obeys."""
+    rules = request.rules
+    out = set(rules.exclude)
+    if rules.exclude_cart:
+        out.update(shopper.cart)
+    if rules.exclude_purchased:
+        out.update(shopper.purchased)
+    if rules.exclude_current and shopper.item:
+        out.add(shopper.item)
+    if rules.exclude_history:
+        out.update(shopper.history)
+    return out
+
+
+async def fill(
+    redis: AsyncRedis,
+    cards: ItemCards,
+    store_id: str,
+    served: Served | None,
+    requests: Sequence[SlotRequest],
+    shopper: Shopper,
+    default_currency: str,
+) -> dict[str, dict[str, Any]]:
+    """Every requested slot's contents: {"rec_id", "strategy", "items": [...]}."""
+    picked = {request.slot: _picks(served, request, shopper) for request in requests}
+    wanted: list[str] = []
+    for picks in picked.values():
+        for pick in picks:
+            wanted.append(pick.item_id)
+            if pick.because and pick.strategy != "trending":
+                wanted.append(pick.because)
+    known = await cards.get(store_id, wanted)
+    names = {item_id: str(card.get("name") or "") for item_id, card in known.items()}
+    version = served.version if served is not None else None
+    out: dict[str, dict[str, Any]] = {}
+    for request in requests:
+        items: list[dict[str, Any]] = []
+        used: set[str] = set()
+        for pick in picked[request.slot]:
+            card = known.get(pick.item_id)
+            if card is None or not is_displayable(card) or pick.item_id in used:
+                continue
+            used.add(pick.item_id)
+            items.append(_public(card, pick, names, default_currency))
+            if len(items) == request.n:
+                break
+        if len(items) < request.n:
+            # Too few displayable picks (no model yet, or one that knows few of the
+            # catalog's items): fill up with other catalog items, under the same rules.
+            excluded = _excluded(request, shopper)
+            for card in await sample_cards(redis, store_id, request.n * 2):
+                item_id = str(card.get("item_id") or "")
+                if not item_id or item_id in used or item_id in excluded:
+                    continue
+                if request.category is not None and card.get("category") != request.category:
+                    continue
+                used.add(item_id)
+                items.append(_public(card, Pick(item_id, 0.0, "catalog"), names, default_currency))
+                if len(items) == request.n:
+                    break
+        ids = [item["item_id"] for item in items]
+        out[request.slot] = {
+            "rec_id": rec_id(version, request.slot, request.strategy, ids),
+            "strategy": request.strategy,
+            "items": items,
+        }
+    return out

@@ -1,0 +1,128 @@
+"""E-mail addresses shoppers give in an `email_capture` popup.
+
+`POST /v1/subscribe` (public key) takes `{"k", "vid", "popup_id", "email"}` as JSON
+or `text/plain` (like collect: no CORS preflight). The snippet reveals the popup's
+coupon once the address is accepted. Addresses are personal data: the merchant
+lists them (`GET /v1/admin/subscribers`, JSON or CSV) and erases one on request
+(`DELETE /v1/admin/subscribers/{email}`); nothing else in Tarry reads them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from widget_server import keys
+from widget_server.auth import store_from_secret
+from widget_server.ingest import now_ms
+from widget_server.responses import STORAGE_ERRORS, error, json_response, storage_unavailable
+from widget_server.stores import PublicKeyCache
+
+MAX_BODY = 4096
+# Deliberately plain: one @, a dot in the domain, no spaces. Deliverability is the
+# mail system's business; this only catches typing slips.
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s.]{2,}$")
+_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+
+
+def _cors(request: Request) -> dict[str, str]:
+    origin = request.headers.get("origin")
+    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"} if origin else {}
+
+
+def _check(data: Any) -> dict[str, str] | str:
+    """The fields, or the first problem, naming the field."""
+    if not isinstance(data, dict):
+        return "body: must be a JSON object"
+    for field in ("k", "vid", "popup_id", "email"):
+        if not isinstance(data.get(field), str) or not data[field]:
+            return f"{field}: required"
+    if not _ID.match(data["vid"]):
+        return "vid: 1-64 letters, digits or _.:-"
+    if not _ID.match(data["popup_id"]):
+        return "popup_id: 1-64 letters, digits or _.:-"
+    email = data["email"].strip()
+    if len(email) > 254 or not _EMAIL.match(email):
+        return "email: not an e-mail address"
+    return {"k": data["k"], "vid": data["vid"], "popup_id": data["popup_id"], "email": email}
+
+
+async def subscribe(request: Request) -> Response:
+    cors = _cors(request)
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        return error(413, f"body: at most {MAX_BODY} bytes", cors)
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return error(400, "body: not valid JSON", cors)
+    checked = _check(data)
+    if isinstance(checked, str):
+        return error(400, checked, cors)
+    state = request.app.state
+    try:
+        stores: PublicKeyCache = state.public_keys
+        store = await stores.get(checked["k"])
+        if store is None:
+            return error(401, "k: unknown or disabled public key", cors)
+        origin = request.headers.get("origin")
+        if origin and state.settings.origins != "any" and not store.allows_origin(origin):
+            return error(403, f"origin: {origin} is not one of the store's domains")
+        record = {
+            "email": checked["email"],
+            "vid": checked["vid"],
+            "popup_id": checked["popup_id"],
+            "ts": now_ms(),
+        }
+        added = await state.storage.client.hsetnx(
+            keys.subscribers(store.id), checked["email"].lower(), json.dumps(record)
+        )
+    except STORAGE_ERRORS:
+        state.metrics.redis_errors.inc()
+        return storage_unavailable(cors)
+    return json_response({"subscribed": True, "new": bool(added)}, headers=cors)
+
+
+async def list_subscribers(request: Request) -> Response:
+    redis = request.app.state.storage.client
+    try:
+        store = await store_from_secret(request, redis)
+        if isinstance(store, Response):
+            return store
+        raw = await redis.hgetall(keys.subscribers(store.id))
+    except STORAGE_ERRORS:
+        request.app.state.metrics.redis_errors.inc()
+        return storage_unavailable()
+    records = sorted((json.loads(v) for v in raw.values()), key=lambda r: (r["ts"], r["email"]))
+    if request.query_params.get("format") == "csv":
+        out = io.StringIO()
+        writer = csv.DictWriter(out, ["email", "vid", "popup_id", "ts"])
+        writer.writeheader()
+        writer.writerows(records)
+        disposition = 'attachment; filename="subscribers.csv"'
+        return Response(
+            out.getvalue(), media_type="text/csv", headers={"Content-Disposition": disposition}
+        )
+    return json_response({"subscribers": records})
+
+
+async def erase_subscriber(request: Request) -> Response:
+    redis = request.app.state.storage.client
+    try:
+        store = await store_from_secret(request, redis)
+        if isinstance(store, Response):
+            return store
+        email = str(request.path_params["email"]).strip().lower()
+        removed = await redis.hdel(keys.subscribers(store.id), email)
+    except STORAGE_ERRORS:
+        request.app.state.metrics.redis_errors.inc()
+        return storage_unavailable()
+    if not removed:
+        return error(404, "email: not a subscriber of this store")
+    return Response(status_code=204)
