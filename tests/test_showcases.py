@@ -23,7 +23,7 @@ from widget_server import keys
 from widget_server.catalog_store import upsert_cards
 from widget_server.model_registry import Served
 from widget_server.settings import Settings
-from widget_server.showcases import ItemCards, Shopper, SlotRequest, fill, reason
+from widget_server.showcases import ItemCards, PickCache, Shopper, SlotRequest, fill, reason
 from widget_server.storage import AsyncRedis, open_storage
 
 SHOP = SyntheticShop(n_users=150, n_items=40, n_categories=4, n_tastes=4, days=15, seed=5)
@@ -163,3 +163,38 @@ def test_picks_keep_the_rules_of_the_request(loop: Loop) -> None:
     ids = [i["item_id"] for i in filled["s"]["items"]]
     assert ids and not set(ids) & set(ITEMS[:3])
     assert all(categories[i] == category for i in ids)
+
+
+@pytest.mark.parametrize("strategy", ["similar", "bought_together", "trending", "recommended"])
+def test_shared_and_cached_answers_equal_fresh_ones(loop: Loop, strategy: str) -> None:
+    loop.run(loop.redis.delete(keys.catalog(STORE)))
+    loop.run(upsert_cards(loop.redis, STORE, [card(i, None) for i in ITEMS]))
+    cache = PickCache()
+
+    def fill_slots(shopper: Shopper, use_cache: bool) -> dict[str, Any]:
+        slots = [SlotRequest("short", strategy, 3), SlotRequest("long", strategy, 8)]
+        return dict(
+            loop.run(
+                fill(
+                    loop.redis,
+                    ItemCards(loop.redis, ttl=0),
+                    STORE,
+                    SERVED,
+                    slots,
+                    shopper,
+                    "USD",
+                    cache if use_cache else None,
+                )
+            )
+        )
+
+    for item in ITEMS[:8]:
+        shopper = Shopper(item=item, history=(ITEMS[9], ITEMS[10]))
+        fresh = fill_slots(shopper, use_cache=False)
+        assert fill_slots(shopper, use_cache=True) == fresh  # fills the cache
+        assert fill_slots(shopper, use_cache=True) == fresh  # answered from it
+        short, long = fresh["short"]["items"], fresh["long"]["items"]
+        assert len(short) == 3 and short == long[:3]
+    # A cart changes the answer, so it is never taken from the cache.
+    with_cart = Shopper(item=ITEMS[0], cart=(ITEMS[1],))
+    assert ITEMS[1] not in {i["item_id"] for i in fill_slots(with_cart, True)["long"]["items"]}

@@ -171,6 +171,7 @@ class Decider:
         self.models = models
         self.rulebooks = RulebookCache(redis)
         self.cards = showcases.ItemCards(redis)
+        self.picks = showcases.PickCache()
         self.coupons = Coupons(redis)
         self._contents: dict[tuple[str, int, str, str], Content] = {}
 
@@ -253,6 +254,7 @@ class Decider:
             [s for s in slots if not (showcase_holdout and not s.slot.startswith("popup:"))],
             ask.shopper,
             settings.currency,
+            self.picks,
         )
         popups = []
         for rule, holdout, variant, content in plans:

@@ -118,7 +118,14 @@ async def recommendations(request: Request) -> Response:
             held = {"placement": ask.slot, "rec_id": None, "strategy": ask.strategy}
             return json_response({**held, "items": [], "holdout": True}, headers=cors)
         filled = await showcases.fill(
-            decider.redis, decider.cards, store.id, served, [ask], shopper, settings.currency
+            decider.redis,
+            decider.cards,
+            store.id,
+            served,
+            [ask],
+            shopper,
+            settings.currency,
+            decider.picks,
         )
     except STORAGE_ERRORS:
         state.metrics.redis_errors.inc()

@@ -127,23 +127,80 @@ def _decode(raw: bytes | None) -> dict[str, Any] | None:
     return card if isinstance(card, dict) else None
 
 
-def _picks(served: Served | None, request: SlotRequest, shopper: Shopper) -> list[Pick]:
-    n = min(100, request.n * OVERFETCH + 4)
-    if served is not None:
-        query = Query(
-            strategy=request.strategy,
-            n=n,
-            history=shopper.history,
-            item=shopper.item,
-            cart=shopper.cart,
-            purchased=shopper.purchased,
-            category=request.category,
+# Strategies whose answer depends on the page's item alone (with no cart and no
+# purchases to exclude): many visitors of one product page share them.
+_ITEM_ONLY = frozenset({"similar", "bought_together", "trending", "popular"})
+
+
+class PickCache:
+    """Model answers that many requests share, per model version: a product page's
+    similar items are the same for every visitor with an empty cart. Bounded; the
+    model version in the key retires old answers."""
+
+    def __init__(self, max_entries: int = 20_000) -> None:
+        self._max = max_entries
+        self._answers: dict[tuple[Any, ...], list[Pick]] = {}
+
+    @staticmethod
+    def key(
+        served: Served, ask: tuple[str, Rules, str | None], n: int, shopper: Shopper
+    ) -> tuple[Any, ...] | None:
+        strategy, rules, category = ask
+        if strategy not in _ITEM_ONLY or shopper.cart or shopper.purchased:
+            return None
+        # The history only matters when it seeds `similar` (no known page item) or
+        # is excluded.
+        item_known = shopper.item is not None and served.showcases.items.get(shopper.item)
+        uses_history = rules.exclude_history or (
+            strategy in ("similar", "bought_together") and item_known is None
         )
-        return served.showcases.answer(query, request.rules)
-    if request.strategy == "recently_viewed":  # needs no model
-        seen = [i for i in reversed(shopper.history) if i != shopper.item]
-        return [Pick(i, 0.0, "recently_viewed") for i in dict.fromkeys(seen)][:n]
-    return []
+        history = shopper.history if uses_history else ()
+        return (served.version, strategy, n, shopper.item, category, rules, history)
+
+    def get(self, key: tuple[Any, ...]) -> list[Pick] | None:
+        return self._answers.get(key)
+
+    def put(self, key: tuple[Any, ...], picks: list[Pick]) -> None:
+        if len(self._answers) >= self._max:
+            self._answers.clear()
+        self._answers[key] = picks
+
+
+def _wanted(request: SlotRequest) -> int:
+    return min(100, request.n * OVERFETCH + 4)
+
+
+def _picks(
+    served: Served | None,
+    ask: tuple[str, Rules, str | None],
+    n: int,
+    shopper: Shopper,
+    cache: PickCache | None,
+) -> list[Pick]:
+    strategy, rules, category = ask
+    if served is None:
+        if strategy == "recently_viewed":  # needs no model
+            seen = [i for i in reversed(shopper.history) if i != shopper.item]
+            return [Pick(i, 0.0, "recently_viewed") for i in dict.fromkeys(seen)][:n]
+        return []
+    key = PickCache.key(served, ask, n, shopper) if cache is not None else None
+    if key is not None and cache is not None:
+        cached = cache.get(key)
+        if cached is not None:
+            return cached
+    query = Query(
+        strategy=strategy,
+        n=n,
+        history=shopper.history,
+        item=shopper.item,
+        cart=shopper.cart,
+        purchased=shopper.purchased,
+        category=category,
+    )
+    picks = served.showcases.answer(query, rules)
+    if key is not None and cache is not None:
+        cache.put(key, picks)
+    return picks
 
 
 def _public(
@@ -182,9 +239,20 @@ async def fill(
     requests: Sequence[SlotRequest],
     shopper: Shopper,
     default_currency: str,
+    cache: PickCache | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Every requested slot's contents: {"rec_id", "strategy", "items": [...]}."""
-    picked = {request.slot: _picks(served, request, shopper) for request in requests}
+    # Slots asking the same question (a "recommended" carousel and a popup's strip)
+    # share one model answer: the walker's answer for n is the first n of a longer one.
+    sizes: dict[tuple[str, Rules, str | None], int] = {}
+    for request in requests:
+        ask = (request.strategy, request.rules, request.category)
+        sizes[ask] = max(sizes.get(ask, 0), _wanted(request))
+    answers = {ask: _picks(served, ask, n, shopper, cache) for ask, n in sizes.items()}
+    picked = {
+        request.slot: answers[(request.strategy, request.rules, request.category)]
+        for request in requests
+    }
     wanted: list[str] = []
     for picks in picked.values():
         for pick in picks:
