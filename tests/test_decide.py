@@ -447,3 +447,13 @@ def test_decide_on_a_store_with_nothing_configured(client: TestClient, settings:
     store, _ = make_store(settings)
     response = client.get("/v1/decide", params={"k": store.public_key, "vid": "v", "sid": "s"})
     assert response.json() == {"popups": [], "showcases": {}, "model_version": None}
+
+
+def test_a_rule_stored_by_another_version_is_skipped_not_fatal(
+    shop: Shop, settings: Settings
+) -> None:
+    good = shop.rule(preset="dont_go")
+    with sync_client(settings) as client:
+        client.hset(keys.rules(shop.store.id), "r_future", '{"name": "x", "template": "wheel"}')
+        client.incr(keys.rules_version(shop.store.id))
+    assert shop.popups(page_type="home") == [good["id"]]

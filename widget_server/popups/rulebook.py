@@ -9,17 +9,18 @@ reloads the rules only when they changed.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import secrets
 import time
-from typing import Any
 
-import msgspec
+from pydantic import ValidationError
 
 from widget_server import keys
 from widget_server.popups.schema import Rule, StoreSettings
 from widget_server.storage import AsyncRedis
 
 MAX_RULES = 100
+log = logging.getLogger("tarry")
 
 # Write a field (or delete it when ARGV[2] is empty) and bump the version, at once.
 _WRITE = """
@@ -35,8 +36,6 @@ _WRITE_SETTINGS = """
 redis.call('SET', KEYS[1], ARGV[1])
 return redis.call('INCR', KEYS[2])
 """
-
-_json = msgspec.json.Encoder().encode
 
 
 def new_rule_id() -> str:
@@ -58,7 +57,14 @@ class Rulebook:
 
     async def rules(self) -> list[Rule]:
         raw = await self.redis.hgetall(keys.rules(self.store_id))
-        rules = [Rule.model_validate_json(value) for value in raw.values()]
+        rules = []
+        for rule_id, value in raw.items():
+            try:
+                rules.append(Rule.model_validate_json(value))
+            except ValidationError as exc:
+                # Written by another version of Tarry: skip it (and say so) rather
+                # than fail every decision of the store.
+                log.warning("tarry: store %s rule %s unreadable: %s", self.store_id, rule_id, exc)
         return sorted(rules, key=lambda r: (-r.priority, r.created_at or 0, r.id or ""))
 
     async def rule(self, rule_id: str) -> Rule | None:
@@ -126,6 +132,3 @@ class RulebookCache:
         self._loaded[store_id] = loaded
         return loaded
 
-
-def rule_response(rule: Rule) -> dict[str, Any]:
-    return rule.model_dump(mode="json")
