@@ -379,15 +379,16 @@ def test_configured_slots_and_the_showcase_holdout(shop: Shop) -> None:
         showcase_holdout=50,
         showcases=[
             {"slot": "pdp", "strategy": "similar", "selector": ".product-info", "n": 4,
-             "page_types": ["product"], "title": "You may also like"},
+             "page_types": ["product"], "title": "Complete the look"},
         ],
     )  # fmt: skip
     settings = StoreSettings(showcase_holdout=50)
     held = 0
     for n in range(30):
-        answer = shop.decide(f"v{n}", "s1", page_type="product", item_id="i1")
+        answer = shop.decide(f"v{n}", "s1", page_type="product", item_id="i1", slots="similar")
         slot = answer["showcases"]["pdp"]
-        assert slot["selector"] == ".product-info" and slot["title"] == "You may also like"
+        assert slot["selector"] == ".product-info" and slot["title"] == "Complete the look"
+        assert answer["showcases"]["similar"]["title"] == "You may also like"  # the default
         if in_showcase_holdout(settings, f"v{n}"):
             held += 1
             assert slot["holdout"] is True and slot["items"] == [] and slot["rec_id"] is None
@@ -446,7 +447,12 @@ def test_origins_and_caching_headers(shop: Shop) -> None:
 def test_decide_on_a_store_with_nothing_configured(client: TestClient, settings: Settings) -> None:
     store, _ = make_store(settings)
     response = client.get("/v1/decide", params={"k": store.public_key, "vid": "v", "sid": "s"})
-    assert response.json() == {"popups": [], "showcases": {}, "model_version": None}
+    assert response.json() == {
+        "popups": [],
+        "showcases": {},
+        "model_version": None,
+        "config": {"respect_gpc": False},
+    }
 
 
 def test_a_rule_stored_by_another_version_is_skipped_not_fatal(

@@ -20,7 +20,15 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from recommender import pin_blas
-from widget_server import admin_catalog, admin_rules, health, retraining, stats, subscribers
+from widget_server import (
+    admin_catalog,
+    admin_rules,
+    health,
+    retraining,
+    snippet,
+    stats,
+    subscribers,
+)
 from widget_server.collect import CollectEndpoint
 from widget_server.decide import Decider, decide
 from widget_server.ingest import Ingestor
@@ -123,6 +131,7 @@ def create_app(settings: Settings | None = None) -> TarryApp:
             Route("/healthz", health.healthz, methods=["GET"]),
             Route("/readyz", health.readyz, methods=["GET"]),
             Route("/metrics", metrics.endpoint, methods=["GET"]),
+            Route("/t.js", snippet.script, methods=["GET", "HEAD"]),
         ],
         middleware=[Middleware(MetricsMiddleware, metrics=metrics)],
         lifespan=lifespan,

@@ -47,6 +47,16 @@ MAX_POPUPS = 3
 MAX_SLOTS = 8
 MAX_IDS = 50
 SHOWCASE_HOLDOUT = "showcases"  # the "rule id" under which showcase holdout is drawn
+# A carousel's title unless the store set one (or the theme's `data-tarry-title`).
+SLOT_TITLES = {
+    "similar": "You may also like",
+    "recommended": "Recommended for you",
+    "bought_together": "Frequently bought together",
+    "cart": "Goes with your cart",
+    "trending": "Trending now",
+    "popular": "Popular right now",
+    "recently_viewed": "Recently viewed",
+}
 _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _DEVICES = ("desktop", "mobile", "tablet")
 _PAGE_TYPES = ("home", "product", "category", "search", "cart", "checkout", "thank_you", "other")
@@ -276,14 +286,19 @@ class Decider:
                 }
             else:
                 page_slots[slot.slot] = {**filled[slot.slot], "holdout": False}
-        selectors = {s.slot: {"selector": s.selector, "title": s.title} for s in settings.showcases}
-        for slot_name, placement in selectors.items():
-            if slot_name in page_slots:
-                page_slots[slot_name].update(placement)
+        placements = {s.slot: s for s in settings.showcases}
+        for name, slot in page_slots.items():
+            placement = placements.get(name)
+            default = SLOT_TITLES.get(slot["strategy"], "")
+            slot["title"] = (placement.title if placement else "") or default
+            if placement is not None:
+                slot["selector"] = placement.selector
         return {
             "popups": popups,
             "showcases": page_slots,
             "model_version": served.version if served is not None else None,
+            # What the snippet must know before it records anything more.
+            "config": {"respect_gpc": settings.respect_gpc},
         }
 
     async def _popup(

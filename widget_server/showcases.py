@@ -180,7 +180,8 @@ def _picks(
     strategy, rules, category = ask
     if served is None:
         if strategy == "recently_viewed":  # needs no model
-            seen = [i for i in reversed(shopper.history) if i != shopper.item]
+            excluded = _excluded(rules, shopper)
+            seen = [i for i in reversed(shopper.history) if i not in excluded]
             return [Pick(i, 0.0, "recently_viewed") for i in dict.fromkeys(seen)][:n]
         return []
     key = PickCache.key(served, ask, n, shopper) if cache is not None else None
@@ -216,9 +217,8 @@ def _public(
     return item
 
 
-def _excluded(request: SlotRequest, shopper: Shopper) -> set[str]:
-    """Items a catalog top-up must not add, by the same rules the model obeys."""
-    rules = request.rules
+def _excluded(rules: Rules, shopper: Shopper) -> set[str]:
+    """Items that answers without the model must leave out, by the model's rules."""
     out = set(rules.exclude)
     if rules.exclude_cart:
         out.update(shopper.cart)
@@ -277,7 +277,7 @@ async def fill(
         if len(items) < request.n:
             # Too few displayable picks (no model yet, or one that knows few of the
             # catalog's items): fill up with other catalog items, under the same rules.
-            excluded = _excluded(request, shopper)
+            excluded = _excluded(request.rules, shopper)
             for card in await sample_cards(redis, store_id, request.n * 2):
                 item_id = str(card.get("item_id") or "")
                 if not item_id or item_id in used or item_id in excluded:

@@ -1,0 +1,90 @@
+// What page this is, and the product on it: schema.org JSON-LD first, Open Graph
+// as a fallback, URL patterns and a `data-tarry-page` attribute for the page type.
+import { D, W } from "./util.js";
+
+const meta = (p) => {
+  const m = D.querySelector('meta[property="' + p + '"],meta[name="' + p + '"]');
+  return m && m.content;
+};
+
+const first = (x) => (Array.isArray(x) ? x[0] : x);
+const text = (x) => (x == null ? undefined : String(first(x) && first(x).name ? first(x).name : first(x)));
+
+const products = (node, out) => {
+  if (!node || typeof node != "object") return out;
+  if (Array.isArray(node)) node.forEach((n) => products(n, out));
+  else {
+    const t = node["@type"];
+    if (t == "Product" || (Array.isArray(t) && t.indexOf("Product") >= 0)) out.push(node);
+    products(node["@graph"], out);
+  }
+  return out;
+};
+
+const fromLd = () => {
+  for (const s of D.querySelectorAll('script[type="application/ld+json"]')) {
+    let p;
+    try {
+      p = products(JSON.parse(s.textContent), [])[0];
+    } catch (e) {}
+    if (!p) continue;
+    const o = first(p.offers) || {};
+    const img = first(p.image);
+    return {
+      item_id: text(p.sku || p.productID || p.mpn || p.gtin13 || p["@id"] || p.url),
+      item_name: text(p.name),
+      item_category: text(p.category),
+      item_brand: text(p.brand),
+      price: o.price != null ? o.price : o.lowPrice,
+      currency: o.priceCurrency,
+      availability: o.availability,
+      image: img && (img.url || img),
+      url: p.url || o.url || W.location.href,
+    };
+  }
+};
+
+const fromOg = () => {
+  const type = meta("og:type") || "";
+  if (type.indexOf("product") < 0) return;
+  return {
+    item_id: meta("product:retailer_item_id") || meta("product:sku") || meta("og:url") || W.location.href,
+    item_name: meta("og:title"),
+    price: meta("product:price:amount") || meta("og:price:amount"),
+    currency: meta("product:price:currency") || meta("og:price:currency"),
+    availability: meta("product:availability") || meta("og:availability"),
+    image: meta("og:image"),
+    url: meta("og:url") || W.location.href,
+  };
+};
+
+const PATTERNS = [
+  [/thank|order-received|order-confirm|confirmation|checkout\/success|\/success/, "thank_you"],
+  [/checkout/, "checkout"],
+  [/\/(cart|basket|bag)(\/|\.|$)/, "cart"],
+  [/\/search|[?&](q|s|query)=/, "search"],
+  [/\/(collections?|categor(y|ies)|c|shop|department)\//, "category"],
+];
+
+// `hint`: a page type the GA4 events on the page implied (view_item: product...).
+export const detect = (hint) => {
+  const item = fromLd() || fromOg();
+  const forced = D.querySelector("[data-tarry-page]");
+  let type = forced && forced.getAttribute("data-tarry-page");
+  const loc = W.location;
+  const path = (loc.pathname + loc.search).toLowerCase();
+  if (!type && item) type = "product";
+  if (!type) for (const [re, t] of PATTERNS) if (re.test(path)) { type = t; break; }
+  if (!type) type = hint || (loc.pathname == "/" ? "home" : "other");
+  return { type, item, title: D.title };
+};
+
+export const utm = () => {
+  const q = new URLSearchParams(W.location.search);
+  const u = {};
+  for (const k of ["source", "medium", "campaign", "term", "content"]) {
+    const v = q.get("utm_" + k);
+    if (v) u["utm_" + k] = v.slice(0, 200);
+  }
+  return u;
+};
