@@ -102,6 +102,7 @@ def page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(user_agent=BROWSER_UA, viewport={"width": 1280, "height": 800})
     opened = context.new_page()
     import os
+
     if os.environ.get("TARRY_DEBUG_BROWSER"):
         opened.on("console", lambda m: print("console:", m.text))
         opened.on("response", lambda r: print("response:", r.status, r.url[:80]))
@@ -379,3 +380,53 @@ def test_single_page_navigation_and_consent(shop: Shop, page: Page) -> None:
     events = shop.events()
     assert len(of_type(events, "page_view")) == 2
     assert not of_type(events, "add_to_cart")
+
+
+def test_on_a_phone_the_back_button_is_exit_intent(shop: Shop, browser: Browser) -> None:
+    rule = shop.admin(
+        "POST",
+        "/v1/admin/rules",
+        {"preset": "dont_go", "trigger": {"type": "exit_intent", "min_seconds": 0}},
+    )
+    phone = browser.new_context(
+        user_agent=BROWSER_UA,
+        viewport={"width": 390, "height": 844},
+        has_touch=True,
+        is_mobile=True,
+    )
+    try:
+        page = phone.new_page()
+        with page.expect_response(lambda r: "/v1/decide" in r.url):
+            page.goto(shop.pages.url("/"))
+        page.wait_for_function("history.state && history.state.tarry")  # armed
+        page.go_back()
+        page.locator("tarry-popup [role=dialog]").wait_for(state="visible")
+        assert page.url == shop.pages.url("/")  # still on the page
+        events = shop.wait_for(lambda es: of_type(es, "popup_shown"), "popup_shown")
+        [shown] = of_type(events, "popup_shown")
+        assert shown["trigger"] == "exit_intent:back" and shown["popup_id"] == rule["id"]
+    finally:
+        phone.close()
+
+
+def test_engagement_counts_visible_time(shop: Shop, page: Page) -> None:
+    page.clock.install()
+    page.goto(shop.pages.url("/"))
+    page.clock.run_for(11_000)
+    events = shop.wait_for(lambda es: of_type(es, "engagement"), "engagement")
+    assert of_type(events, "engagement")[0]["engaged_ms"] >= 10_000
+
+
+def test_global_privacy_control_where_the_store_honours_it(shop: Shop, page: Page) -> None:
+    shop.admin("PATCH", "/v1/admin/settings", {"respect_gpc": True})
+    page.add_init_script(
+        "Object.defineProperty(Navigator.prototype, 'globalPrivacyControl', {get: () => true})"
+    )
+    with page.expect_response(lambda r: "/v1/decide" in r.url):
+        page.goto(shop.pages.url("/p/sku-1"))
+    page.wait_for_timeout(3000)
+    assert shop.events() == []
+    assert page.evaluate("localStorage.getItem('_ty_v')") is None
+    page.goto(shop.pages.url("/"))  # the next page knows at once
+    page.wait_for_timeout(3000)
+    assert shop.events() == []

@@ -37,6 +37,7 @@ export const enqueue = (e) => {
 export const flush = (leaving) => {
   clearTimeout(timer);
   timer = 0;
+  if (S.off) queue = []; // consent withdrawn: what was waiting goes too
   if (queue.length) {
     const list = outbox();
     list.push([rid(), now(), queue]);
@@ -47,7 +48,7 @@ export const flush = (leaving) => {
 };
 
 const send = (leaving) => {
-  if (!S.key || (busy && !leaving)) return;
+  if (!S.key || S.off || (busy && !leaving)) return;
   const list = outbox();
   const ids = [];
   let events = [];
