@@ -99,6 +99,32 @@ def pages(script: str) -> dict[str, str]:
             "z-index:2147483647!important}tarry-popup,div{visibility:hidden!important;"
             "opacity:0!important;width:0!important}</style>",
         ),
+        # A Shopify-style product: a ProductGroup whose offers carry the SKU, and a
+        # price written with a thousands separator.
+        "/products/lamp": _page(
+            "Lamp",
+            "<main><h1>Lamp</h1></main>" + script,
+            "<script type='application/ld+json'>"
+            + json.dumps(
+                {
+                    "@context": "https://schema.org",
+                    "@type": "ProductGroup",
+                    "name": "Brass lamp",
+                    "image": {"@type": "ImageObject", "url": "https://img.shop.test/lamp.jpg"},
+                    "offers": [
+                        {
+                            "@type": "Offer",
+                            "sku": "LAMP-9",
+                            "price": "1,299.00",
+                            "priceCurrency": "USD",
+                            "availability": "http://schema.org/OutOfStock",
+                        }
+                    ],
+                }
+            )
+            + "</script>",
+        ),
+        "/any": _page("Any page", "<main><h1>Page</h1></main>" + script, STYLE),
         "/spa": _page(
             "SPA",
             "<main><h1>App</h1><button id='go' onclick=\"history.pushState("
@@ -127,6 +153,8 @@ class PageServer:
                 body = server.content.get(path)
                 if body is None and path.startswith("/spa"):
                     body = server.content["/spa"]
+                if body is None and "/any" in server.content:
+                    body = server.content["/any"]
                 if body is None:
                     self.send_response(404)
                     self.end_headers()

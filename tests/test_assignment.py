@@ -37,8 +37,7 @@ def test_assignment_is_stable_per_visitor_and_rule() -> None:
 
 def test_holdout_and_variant_draws_are_independent() -> None:
     both = Counter(
-        (in_holdout("r1", v, 50), pick_variant("r1", v, [("a", 1.0), ("b", 1.0)]))
-        for v in VISITORS
+        (in_holdout("r1", v, 50), pick_variant("r1", v, [("a", 1.0), ("b", 1.0)])) for v in VISITORS
     )
     for cell in both.values():  # four cells of 25% each
         assert abs(cell - 25_000) < 900

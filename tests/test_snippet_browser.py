@@ -430,3 +430,53 @@ def test_global_privacy_control_where_the_store_honours_it(shop: Shop, page: Pag
     page.goto(shop.pages.url("/"))  # the next page knows at once
     page.wait_for_timeout(3000)
     assert shop.events() == []
+
+
+# Addresses of the big platforms' pages (Shopify, WooCommerce, Magento) and others.
+PAGE_TYPES = [
+    ("/checkout/cart/", "cart"),  # Magento
+    ("/cart", "cart"),  # Shopify, WooCommerce: /cart/
+    ("/basket?step=1", "cart"),
+    ("/checkout/onepage/success/", "thank_you"),  # Magento
+    ("/checkout/order-received/812/?key=wc_order_x", "thank_you"),  # WooCommerce
+    ("/checkouts/c/8f2a/thank_you", "thank_you"),  # Shopify
+    ("/order-confirmation", "thank_you"),
+    ("/checkout/", "checkout"),
+    ("/search?q=lamp", "search"),
+    ("/collections/lighting", "category"),  # Shopify
+    ("/category/lamps/", "category"),
+    ("/product-category/lamps/", "category"),  # WooCommerce
+    ("/products/sofa", "product"),
+    ("/about-us", "other"),
+    ("/", "home"),
+]
+
+
+def test_page_types_from_platform_addresses(shop: Shop, page: Page) -> None:
+    for path, _ in PAGE_TYPES:
+        page.goto(shop.pages.url(path))
+        page.wait_for_function("typeof tarry === 'function'")
+    page.goto(shop.pages.url("/p/sku-1"))  # flushes the last one
+    events = shop.wait_for(
+        lambda es: len(of_type(es, "page_view")) >= len(PAGE_TYPES), "page views", timeout=30
+    )
+    seen = {}
+    for view in of_type(events, "page_view"):
+        path = view["url"].split(str(shop.pages.port), 1)[1]
+        seen[path] = view["page_type"]
+    assert {path: seen.get(path) for path, _ in PAGE_TYPES} == dict(PAGE_TYPES)
+
+
+def test_a_shopify_style_product_group(shop: Shop, page: Page) -> None:
+    page.goto(shop.pages.url("/products/lamp"))
+    events = shop.wait_for(lambda es: of_type(es, "view_item"), "view_item")
+    [view] = of_type(events, "view_item")
+    assert view["items"][0] == {
+        "item_id": "LAMP-9",
+        "item_name": "Brass lamp",
+        "price": 1299.0,
+        "image": "https://img.shop.test/lamp.jpg",
+        "url": shop.pages.url("/products/lamp"),
+        "availability": "http://schema.org/OutOfStock",
+    }
+    assert view["currency"] == "USD"

@@ -7,6 +7,15 @@ const meta = (p) => {
   return m && m.content;
 };
 
+// "1,299.00", "1.299,00", "19,90 €": the last separator followed by one or two
+// digits is the decimal point; the others group thousands.
+const amount = (v) => {
+  if (typeof v != "string") return v;
+  v = v.replace(/[^\d.,]/g, "");
+  const m = v.match(/^(.*)[.,](\d{1,2})$/);
+  return m ? m[1].replace(/[.,]/g, "") + "." + m[2] : v.replace(/[.,]/g, "");
+};
+
 const first = (x) => (Array.isArray(x) ? x[0] : x);
 const text = (x) => (x == null ? undefined : String(first(x) && first(x).name ? first(x).name : first(x)));
 
@@ -15,7 +24,8 @@ const products = (node, out) => {
   if (Array.isArray(node)) node.forEach((n) => products(n, out));
   else {
     const t = node["@type"];
-    if (t == "Product" || (Array.isArray(t) && t.indexOf("Product") >= 0)) out.push(node);
+    // ProductGroup: a product with variants (Shopify, Google's structured data).
+    if (/^Product(Group)?$/.test(t) || (Array.isArray(t) && t.indexOf("Product") >= 0)) out.push(node);
     products(node["@graph"], out);
   }
   return out;
@@ -31,11 +41,11 @@ const fromLd = () => {
     const o = first(p.offers) || {};
     const img = first(p.image);
     return {
-      item_id: text(p.sku || p.productID || p.mpn || p.gtin13 || p["@id"] || p.url),
+      item_id: text(p.sku || o.sku || p.productID || p.productGroupID || p.mpn || p.gtin13 || p["@id"] || p.url),
       item_name: text(p.name),
       item_category: text(p.category),
       item_brand: text(p.brand),
-      price: o.price != null ? o.price : o.lowPrice,
+      price: amount(o.price != null ? o.price : o.lowPrice),
       currency: o.priceCurrency,
       availability: o.availability,
       image: img && (img.url || img),
@@ -50,7 +60,7 @@ const fromOg = () => {
   return {
     item_id: meta("product:retailer_item_id") || meta("product:sku") || meta("og:url") || W.location.href,
     item_name: meta("og:title"),
-    price: meta("product:price:amount") || meta("og:price:amount"),
+    price: amount(meta("product:price:amount") || meta("og:price:amount")),
     currency: meta("product:price:currency") || meta("og:price:currency"),
     availability: meta("product:availability") || meta("og:availability"),
     image: meta("og:image"),
@@ -58,12 +68,15 @@ const fromOg = () => {
   };
 };
 
+// In this order: Magento's cart is /checkout/cart/, its confirmation
+// /checkout/onepage/success/; WooCommerce's /checkout/order-received/.
 const PATTERNS = [
-  [/thank|order-received|order-confirm|confirmation|checkout\/success|\/success/, "thank_you"],
+  [/thank|order-received|order-confirm|confirmation|\/success/, "thank_you"],
+  [/\/(cart|basket|bag)(\/|\.|\?|$)/, "cart"],
   [/checkout/, "checkout"],
-  [/\/(cart|basket|bag)(\/|\.|$)/, "cart"],
   [/\/search|[?&](q|s|query)=/, "search"],
-  [/\/(collections?|categor(y|ies)|c|shop|department)\//, "category"],
+  [/\/products?\/[^/]+/, "product"],
+  [/\/(collections?|(product-)?categor(y|ies)|c|shop|department)\//, "category"],
 ];
 
 // `hint`: a page type the GA4 events on the page implied (view_item: product...).
