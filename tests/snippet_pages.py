@@ -69,6 +69,8 @@ def pages(script: str) -> dict[str, str]:
         "/p/sku-1": _page(
             "Linen shirt",
             "<header></header><main><h1>Linen shirt</h1>"
+            "<form action='/cart/add' method='get'><input name='quantity' value='2'>"
+            "<button id='buy'>Add to cart</button></form>"
             "<div data-tarry-showcase='similar'></div><div class='tall'></div>"
             "</main>" + script,
             STYLE + ld,

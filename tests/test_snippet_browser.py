@@ -543,3 +543,14 @@ def test_the_outbox_is_bounded_and_drops_the_oldest_first(shop: Shop, page: Page
     )
     kept = {e["items"][0]["item_id"] for e in of_type(events, "add_to_cart")}
     assert kept == {f"B-{n}" for n in range(dropped, 600)}  # the newest, none twice
+
+
+def test_a_themes_own_add_to_cart_form_is_tracked(shop: Shop, page: Page) -> None:
+    page.goto(shop.pages.url("/p/sku-1"))
+    page.wait_for_function("typeof tarry === 'function'")
+    page.click("#buy")  # a plain form post to /cart/add, as Shopify themes have
+    page.wait_for_url("**/cart/add?quantity=2")
+    events = shop.wait_for(lambda es: of_type(es, "add_to_cart"), "add_to_cart")
+    [added] = of_type(events, "add_to_cart")
+    assert added["items"][0]["item_id"] == "SKU-1" and added["items"][0]["quantity"] == 2
+    assert added["value"] == 59.8 and added["currency"] == "EUR"

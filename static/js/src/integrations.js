@@ -1,8 +1,9 @@
 // Tracking with no code from the merchant: GA4 e-commerce events pushed to
 // `dataLayer` (by gtag or a tag manager) and Segment's `analytics.track`, turned
 // into Tarry's events.
+import { S } from "./state.js";
 import { track } from "./track.js";
-import { W, guard } from "./util.js";
+import { W, D, guard, on } from "./util.js";
 
 const GA4 = ["view_item", "view_item_list", "add_to_cart", "remove_from_cart", "view_cart", "begin_checkout", "purchase"];
 const PAGES = { view_item: "product", view_cart: "cart", begin_checkout: "checkout", purchase: "thank_you", view_item_list: "category" };
@@ -91,3 +92,20 @@ export const hook = () => {
     if (a.ready) a.ready(guard(() => wrapSegment(W.analytics)));
   }
 };
+
+// A theme's own add-to-cart form (Shopify /cart/add, WooCommerce add-to-cart,
+// Magento /checkout/cart/add) on a product page, for stores with no dataLayer
+// events: seen in the capture phase, before the theme's script takes it over.
+export const watchCartForms = () =>
+  on(D, "submit", (e) => {
+    const f = e.target;
+    const item = S.page.item;
+    if (!item || !/cart\/add|add-to-cart/.test(f.getAttribute("action") + (f.querySelector("[name=add-to-cart]") ? "add-to-cart" : ""))) return;
+    const qty = f.querySelector("[name=quantity],[name=qty]");
+    const quantity = +(qty && qty.value) || 1;
+    track("add_to_cart", {
+      items: [Object.assign({}, item, { quantity })],
+      value: item.price * quantity || undefined,
+      currency: item.currency,
+    });
+  }, true);

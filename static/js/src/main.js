@@ -5,7 +5,7 @@
 // `window.tarry`, whose queue (`tarry('track', ...)` before this file loaded) is
 // replayed. If Tarry's server is unreachable the page stays exactly as it was.
 import * as carousel from "./carousel.js";
-import { hook, layerHint } from "./integrations.js";
+import { hook, layerHint, watchCartForms } from "./integrations.js";
 import { detect, utm } from "./page.js";
 import * as popups from "./popups.js";
 import { S, session, sessionUtm, visitor, forget } from "./state.js";
@@ -110,6 +110,7 @@ const start = () => {
   setTimeout(guard(hook), 1500);
   setTimeout(guard(hook), 5e3);
   watchNavigation();
+  watchCartForms();
   resend(); // what earlier pages could not deliver
   on(D, "visibilitychange", () => {
     if (D.hidden) {
