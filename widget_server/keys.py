@@ -52,7 +52,7 @@ def store(store_id: str) -> str:
 
 
 def events(store_id: str) -> str:
-    """Stream of accepted events, an entry per request (field `events`: a JSON
+    """Stream of accepted events, an entry per ingest call (field `events`: a JSON
     array), trimmed to the retention period."""
     return f"{store_prefix(store_id)}events"
 

@@ -24,10 +24,11 @@ KIND_POPUP_CLICK = 7
 _INGEST = """
 -- Append the events of one or more collect requests (coalesced by the server) to a
 -- store's stream and update every live aggregate, in one round trip; each request
--- is counted entirely or not at all. A request's accepted events are one stream
--- entry (field `events`, a JSON array): one XADD per request, not per event.
--- Counters are summed in Lua tables and written once per key at the end, which
--- keeps the number of Redis calls per event small.
+-- is counted entirely or not at all. The call's accepted events are one stream
+-- entry (field `events`, a JSON array): one XADD per call, not per event.
+-- Everything is read once per call (event ids by HMGET per hour, sessions by one
+-- MGET, rate-limit counters by GET), counted in Lua tables and written once per
+-- key at the end: the number of Redis commands per event is what Redis spends.
 --
 -- KEYS[1]  the store's event stream
 -- ARGV[1]  MessagePack plan:
@@ -61,7 +62,47 @@ local function count(day, field, n)
   fields[field] = (fields[field] or 0) + n
 end
 local visitors = {}   -- day -> list of visitor ids
-local seen_hours = {} -- hour -> true, for the duplicate-window hashes written
+-- Event ids already seen, looked up with one HMGET per hour's hash for the whole
+-- call, and the new ones written with one HSET per hour at the end: two commands
+-- per call instead of one per event.
+local known = {}      -- id -> true: seen before this call, or earlier in it
+local new_ids = {}    -- hour -> {id, '1', id, '1', ...}
+do
+  local by_hour = {}
+  for _, req in ipairs(plan.reqs) do
+    for _, e in ipairs(req.ev) do
+      local ids = by_hour[e[9]]
+      if not ids then ids = {}; by_hour[e[9]] = ids end
+      ids[#ids + 1] = e[1]
+    end
+  end
+  for hour, ids in pairs(by_hour) do
+    local found = redis.call('HMGET', P .. '$SEEN' .. hour, unpack(ids))
+    for i, id in ipairs(ids) do
+      if found[i] then known[id] = true end
+    end
+  end
+end
+
+-- Every session of the call read with one MGET (false: no state yet).
+local session_states = {}
+do
+  local sids, keys = {}, {}
+  for _, req in ipairs(plan.reqs) do
+    for _, e in ipairs(req.ev) do
+      if session_states[e[2]] == nil then
+        session_states[e[2]] = false
+        sids[#sids + 1] = e[2]
+        keys[#keys + 1] = P .. '$SESSION' .. e[2]
+      end
+    end
+  end
+  if #keys > 0 then
+    local states = redis.call('MGET', unpack(keys))
+    for i, sid in ipairs(sids) do session_states[sid] = states[i] end
+  end
+end
+local all_events = {} -- the stored forms of every accepted event, in order
 
 -- A session's state is one string, "day page_views engaged purchased|cat|cat",
 -- read and written once per call: two commands per session instead of a hash's
@@ -71,7 +112,7 @@ local sessions = {}   -- sid -> {day=, page_views=, engaged=, purchased=, cats=}
 local function session_of(sid, day, vid, ts)
   local s = sessions[sid]
   if s then return s end
-  local state = redis.call('GET', P .. '$SESSION' .. sid)
+  local state = session_states[sid]
   s = {page_views = 0, engaged = false, purchased = false, cats = ''}
   if state then
     local d, v, e, p, c = string.match(state, '^(%S+) (%d+) (%d) (%d)(.*)$$')
@@ -127,27 +168,35 @@ local function popup_seen(vid, sid, rule, ts, day)
   redis.call('EXPIRE', vkey, plan.vis_ttl)
 end
 
-local function retry_after(key, n, limit)
-  if n > limit then return math.max(1, redis.call('TTL', key)) end
+-- Rate-limit counters are read once per call, counted here, and written once at
+-- the end: a request's check still sees every earlier request of the call.
+local counts, starts = {}, {}
+local function counted(key, n, limit)
+  local total = counts[key]
+  if total == nil then
+    total = tonumber(redis.call('GET', key) or '0')
+    starts[key] = total
+  end
+  total = total + n
+  counts[key] = total
+  if total > limit then
+    local ttl = redis.call('TTL', key)
+    return ttl > 0 and ttl or plan.win
+  end
   return 0
 end
 
 for _, req in ipairs(plan.reqs) do
   local retry = 0
   if req.ipl then
-    local key = P .. '$RATE_IP' .. req.ih .. ':' .. plan.w
-    local n = redis.call('INCR', key)
-    if n == 1 then redis.call('EXPIRE', key, plan.win) end
-    retry = retry_after(key, n, req.ipl)
+    retry = counted(P .. '$RATE_IP' .. req.ih .. ':' .. plan.w, 1, req.ipl)
   end
   if req.vl > 0 then
     local per_visitor = {}
     for _, e in ipairs(req.ev) do per_visitor[e[4]] = (per_visitor[e[4]] or 0) + 1 end
     for vid, events in pairs(per_visitor) do
       local key = P .. '$RATE_VISITOR' .. vid .. ':' .. plan.w
-      local n = redis.call('INCRBY', key, events)
-      if n == events then redis.call('EXPIRE', key, plan.win) end
-      retry = math.max(retry, retry_after(key, n, req.vl))
+      retry = math.max(retry, counted(key, events, req.vl))
     end
   end
 
@@ -159,8 +208,12 @@ for _, req in ipairs(plan.reqs) do
     local batch = {}      -- the request's accepted events, stored as one entry
     for _, e in ipairs(req.ev) do
       -- A field in an hourly hash costs a fraction of a key with its own expiry.
-      if redis.call('HSETNX', P .. '$SEEN' .. e[9], e[1], '1') == 1 then
-        seen_hours[e[9]] = true
+      if not known[e[1]] then
+        known[e[1]] = true
+        local ids = new_ids[e[9]]
+        if not ids then ids = {}; new_ids[e[9]] = ids end
+        ids[#ids + 1] = e[1]
+        ids[#ids + 1] = '1'
         accepted = accepted + 1
         batch[#batch + 1] = e[8]
         local day, kind = e[3], e[5]
@@ -218,9 +271,7 @@ for _, req in ipairs(plan.reqs) do
         duplicates = duplicates + 1
       end
     end
-    if accepted > 0 then
-      redis.call('XADD', KEYS[1], '*', 'events', '[' .. table.concat(batch, ',') .. ']')
-    end
+    for _, stored in ipairs(batch) do all_events[#all_events + 1] = stored end
     if req.cat then
       local key = P .. '$CATALOG'
       for _, c in ipairs(req.cat) do
@@ -239,13 +290,22 @@ for _, req in ipairs(plan.reqs) do
   end
 end
 
+-- One stream entry for every request of the call: the entry is only a grouping.
+if #all_events > 0 then
+  redis.call('XADD', KEYS[1], '*', 'events', '[' .. table.concat(all_events, ',') .. ']')
+end
 for sid, s in pairs(sessions) do
   local state = s.day .. ' ' .. s.page_views .. ' ' .. (s.engaged and '1' or '0') .. ' '
     .. (s.purchased and '1' or '0') .. s.cats
   redis.call('SET', P .. '$SESSION' .. sid, state, 'EX', plan.sess_ttl)
 end
-for hour in pairs(seen_hours) do
+for hour, ids in pairs(new_ids) do
+  redis.call('HSET', P .. '$SEEN' .. hour, unpack(ids))
   redis.call('EXPIRE', P .. '$SEEN' .. hour, plan.seen_ttl)
+end
+for key, n in pairs(counts) do
+  redis.call('INCRBY', key, n - starts[key])
+  if starts[key] == 0 then redis.call('EXPIRE', key, plan.win) end
 end
 -- Trimming once per call is as good as per entry, and cheaper.
 redis.call('XTRIM', KEYS[1], 'MINID', '~', plan.minid)
