@@ -554,3 +554,30 @@ def test_a_themes_own_add_to_cart_form_is_tracked(shop: Shop, page: Page) -> Non
     [added] = of_type(events, "add_to_cart")
     assert added["items"][0]["item_id"] == "SKU-1" and added["items"][0]["quantity"] == 2
     assert added["value"] == 59.8 and added["currency"] == "EUR"
+
+
+@pytest.mark.parametrize(
+    ("trigger", "act", "signal"),
+    [
+        ({"type": "time_on_page", "seconds": 1.5}, "", "time_on_page"),
+        ({"type": "inactivity", "seconds": 1.5}, "", "inactivity"),
+        ({"type": "scroll_depth", "percent": 50}, "window.scrollTo(0, 1800)", "scroll_depth"),
+    ],
+)
+def test_other_triggers_fire_when_their_moment_comes(
+    shop: Shop, page: Page, trigger: dict[str, Any], act: str, signal: str
+) -> None:
+    shop.admin(
+        "POST",
+        "/v1/admin/rules",
+        {"preset": "dont_go", "targeting": {"page_types": None}, "trigger": trigger},
+    )
+    with page.expect_response(lambda r: "/v1/decide" in r.url):
+        page.goto(shop.pages.url("/"))
+    page.wait_for_timeout(700)
+    assert page.query_selector("tarry-popup") is None  # not before its moment
+    if act:
+        page.evaluate(act)
+    page.locator("tarry-popup [role=dialog]").wait_for(state="visible", timeout=5000)
+    events = shop.wait_for(lambda es: of_type(es, "popup_shown"), "popup_shown")
+    assert of_type(events, "popup_shown")[0]["trigger"] == signal
