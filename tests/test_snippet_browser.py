@@ -581,3 +581,34 @@ def test_other_triggers_fire_when_their_moment_comes(
     page.locator("tarry-popup [role=dialog]").wait_for(state="visible", timeout=5000)
     events = shop.wait_for(lambda es: of_type(es, "popup_shown"), "popup_shown")
     assert of_type(events, "popup_shown")[0]["trigger"] == signal
+
+
+def test_on_a_phone_a_fast_scroll_back_to_the_top_is_exit_intent(
+    shop: Shop, browser: Browser
+) -> None:
+    shop.admin(
+        "POST",
+        "/v1/admin/rules",
+        {"preset": "dont_go", "trigger": {"type": "exit_intent", "min_seconds": 0}},
+    )
+    phone = browser.new_context(
+        user_agent=BROWSER_UA,
+        viewport={"width": 390, "height": 844},
+        has_touch=True,
+        is_mobile=True,
+    )
+    try:
+        page = phone.new_page()
+        with page.expect_response(lambda r: "/v1/decide" in r.url):
+            page.goto(shop.pages.url("/"))
+        page.evaluate("window.scrollTo(0, 300)")
+        page.wait_for_timeout(300)
+        assert page.query_selector("tarry-popup") is None  # reading down is not leaving
+        page.evaluate("window.scrollTo(0, 2000)")
+        page.wait_for_timeout(300)
+        page.evaluate("window.scrollTo(0, 0)")  # a flick back to the address bar
+        page.locator("tarry-popup [role=dialog]").wait_for(state="visible", timeout=5000)
+        events = shop.wait_for(lambda es: of_type(es, "popup_shown"), "popup_shown")
+        assert of_type(events, "popup_shown")[0]["trigger"] == "exit_intent:scroll_up"
+    finally:
+        phone.close()
