@@ -113,6 +113,19 @@ def page(browser: Browser) -> Iterator[Page]:
     context.close()
 
 
+@pytest.fixture
+def phone(browser: Browser) -> Iterator[Page]:
+    """A touch screen (`pointer: coarse`), where the phone's exit signals apply."""
+    context = browser.new_context(
+        user_agent=BROWSER_UA,
+        viewport={"width": 390, "height": 844},
+        has_touch=True,
+        is_mobile=True,
+    )
+    yield context.new_page()
+    context.close()
+
+
 def of_type(events: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [e for e in events if e["type"] == kind]
 
@@ -385,31 +398,21 @@ def test_single_page_navigation_and_consent(shop: Shop, page: Page) -> None:
     assert not of_type(events, "add_to_cart")
 
 
-def test_on_a_phone_the_back_button_is_exit_intent(shop: Shop, browser: Browser) -> None:
+def test_on_a_phone_the_back_button_is_exit_intent(shop: Shop, phone: Page) -> None:
     rule = shop.admin(
         "POST",
         "/v1/admin/rules",
         {"preset": "dont_go", "trigger": {"type": "exit_intent", "min_seconds": 0}},
     )
-    phone = browser.new_context(
-        user_agent=BROWSER_UA,
-        viewport={"width": 390, "height": 844},
-        has_touch=True,
-        is_mobile=True,
-    )
-    try:
-        page = phone.new_page()
-        with page.expect_response(lambda r: "/v1/decide" in r.url):
-            page.goto(shop.pages.url("/"))
-        page.wait_for_function("history.state && history.state.tarry")  # armed
-        page.go_back()
-        page.locator("tarry-popup [role=dialog]").wait_for(state="visible")
-        assert page.url == shop.pages.url("/")  # still on the page
-        events = shop.wait_for(lambda es: of_type(es, "popup_shown"), "popup_shown")
-        [shown] = of_type(events, "popup_shown")
-        assert shown["trigger"] == "exit_intent:back" and shown["popup_id"] == rule["id"]
-    finally:
-        phone.close()
+    with phone.expect_response(lambda r: "/v1/decide" in r.url):
+        phone.goto(shop.pages.url("/"))
+    phone.wait_for_function("history.state && history.state.tarry")  # armed
+    phone.go_back()
+    phone.locator("tarry-popup [role=dialog]").wait_for(state="visible")
+    assert phone.url == shop.pages.url("/")  # still on the page
+    events = shop.wait_for(lambda es: of_type(es, "popup_shown"), "popup_shown")
+    [shown] = of_type(events, "popup_shown")
+    assert shown["trigger"] == "exit_intent:back" and shown["popup_id"] == rule["id"]
 
 
 def test_engagement_counts_visible_time(shop: Shop, page: Page) -> None:
@@ -583,32 +586,20 @@ def test_other_triggers_fire_when_their_moment_comes(
     assert of_type(events, "popup_shown")[0]["trigger"] == signal
 
 
-def test_on_a_phone_a_fast_scroll_back_to_the_top_is_exit_intent(
-    shop: Shop, browser: Browser
-) -> None:
+def test_on_a_phone_a_fast_scroll_back_to_the_top_is_exit_intent(shop: Shop, phone: Page) -> None:
     shop.admin(
         "POST",
         "/v1/admin/rules",
         {"preset": "dont_go", "trigger": {"type": "exit_intent", "min_seconds": 0}},
     )
-    phone = browser.new_context(
-        user_agent=BROWSER_UA,
-        viewport={"width": 390, "height": 844},
-        has_touch=True,
-        is_mobile=True,
-    )
-    try:
-        page = phone.new_page()
-        with page.expect_response(lambda r: "/v1/decide" in r.url):
-            page.goto(shop.pages.url("/"))
-        page.evaluate("window.scrollTo(0, 300)")
-        page.wait_for_timeout(300)
-        assert page.query_selector("tarry-popup") is None  # reading down is not leaving
-        page.evaluate("window.scrollTo(0, 2000)")
-        page.wait_for_timeout(300)
-        page.evaluate("window.scrollTo(0, 0)")  # a flick back to the address bar
-        page.locator("tarry-popup [role=dialog]").wait_for(state="visible", timeout=5000)
-        events = shop.wait_for(lambda es: of_type(es, "popup_shown"), "popup_shown")
-        assert of_type(events, "popup_shown")[0]["trigger"] == "exit_intent:scroll_up"
-    finally:
-        phone.close()
+    with phone.expect_response(lambda r: "/v1/decide" in r.url):
+        phone.goto(shop.pages.url("/"))
+    phone.evaluate("window.scrollTo(0, 300)")
+    phone.wait_for_timeout(300)
+    assert phone.query_selector("tarry-popup") is None  # reading down is not leaving
+    phone.evaluate("window.scrollTo(0, 2000)")
+    phone.wait_for_timeout(300)
+    phone.evaluate("window.scrollTo(0, 0)")  # a flick back to the address bar
+    phone.locator("tarry-popup [role=dialog]").wait_for(state="visible", timeout=5000)
+    events = shop.wait_for(lambda es: of_type(es, "popup_shown"), "popup_shown")
+    assert of_type(events, "popup_shown")[0]["trigger"] == "exit_intent:scroll_up"

@@ -1,4 +1,5 @@
-"""Secret-key authentication for the admin and stats APIs."""
+"""Who is asking: the secret key of the admin and stats APIs, and the public key
+(with the page's origin) of the snippet's endpoints."""
 
 from __future__ import annotations
 
@@ -7,7 +8,30 @@ from starlette.responses import Response
 
 from widget_server.responses import error
 from widget_server.storage import AsyncRedis
-from widget_server.stores import Store, store_for_secret
+from widget_server.stores import PublicKeyCache, Store, store_for_secret
+
+
+def cors_headers(request: Request) -> dict[str, str]:
+    """Echo the page's origin: no credentials are ever sent, so this exposes nothing."""
+    origin = request.headers.get("origin")
+    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"} if origin else {}
+
+
+async def store_from_public_key(request: Request, key: str) -> Store | Response:
+    """The enabled store of a public key (`k`), or the 401 / 403 answer: an unknown
+    key, or a page origin outside the store's domains."""
+    cors = cors_headers(request)
+    if not key.startswith("pk_"):
+        return error(401, "k: a public key (pk_...) is required", cors)
+    state = request.app.state
+    keys_cache: PublicKeyCache = state.public_keys
+    store = await keys_cache.get(key)
+    if store is None:
+        return error(401, "k: unknown or disabled public key", cors)
+    origin = request.headers.get("origin")
+    if origin and state.settings.origins != "any" and not store.allows_origin(origin):
+        return error(403, f"origin: {origin} is not one of the store's domains")
+    return store
 
 
 async def store_from_secret(request: Request, redis: AsyncRedis) -> Store | Response:

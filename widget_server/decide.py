@@ -23,6 +23,7 @@ from starlette.responses import Response
 
 from recommender.serving import STRATEGIES
 from widget_server import keys, showcases
+from widget_server.auth import cors_headers, store_from_public_key
 from widget_server.ingest import now_ms, utc_day
 from widget_server.model_registry import ModelCache
 from widget_server.popups.assignment import in_holdout, pick_variant, unit
@@ -38,7 +39,7 @@ from widget_server.popups.render import CountdownView, clock, render_popup
 from widget_server.popups.rulebook import Loaded, RulebookCache
 from widget_server.popups.schema import Content, Rule, StoreSettings
 from widget_server.responses import STORAGE_ERRORS, error, json_response, storage_unavailable
-from widget_server.stores import PublicKeyCache, Store
+from widget_server.stores import Store
 from widget_server.useragent import classify
 
 # Popups offered per page, each with a different trigger: the snippet shows the
@@ -391,20 +392,13 @@ def in_showcase_holdout(settings: StoreSettings, visitor_id: str) -> bool:
 
 
 async def decide(request: Request) -> Response:
-    origin = request.headers.get("origin")
-    cors = {"Access-Control-Allow-Origin": origin, "Vary": "Origin"} if origin else {}
+    cors = cors_headers(request)
     params = request.query_params
-    key = params.get("k") or params.get("key") or ""
-    if not key.startswith("pk_"):
-        return error(401, "k: a public key (pk_...) is required", cors)
     state = request.app.state
     try:
-        keys_cache: PublicKeyCache = state.public_keys
-        store = await keys_cache.get(key)
-        if store is None:
-            return error(401, "k: unknown or disabled public key", cors)
-        if origin and state.settings.origins != "any" and not store.allows_origin(origin):
-            return error(403, f"origin: {origin} is not one of the store's domains")
+        store = await store_from_public_key(request, params.get("k") or params.get("key") or "")
+        if isinstance(store, Response):
+            return store
         try:
             ask = parse(request, now_ms())
         except BadParameter as exc:

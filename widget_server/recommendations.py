@@ -18,10 +18,10 @@ from starlette.responses import Response
 
 from recommender.serving import Query, Rules
 from widget_server import showcases
+from widget_server.auth import cors_headers, store_from_public_key
 from widget_server.decide import Decider, in_showcase_holdout
 from widget_server.model_registry import ModelCache
 from widget_server.responses import STORAGE_ERRORS, error, json_response, storage_unavailable
-from widget_server.stores import PublicKeyCache
 
 MAX_LIST = 200
 TRUE = {"1", "true", "yes"}
@@ -90,20 +90,13 @@ def _request(request: Request) -> tuple[showcases.SlotRequest, showcases.Shopper
 
 
 async def recommendations(request: Request) -> Response:
-    origin = request.headers.get("origin")
-    cors = {"Access-Control-Allow-Origin": origin, "Vary": "Origin"} if origin else {}
+    cors = cors_headers(request)
     params = request.query_params
-    key = params.get("k") or params.get("key") or ""
-    if not key.startswith("pk_"):
-        return error(401, "k: a public key (pk_...) is required", cors)
     state = request.app.state
     try:
-        keys_cache: PublicKeyCache = state.public_keys
-        store = await keys_cache.get(key)
-        if store is None:
-            return error(401, "k: unknown or disabled public key", cors)
-        if origin and state.settings.origins != "any" and not store.allows_origin(origin):
-            return error(403, f"origin: {origin} is not one of the store's domains")
+        store = await store_from_public_key(request, params.get("k") or params.get("key") or "")
+        if isinstance(store, Response):
+            return store
         try:
             ask, shopper = _request(request)
         except BadParameter as exc:

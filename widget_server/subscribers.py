@@ -19,21 +19,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from widget_server import keys
-from widget_server.auth import store_from_secret
+from widget_server.auth import cors_headers, store_from_public_key, store_from_secret
 from widget_server.ingest import now_ms
 from widget_server.responses import STORAGE_ERRORS, error, json_response, storage_unavailable
-from widget_server.stores import PublicKeyCache
 
 MAX_BODY = 4096
 # Deliberately plain: one @, a dot in the domain, no spaces. Deliverability is the
 # mail system's business; this only catches typing slips.
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s.]{2,}$")
 _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-
-
-def _cors(request: Request) -> dict[str, str]:
-    origin = request.headers.get("origin")
-    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"} if origin else {}
 
 
 def _check(data: Any) -> dict[str, str] | str:
@@ -54,7 +48,7 @@ def _check(data: Any) -> dict[str, str] | str:
 
 
 async def subscribe(request: Request) -> Response:
-    cors = _cors(request)
+    cors = cors_headers(request)
     body = await request.body()
     if len(body) > MAX_BODY:
         return error(413, f"body: at most {MAX_BODY} bytes", cors)
@@ -67,13 +61,9 @@ async def subscribe(request: Request) -> Response:
         return error(400, checked, cors)
     state = request.app.state
     try:
-        stores: PublicKeyCache = state.public_keys
-        store = await stores.get(checked["k"])
-        if store is None:
-            return error(401, "k: unknown or disabled public key", cors)
-        origin = request.headers.get("origin")
-        if origin and state.settings.origins != "any" and not store.allows_origin(origin):
-            return error(403, f"origin: {origin} is not one of the store's domains")
+        store = await store_from_public_key(request, checked["k"])
+        if isinstance(store, Response):
+            return store
         record = {
             "email": checked["email"],
             "vid": checked["vid"],
