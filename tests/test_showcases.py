@@ -198,3 +198,26 @@ def test_shared_and_cached_answers_equal_fresh_ones(loop: Loop, strategy: str) -
     # A cart changes the answer, so it is never taken from the cache.
     with_cart = Shopper(item=ITEMS[0], cart=(ITEMS[1],))
     assert ITEMS[1] not in {i["item_id"] for i in fill_slots(with_cart, True)["long"]["items"]}
+
+
+def test_a_store_without_a_model_fills_the_slot_even_when_most_items_are_excluded(
+    loop: Loop,
+) -> None:
+    """The catalog top-up is random; it must not come back short because its sample
+    happened to hold only items in the cart (Hypothesis found that once)."""
+    loop.run(loop.redis.delete(keys.catalog(STORE)))
+    loop.run(upsert_cards(loop.redis, STORE, [card(i, None) for i in ITEMS]))
+    in_cart = tuple(ITEMS[:35])
+    for _ in range(20):
+        filled = loop.run(
+            fill(
+                loop.redis,
+                ItemCards(loop.redis, ttl=0),
+                STORE,
+                None,
+                [SlotRequest("s", "popular", 5)],
+                Shopper(cart=in_cart),
+                "EUR",
+            )
+        )
+        assert {i["item_id"] for i in filled["s"]["items"]} == set(ITEMS[35:])

@@ -231,6 +231,53 @@ def _excluded(rules: Rules, shopper: Shopper) -> set[str]:
     return out
 
 
+# A catalog scan past a random sample reads at most this many cards: enough for a
+# slot unless nearly every item is unshowable, and bounded for a huge catalog.
+SCAN_LIMIT = 5_000
+
+
+async def _top_up(
+    redis: AsyncRedis,
+    store_id: str,
+    request: SlotRequest,
+    shopper: Shopper,
+    items: list[dict[str, Any]],
+    used: set[str],
+    names: dict[str, str],
+    default_currency: str,
+) -> None:
+    """Adds catalog items until the slot is full: a random sample first (large
+    enough that the excluded and already shown cannot use it up), then, if still
+    short, a scan of the catalog, so that a slot is empty only when no item may be
+    shown."""
+    excluded = _excluded(request.rules, shopper)
+
+    def take(card: dict[str, Any]) -> bool:
+        item_id = str(card.get("item_id") or "")
+        if not item_id or item_id in used or item_id in excluded or not is_displayable(card):
+            return False
+        if request.category is not None and card.get("category") != request.category:
+            return False
+        used.add(item_id)
+        items.append(_public(card, Pick(item_id, 0.0, "catalog"), names, default_currency))
+        return len(items) == request.n
+
+    wanted = request.n - len(items) + len(excluded) + len(used)
+    for card in await sample_cards(redis, store_id, wanted):
+        if take(card):
+            return
+    cursor, read = 0, 0
+    while read < SCAN_LIMIT:
+        cursor, found = await redis.hscan(keys.catalog(store_id), cursor, count=500)
+        for raw in found.values():
+            read += 1
+            scanned = _decode(raw)
+            if scanned is not None and take(scanned):
+                return
+        if cursor == 0:
+            return
+
+
 async def fill(
     redis: AsyncRedis,
     cards: ItemCards,
@@ -277,17 +324,7 @@ async def fill(
         if len(items) < request.n:
             # Too few displayable picks (no model yet, or one that knows few of the
             # catalog's items): fill up with other catalog items, under the same rules.
-            excluded = _excluded(request.rules, shopper)
-            for card in await sample_cards(redis, store_id, request.n * 2):
-                item_id = str(card.get("item_id") or "")
-                if not item_id or item_id in used or item_id in excluded:
-                    continue
-                if request.category is not None and card.get("category") != request.category:
-                    continue
-                used.add(item_id)
-                items.append(_public(card, Pick(item_id, 0.0, "catalog"), names, default_currency))
-                if len(items) == request.n:
-                    break
+            await _top_up(redis, store_id, request, shopper, items, used, names, default_currency)
         ids = [item["item_id"] for item in items]
         out[request.slot] = {
             "rec_id": rec_id(version, request.slot, request.strategy, ids),
