@@ -463,3 +463,23 @@ def test_a_rule_stored_by_another_version_is_skipped_not_fatal(
         client.hset(keys.rules(shop.store.id), "r_future", '{"name": "x", "template": "wheel"}')
         client.incr(keys.rules_version(shop.store.id))
     assert shop.popups(page_type="home") == [good["id"]]
+
+
+def test_an_offer_that_is_over_leaves_its_trigger_to_the_next_rule(shop: Shop) -> None:
+    flash = shop.rule(
+        preset="flash_promo", frequency={"max_per_session": 5, "max_per_visitor": None}
+    )
+    fallback = shop.rule(
+        preset="dont_go",
+        name="Also on product pages",
+        priority=1,
+        targeting={"page_types": ["product"]},
+        trigger={"type": "time_on_page", "seconds": 8},
+    )
+    shop.settings_patch(governor={"min_gap_seconds": 0, "max_per_session": 10})
+    product = {"page_type": "product", "item_id": "i1"}
+    assert shop.popups("v1", "s1", **product) == [flash["id"]]  # same trigger: the higher wins
+    shown = now_ms() - 16 * 60_000  # its 15 minutes ran out for v1
+    shop.send(event("popup_shown", vid="v1", sid="s1", popup_id=flash["id"], ts=shown))
+    assert shop.popups("v1", "s1", **product) == [fallback["id"]]
+    assert shop.popups("v2", "s1", **product) == [flash["id"]]

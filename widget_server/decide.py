@@ -206,6 +206,21 @@ class Decider:
             store_id, number
         )
 
+    def _over(
+        self,
+        store_id: str,
+        loaded: Loaded,
+        rule: Rule,
+        ask: DecideRequest,
+        visitor: Visitor,
+        zone: ZoneInfo,
+    ) -> bool:
+        assert rule.id is not None
+        variant = pick_variant(rule.id, ask.visitor_id, [(v.id, v.weight) for v in rule.variants])
+        content = self.content(store_id, loaded, rule, variant)
+        first = visitor.history(rule.id).first_shown_ms
+        return offer_over(countdown_of(content, first, ask.page.now_ms, zone), ask.page.now_ms)
+
     def content(self, store_id: str, loaded: Loaded, rule: Rule, variant: str) -> Content:
         assert rule.id is not None
         key = (store_id, loaded.version, rule.id, variant)
@@ -226,6 +241,10 @@ class Decider:
             for rule in loaded.rules:
                 if rule.trigger.type in triggers or not rule_allows(rule, ask.page, visitor, zone):
                     continue
+                if (rule.content.countdown or rule.variants) and self._over(
+                    store.id, loaded, rule, ask, visitor, zone
+                ):
+                    continue  # the offer is over for this visitor: the next rule may take its place
                 triggers.add(rule.trigger.type)
                 chosen.append(rule)
                 if len(chosen) == MAX_POPUPS:
@@ -324,24 +343,9 @@ class Decider:
             "holdout": holdout,
         }
         now = ask.page.now_ms
-        countdown = None
-        if content.countdown is not None:
-            if content.countdown.ends_at is not None:
-                ends = content.countdown.ends_at
-                if ends.tzinfo is None:
-                    ends = ends.replace(tzinfo=zone)
-                ends_ms = int(ends.timestamp() * 1000)
-                countdown = CountdownView(ends_ms, None, clock((ends_ms - now) / 1000))
-            else:
-                minutes = content.countdown.minutes or 0
-                first = visitor.history(rule.id).first_shown_ms
-                if first is None:
-                    countdown = CountdownView(None, minutes, clock(minutes * 60))
-                else:
-                    ends_ms = first + minutes * 60_000
-                    countdown = CountdownView(ends_ms, None, clock((ends_ms - now) / 1000))
-            if countdown.ends_at is not None and countdown.ends_at <= now:
-                return None  # the offer is over for this visitor
+        countdown = countdown_of(content, visitor.history(rule.id).first_shown_ms, now, zone)
+        if offer_over(countdown, now):
+            return None
         if holdout:
             # Shown to nobody: the snippet records `popup_suppressed` when it fires.
             return {**answer, "html": "", "css": ""}
@@ -383,6 +387,28 @@ class Decider:
         if rec is not None:
             answer["rec_id"] = rec
         return answer
+
+
+def countdown_of(
+    content: Content, first_shown_ms: int | None, now: int, zone: ZoneInfo
+) -> CountdownView | None:
+    """The popup's countdown for this visitor: to a fixed end, or N minutes from when
+    they first saw it (from now, if they have not yet)."""
+    if content.countdown is None:
+        return None
+    ends = content.countdown.ends_at
+    if ends is not None:
+        ends_ms = int((ends if ends.tzinfo else ends.replace(tzinfo=zone)).timestamp() * 1000)
+        return CountdownView(ends_ms, None, clock((ends_ms - now) / 1000))
+    minutes = content.countdown.minutes or 0
+    if first_shown_ms is None:
+        return CountdownView(None, minutes, clock(minutes * 60))
+    ends_ms = first_shown_ms + minutes * 60_000
+    return CountdownView(ends_ms, None, clock((ends_ms - now) / 1000))
+
+
+def offer_over(countdown: CountdownView | None, now: int) -> bool:
+    return countdown is not None and countdown.ends_at is not None and countdown.ends_at <= now
 
 
 def in_showcase_holdout(settings: StoreSettings, visitor_id: str) -> bool:
