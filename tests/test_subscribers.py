@@ -79,3 +79,18 @@ def test_an_email_capture_popup_hides_its_code_until_the_address_is_given(
     [popup] = answer.json()["popups"]
     assert 'type="email"' in popup["html"] and "data-tarry-email" in popup["html"]
     assert 'class="tarry-coupon" hidden data-tarry-reveal' in popup["html"]
+
+
+def test_one_address_cannot_flood_the_list(client: TestClient, settings: Settings) -> None:
+    store, secret = make_store(settings)
+    body = {"k": store.public_key, "vid": "v1", "popup_id": "r_1"}
+    for n in range(20):
+        response = client.post("/v1/subscribe", json={**body, "email": f"a{n}@example.com"})
+        assert response.status_code == 200
+    refused = client.post("/v1/subscribe", json={**body, "email": "spam@example.com"})
+    assert refused.status_code == 429 and refused.json()["error"].startswith("rate:")
+    assert 0 < int(refused.headers["retry-after"]) <= 3600
+    listed = client.get(
+        "/v1/admin/subscribers", headers={"authorization": f"Bearer {secret}"}
+    ).json()["subscribers"]
+    assert len(listed) == 20 and "spam@example.com" not in {r["email"] for r in listed}

@@ -83,6 +83,7 @@ def create_app(settings: Settings | None = None) -> TarryApp:
         app.state.public_keys = PublicKeyCache(redis)
         app.state.models = ModelCache(redis, settings.data_dir)
         app.state.decider = Decider(redis, app.state.models)
+        app.state.salt = DailySalt(redis)
         app.state.collect = CollectEndpoint(
             redis,
             Ingestor(
@@ -92,7 +93,7 @@ def create_app(settings: Settings | None = None) -> TarryApp:
                 rate_limit_visitor=settings.rate_limit_visitor,
             ),
             app.state.public_keys,
-            DailySalt(redis),
+            app.state.salt,
             metrics,
             settings.origins,
         )

@@ -161,3 +161,8 @@ def subscribers(store_id: str) -> str:
     """Hash: e-mail address (lower case) → JSON of how it was given (visitor, popup,
     time). Personal data: listed and erased through the admin API."""
     return f"{store_prefix(store_id)}subscribers"
+
+
+def subscribe_limit(store_id: str, ip_hash: str, hour: int) -> str:
+    """Sign-ups from one (hashed) address in one hour: a public form is a spam target."""
+    return f"{store_prefix(store_id)}rl:sub:{ip_hash}:{hour}"

@@ -20,10 +20,13 @@ from starlette.responses import Response
 
 from widget_server import keys
 from widget_server.auth import cors_headers, store_from_public_key, store_from_secret
-from widget_server.ingest import now_ms
+from widget_server.ingest import now_ms, utc_day
 from widget_server.responses import STORAGE_ERRORS, error, json_response, storage_unavailable
 
 MAX_BODY = 4096
+# Sign-ups accepted from one address per hour; a shop's real visitors never come
+# close, a script filling the list with junk does at once.
+PER_ADDRESS_PER_HOUR = 20
 # Deliberately plain: one @, a dot in the domain, no spaces. Deliverability is the
 # mail system's business; this only catches typing slips.
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s.]{2,}$")
@@ -64,13 +67,25 @@ async def subscribe(request: Request) -> Response:
         store = await store_from_public_key(request, checked["k"])
         if isinstance(store, Response):
             return store
+        now = now_ms()
+        client = request.client.host if request.client else ""
+        address = await state.salt.ip_hash(utc_day(now), store.id, client)
+        limit_key = keys.subscribe_limit(store.id, address, now // 3_600_000)
+        redis = state.storage.client
+        count = await redis.incr(limit_key)
+        if count == 1:
+            await redis.expire(limit_key, 3600)
+        if count > PER_ADDRESS_PER_HOUR:
+            retry = str(3600 - (now // 1000) % 3600)
+            message = f"rate: at most {PER_ADDRESS_PER_HOUR} sign-ups an hour from one address"
+            return error(429, message, {**cors, "Retry-After": retry})
         record = {
             "email": checked["email"],
             "vid": checked["vid"],
             "popup_id": checked["popup_id"],
-            "ts": now_ms(),
+            "ts": now,
         }
-        added = await state.storage.client.hsetnx(
+        added = await redis.hsetnx(
             keys.subscribers(store.id), checked["email"].lower(), json.dumps(record)
         )
     except STORAGE_ERRORS:
