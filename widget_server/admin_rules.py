@@ -30,6 +30,7 @@ from starlette.routing import Route
 
 from widget_server import showcases
 from widget_server.auth import store_from_secret
+from widget_server.catalog_store import sample_cards
 from widget_server.popups.coupons import MAX_CODES_PER_UPLOAD, Coupons
 from widget_server.popups.presets import PRESETS, from_preset
 from widget_server.popups.render import CountdownView, clock, render_popup
@@ -202,18 +203,7 @@ async def preview_rule(request: Request, store: Store, book: Rulebook) -> Respon
         products = filled["preview"]["items"]
         rec_id, strategy = filled["preview"]["rec_id"], filled["preview"]["strategy"]
     if content.show_cart:
-        slot = showcases.SlotRequest("cart", "popular", 2)
-        strip = (
-            await showcases.fill(
-                redis,
-                showcases.ItemCards(redis, ttl=0),
-                store.id,
-                None,
-                [slot],
-                showcases.Shopper(),
-                settings.currency,
-            )
-        )["cart"]["items"]
+        strip = await sample_cards(redis, store.id, 2)
     countdown = None
     if content.countdown is not None:
         minutes = content.countdown.minutes or 15

@@ -102,7 +102,7 @@ def is_displayable(card: Mapping[str, Any]) -> bool:
     return is_available(availability if isinstance(availability, str) else None)
 
 
-def _decode(raw: bytes | str | None) -> dict[str, Any] | None:
+def decode_card(raw: bytes | str | None) -> dict[str, Any] | None:
     if raw is None:
         return None
     try:
@@ -122,7 +122,7 @@ async def get_cards(
     found = await redis.hmget(keys.catalog(store_id), ids)
     cards = {}
     for item_id, raw in zip(ids, found, strict=True):
-        card = _decode(raw)
+        card = decode_card(raw)
         if card is not None:
             cards[item_id] = card
     return cards
@@ -136,7 +136,7 @@ async def sample_cards(redis: AsyncRedis, store_id: str, n: int) -> list[dict[st
     drawn = await redis.hrandfield(keys.catalog(store_id), 2 * n + 10, withvalues=True)
     cards = []
     for raw in (drawn or [])[1::2]:
-        card = _decode(raw)
+        card = decode_card(raw)
         if card is not None and is_displayable(card):
             cards.append(card)
             if len(cards) == n:

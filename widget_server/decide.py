@@ -192,18 +192,19 @@ class Decider:
         pipe.hgetall(keys.visitor(store_id, ask.visitor_id))
         pipe.get(keys.session(store_id, ask.session_id))
         version, fields, session = await pipe.execute()
-        number = int(version or 0)
-        loaded = self.rulebooks.cached(store_id, number)
-        if loaded is None:
-            loaded = await self.rulebooks.load(store_id, number)
+        loaded = await self._rules(store_id, int(version or 0))
         day = utc_day(ask.page.now_ms)
         return loaded, visitor_from_redis(fields, session, ask.session_id, day)
 
     async def loaded(self, store_id: str) -> Loaded:
         """The store's rules and settings, reading only the version when cached."""
-        number = int(await self.redis.get(keys.rules_version(store_id)) or 0)
-        return self.rulebooks.cached(store_id, number) or await self.rulebooks.load(
-            store_id, number
+        return await self._rules(
+            store_id, int(await self.redis.get(keys.rules_version(store_id)) or 0)
+        )
+
+    async def _rules(self, store_id: str, version: int) -> Loaded:
+        return self.rulebooks.cached(store_id, version) or await self.rulebooks.load(
+            store_id, version
         )
 
     def _over(

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from recommender.serving import Pick, Query, Rules
 from widget_server import keys
-from widget_server.catalog_store import is_displayable, sample_cards
+from widget_server.catalog_store import decode_card, is_displayable, sample_cards
 from widget_server.model_registry import Served
 from widget_server.storage import AsyncRedis
 
@@ -110,21 +109,11 @@ class ItemCards:
                 self._cards.clear()
             expires = now + self._ttl
             for item_id, value in zip(missing, raw, strict=True):
-                card = _decode(value)
+                card = decode_card(value)
                 self._cards[(store_id, item_id)] = (expires, card)
                 if card is not None:
                     found[item_id] = card
         return found
-
-
-def _decode(raw: bytes | None) -> dict[str, Any] | None:
-    if raw is None:
-        return None
-    try:
-        card = json.loads(raw)
-    except ValueError:
-        return None
-    return card if isinstance(card, dict) else None
 
 
 # Strategies whose answer depends on the page's item alone (with no cart and no
@@ -271,7 +260,7 @@ async def _top_up(
         cursor, found = await redis.hscan(keys.catalog(store_id), cursor, count=500)
         for raw in found.values():
             read += 1
-            scanned = _decode(raw)
+            scanned = decode_card(raw)
             if scanned is not None and take(scanned):
                 return
         if cursor == 0:
