@@ -37,7 +37,7 @@ from typing import Any
 
 import redis
 
-from widget_server import keys
+from widget_server.storage import keys
 
 HERE = Path(__file__).resolve().parent
 EVENTS_PER_REQUEST = 5

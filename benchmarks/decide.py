@@ -78,11 +78,12 @@ from recommender.bundle import train_bundle
 from recommender.catalog import ItemInfo
 from recommender.experiment import default_config
 from recommender.synthetic import SyntheticShop, generate, item_categories
-from widget_server import keys, model_registry
-from widget_server.decide import parse
-from widget_server.ingest import utc_day
+from widget_server.decide.endpoint import parse
+from widget_server.models import registry as model_registry
 from widget_server.popups.eligibility import governor_allows, rule_allows, visitor_from_redis
 from widget_server.popups.schema import Rule, StoreSettings
+from widget_server.storage import keys
+from widget_server.storage.clock import utc_day
 
 HERE = Path(__file__).resolve().parent
 BUDGET_RATE, BUDGET_P99_MS, RULES = 500, 15.0, 20

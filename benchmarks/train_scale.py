@@ -228,7 +228,8 @@ class Phases:
 def instrument(phases: Phases, redis: Any) -> None:
     from recommender import bundle, catalog, experiment
     from recommender.models import als, item_knn, together
-    from widget_server import model_registry, training
+    from widget_server.models import registry as model_registry
+    from widget_server.models import training
 
     def fit_label(*_: Any, **kwargs: Any) -> str:
         # train_store fits the candidate up to the holdout's cut, then on every event
@@ -290,10 +291,10 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 
 def one(n: int, seed: int, limit: int, profile: Path | None) -> dict[str, Any]:
-    from widget_server import keys, stores
+    from widget_server.models.training import train_store
     from widget_server.settings import Settings
-    from widget_server.storage import run_with_storage, sync_storage
-    from widget_server.training import train_store
+    from widget_server.storage import keys, stores
+    from widget_server.storage.connect import run_with_storage, sync_storage
 
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGALRM, _interrupt)
@@ -515,9 +516,9 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.write is not None:  # setup, in its own process: fill a store's stream
-        from widget_server import keys
         from widget_server.settings import Settings
-        from widget_server.storage import sync_storage
+        from widget_server.storage import keys
+        from widget_server.storage.connect import sync_storage
 
         with sync_storage(Settings.from_env({"TARRY_DATA_DIR": args.data_dir})) as redis:
             print(json.dumps(write(redis, keys.events(args.store), args.write, args.seed)))

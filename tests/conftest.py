@@ -15,8 +15,8 @@ import redis
 from starlette.testclient import TestClient
 
 from widget_server.app import create_app
-from widget_server.embedded_redis import EmbeddedRedis, redis_server_binary
 from widget_server.settings import Settings
+from widget_server.storage.embedded_redis import EmbeddedRedis, redis_server_binary
 
 BROWSER_UA = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "

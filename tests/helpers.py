@@ -8,9 +8,9 @@ from typing import Any, TypeVar
 
 import redis
 
-from widget_server import stores
 from widget_server.settings import Settings
-from widget_server.storage import run_with_storage
+from widget_server.storage import stores
+from widget_server.storage.connect import run_with_storage
 
 T = TypeVar("T")
 _ids = itertools.count()

@@ -3,29 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pytest
-from conftest import BROWSER_UA, free_port
 from helpers import event
-from test_embedded_redis import stored_ids
-
-from widget_server.cli import main
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+from processes import Server, run_cli, stored_ids
 
 
 def test_store_create_json_prints_exactly_one_object(cli_env, capsys) -> None:
@@ -111,69 +99,6 @@ def test_bad_settings_are_named(monkeypatch, capsys) -> None:
 
 
 # -- tarry serve, as a real process on a fresh data directory ------------------
-
-
-class Server:
-    def __init__(self, data_dir: Path, **env: str) -> None:
-        self.port = free_port()
-        self.env = {
-            **os.environ,
-            "TARRY_DATA_DIR": str(data_dir),
-            "TARRY_PORT": str(self.port),
-            "TARRY_ACCESS_LOG": "false",
-            **env,
-        }
-        self.env.pop("TARRY_REDIS_URL", None)
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def tarry(self, *argv: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "-m", "widget_server", *argv],
-            env=self.env,
-            capture_output=True,
-            check=True,
-            timeout=60,
-        )
-        return done.stdout.decode()
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "widget_server", "serve"],
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"{self.url}/readyz", timeout=1) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.1)
-        raise TimeoutError("tarry serve did not become ready")
-
-    def stop(self) -> tuple[int, str]:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
-        out, _ = self.process.communicate(timeout=30)
-        return self.process.returncode, out.decode()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def collect(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        request = urllib.request.Request(
-            f"{self.url}/v1/collect",
-            data=json.dumps(body).encode(),
-            headers={"content-type": "text/plain", "user-agent": BROWSER_UA},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return response.status, json.loads(response.read())
-        except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read())
 
 
 def assert_clean_exit(code: int, output: str) -> None:

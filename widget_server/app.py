@@ -20,26 +20,23 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from recommender import pin_blas
-from widget_server import (
-    admin_catalog,
-    admin_rules,
-    health,
-    openapi,
-    retraining,
-    snippet,
-    stats,
-    subscribers,
-)
-from widget_server.collect import CollectEndpoint
-from widget_server.decide import Decider, decide
-from widget_server.ingest import Ingestor
+from widget_server import health, openapi
+from widget_server.admin import catalog as admin_catalog
+from widget_server.admin import rules as admin_rules
+from widget_server.analytics import stats
+from widget_server.collect import snippet
+from widget_server.collect.endpoint import CollectEndpoint
+from widget_server.collect.ingest import Ingestor
+from widget_server.collect.privacy import DailySalt
+from widget_server.decide import subscribers
+from widget_server.decide.endpoint import Decider, decide
+from widget_server.decide.recommendations import recommendations
 from widget_server.metrics import Metrics, MetricsMiddleware
-from widget_server.model_registry import ModelCache
-from widget_server.privacy import DailySalt
-from widget_server.recommendations import recommendations
+from widget_server.models import retraining
+from widget_server.models.registry import ModelCache
 from widget_server.settings import Settings
-from widget_server.storage import open_storage
-from widget_server.stores import PublicKeyCache
+from widget_server.storage.connect import open_storage
+from widget_server.storage.stores import PublicKeyCache
 
 log = logging.getLogger("tarry")
 

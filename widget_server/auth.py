@@ -7,8 +7,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from widget_server.responses import error
-from widget_server.storage import AsyncRedis
-from widget_server.stores import PublicKeyCache, Store, store_for_secret
+from widget_server.storage.connect import AsyncRedis
+from widget_server.storage.stores import PublicKeyCache, Store, store_for_secret
 
 
 def cors_headers(request: Request) -> dict[str, str]:

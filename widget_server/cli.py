@@ -9,13 +9,14 @@ import time
 from collections.abc import Callable, Sequence
 
 from recommender import pin_blas
-from widget_server import cli_models, stores
-from widget_server.embedded_redis import EmbeddedRedisError
-from widget_server.model_registry import RegistryError
+from widget_server.models import commands as cli_models
+from widget_server.models.registry import RegistryError
+from widget_server.models.training import TrainingError
 from widget_server.responses import STORAGE_ERRORS
 from widget_server.settings import Settings, SettingsError
-from widget_server.storage import AsyncRedis, run_with_storage
-from widget_server.training import TrainingError
+from widget_server.storage import stores
+from widget_server.storage.connect import AsyncRedis, run_with_storage
+from widget_server.storage.embedded_redis import EmbeddedRedisError
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -99,7 +100,8 @@ def _store_enable(enabled: bool) -> Callable[[Settings, argparse.Namespace], int
 
 
 def _import_catalog(settings: Settings, args: argparse.Namespace) -> int:
-    from widget_server import catalog_import, catalog_store
+    from widget_server.admin import catalog_import
+    from widget_server.storage import catalog as catalog_store
 
     try:
         with open(args.file, "rb") as feed:

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from widget_server import __version__
-from widget_server.events import Event, Item
+from widget_server.collect.events import Event, Item
 from widget_server.popups.schema import Rule, StoreSettings
 from widget_server.responses import json_response
 

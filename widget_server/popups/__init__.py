@@ -1,3 +1,1 @@
-"""Retention popups: what a rule is (`schema`), ready-made rules (`presets`), where
-rules live (`rulebook`), who may see which popup now (`eligibility`, `assignment`),
-unique coupon codes (`coupons`) and the HTML a popup is shown with (`render`)."""
+"""Retention popups: the rule schema, presets, the rulebook, who sees which popup, coupons, HTML."""

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from widget_server import keys
-from widget_server.storage import AsyncRedis
+from widget_server.storage import keys
+from widget_server.storage.connect import AsyncRedis
 
 MAX_CODES_PER_UPLOAD = 100_000
 

@@ -18,15 +18,15 @@ import jinja2
 from widget_server.popups.schema import Colors, Content
 
 _env = jinja2.Environment(
-    loader=jinja2.PackageLoader("widget_server", "templates"),
+    loader=jinja2.PackageLoader("widget_server.popups", "templates"),
     autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default=False),
     trim_blocks=True,
     lstrip_blocks=True,
     undefined=jinja2.StrictUndefined,
     auto_reload=False,
 )
-_html = _env.get_template("popups/popup.html")
-_css = _env.get_template("popups/popup.css")
+_html = _env.get_template("popup.html")
+_css = _env.get_template("popup.css")
 
 # Symbols for the commonest currencies; others are written as "12.50 CHF".
 _SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "INR": "₹", "BRL": "R$"}

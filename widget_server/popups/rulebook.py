@@ -15,9 +15,9 @@ import time
 
 from pydantic import ValidationError
 
-from widget_server import keys
 from widget_server.popups.schema import Rule, StoreSettings
-from widget_server.storage import AsyncRedis
+from widget_server.storage import keys
+from widget_server.storage.connect import AsyncRedis
 
 MAX_RULES = 100
 log = logging.getLogger("tarry")

@@ -1,0 +1,141 @@
+"""Every error status of `/v1/collect`, each with its JSON body, and proof that a
+refused request stores nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import BROWSER_UA
+from helpers import event, make_store, run_with_redis, sync_client
+from starlette.testclient import TestClient
+
+from widget_server.app import create_app
+from widget_server.collect.events import MAX_BODY_BYTES
+from widget_server.settings import Settings
+from widget_server.storage import keys, stores
+from widget_server.storage.embedded_redis import EmbeddedRedis
+
+
+def stored_count(settings: Settings, store_id: str) -> int:
+    with sync_client(settings) as r:
+        entries = r.xrange(keys.events(store_id))
+        return sum(len(json.loads(fields[b"events"])) for _, fields in entries)
+
+
+def test_malformed_bodies_are_400_naming_the_problem(client, settings) -> None:
+    store, _ = make_store(settings)
+    cases = [
+        (b"", "body: empty"),
+        (b"{not json", "JSON is malformed"),
+        (b'{"events": []}', "k: required field is missing"),
+        (json.dumps({"k": store.public_key, "events": "x"}).encode(), "events: Expected `array`"),
+        (json.dumps({"k": store.public_key}).encode(), "events: required field is missing"),
+        (b"[1, 2]", "Expected `object`, got `array`"),
+    ]
+    for body, message in cases:
+        response = client.post("/v1/collect", content=body, headers={"content-type": "text/plain"})
+        assert response.status_code == 400, body
+        assert response.json()["error"].startswith(message), response.json()
+    assert stored_count(settings, store.id) == 0
+
+
+def test_unknown_or_disabled_key_is_401(client, settings) -> None:
+    store, _ = make_store(settings)
+    for key in ("pk_nope", "pk_aaaaaaaaaaaa_" + "x" * 32, store.public_key.replace("pk_", "sk_")):
+        response = client.post("/v1/collect", json={"k": key, "events": [event()]})
+        assert response.status_code == 401
+        assert response.json() == {"error": "k: unknown or disabled public key"}
+
+    run_with_redis(settings, lambda r: stores.set_enabled(r, store.id, False))
+    fresh = TestClient(create_app(settings), headers={"user-agent": BROWSER_UA})
+    with fresh:  # a new process: no cached store
+        response = fresh.post("/v1/collect", json={"k": store.public_key, "events": [event()]})
+    assert response.status_code == 401
+    assert stored_count(settings, store.id) == 0
+
+
+def test_origin_outside_the_store_domains_is_403(client, settings) -> None:
+    store, _ = make_store(settings, ("shop.example",))
+    for origin in (
+        "https://evil.example",
+        "https://shop.example.evil.example",
+        "https://notshop.example",
+    ):
+        response = client.post(
+            "/v1/collect",
+            json={"k": store.public_key, "events": [event()]},
+            headers={"origin": origin},
+        )
+        assert response.status_code == 403
+        assert response.json() == {"error": f"origin: {origin} is not one of the store's domains"}
+    assert stored_count(settings, store.id) == 0
+
+
+def test_too_large_is_413(client, settings) -> None:
+    store, _ = make_store(settings)
+    big = json.dumps({"k": store.public_key, "events": [event(title="x" * MAX_BODY_BYTES)]})
+    response = client.post("/v1/collect", content=big)
+    assert response.status_code == 413
+    assert response.json() == {"error": f"body: larger than {MAX_BODY_BYTES} bytes"}
+
+    many = [event() for _ in range(101)]
+    response = client.post("/v1/collect", json={"k": store.public_key, "events": many})
+    assert response.status_code == 413
+    assert response.json() == {"error": "events: at most 100 events per request"}
+    assert stored_count(settings, store.id) == 0
+
+
+def test_rate_limits_are_429_with_retry_after(settings) -> None:
+    limited = settings.replace(rate_limit_visitor=3, rate_limit_ip=5)
+    store, _ = make_store(limited)
+    with TestClient(create_app(limited), headers={"user-agent": BROWSER_UA}) as client:
+
+        def send(n: int, vid: str) -> object:
+            body = {"k": store.public_key, "events": [event(vid=vid) for _ in range(n)]}
+            return client.post("/v1/collect", json=body)
+
+        assert send(3, "busy").status_code == 200
+        response = send(1, "busy")
+        assert response.status_code == 429
+        retry = int(response.headers["retry-after"])
+        assert 1 <= retry <= 60
+        assert response.json() == {
+            "error": "rate: too many events from this visitor or address; retry later",
+            "retry_after": retry,
+        }
+        assert stored_count(limited, store.id) == 3
+        # Another visitor from the same address is still welcome, up to the IP limit.
+        assert send(1, "calm").status_code == 200
+        assert send(1, "calm2").status_code == 200
+        assert send(1, "calm3").status_code == 200  # the fifth request from this address
+        assert send(1, "calm4").status_code == 429
+        assert stored_count(limited, store.id) == 6
+
+
+def test_storage_unreachable_is_503_and_recovers(tmp_path: Path) -> None:
+    server = EmbeddedRedis(tmp_path / "r")
+    url = server.acquire()
+    settings = Settings.from_env({"TARRY_REDIS_URL": url, "TARRY_DATA_DIR": str(tmp_path)})
+    store, _ = make_store(settings)
+    try:
+        with TestClient(create_app(settings), headers={"user-agent": BROWSER_UA}) as client:
+            body = {"k": store.public_key, "events": [event()]}
+            assert client.post("/v1/collect", json=body).status_code == 200
+            server.kill()
+            body = {"k": store.public_key, "events": [event()]}
+            response = client.post("/v1/collect", json=body)
+            assert response.status_code == 503
+            assert response.headers["retry-after"] == "5"
+            assert response.json() == {"error": "storage: Redis is unreachable; try again later"}
+            assert client.get("/readyz").status_code == 503
+            assert client.get("/healthz").status_code == 200
+            metrics = client.get("/metrics").text
+            assert "tarry_redis_errors_total 2.0" in metrics
+
+            server.acquire()  # Redis is back: the same request now goes through
+            assert client.post("/v1/collect", json=body).json()["accepted"] == 1
+            assert client.get("/readyz").status_code == 200
+        assert stored_count(settings, store.id) == 2
+    finally:
+        server.release()

@@ -1,0 +1,99 @@
+"""`tarry eval`: one JSON object with every model's metrics, and clear errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from processes import run_cli
+
+from recommender.synthetic import SyntheticShop, generate
+
+METRICS = {"ndcg@5", "precision@5", "recall@5", "map@5", "hit_rate@5", "coverage"}
+
+
+@pytest.fixture(scope="module")
+def events_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("eval") / "events.csv"
+    shop = SyntheticShop(n_users=400, n_items=120, n_categories=6, n_tastes=4, days=30, seed=5)
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["timestamp", "visitor_id", "session_id", "event", "item_id"])
+        for r in generate(shop):
+            writer.writerow([r.timestamp_ms, r.visitor_id, r.session_id, r.event, r.item_id])
+    return path
+
+
+@pytest.mark.parametrize("protocol", ["user", "session"])
+def test_json_is_exactly_one_object_with_every_model(events_csv, capsys, protocol) -> None:
+    code, out, err = run_cli(
+        capsys, "eval", "--events", str(events_csv), "--protocol", protocol, "--k", "5", "--json"
+    )
+    assert code == 0, err
+    result = json.loads(out)  # the whole of stdout is one JSON document
+    assert set(result) == {"k", "split", "models"} and result["k"] == 5
+    assert result["split"]["protocol"] == protocol and result["split"]["test_queries"] > 20
+    assert set(result["models"]) == {"popular", "item_knn", "als", "recommended"}
+    for name, metrics in result["models"].items():
+        assert set(metrics) >= METRICS, name
+        assert all(0 <= metrics[m] <= 1 for m in METRICS), name
+    # the planted tastes are there to find: learning beats bestsellers
+    models = result["models"]
+    assert models["als"]["ndcg@5"] > models["popular"]["ndcg@5"]
+    assert models["recommended"]["ndcg@5"] > models["popular"]["ndcg@5"]
+    assert "search:" in err and "chosen on validation" in err  # the search ran, on stderr
+
+
+def test_table_without_json(events_csv, capsys) -> None:
+    code, out, _ = run_cli(capsys, "eval", "--events", str(events_csv), "--no-search")
+    assert code == 0
+    assert "| model | ndcg@10 |" in out
+    for name in ("popular", "item_knn", "als", "recommended"):
+        assert f"| {name} |" in out
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("timestamp,visitor_id,event\n1,u,view_item\n", "missing column(s) item_id"),
+        ("timestamp,visitor_id,event,item_id\nyesterday,u,view_item,i1\n", ":2: timestamp"),
+        ("timestamp,visitor_id,event,item_id\n1700000000,,view_item,i1\n", ":2: visitor_id: empty"),
+        ("timestamp,visitor_id,event,item_id\n", "interactions: empty"),
+    ],
+)
+def test_bad_files_are_named_errors(tmp_path, capsys, content, message) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    code, out, err = run_cli(capsys, "eval", "--events", str(path))
+    assert code == 2 and out == ""
+    assert "tarry: --events: " in err and message in err
+
+
+def test_missing_file_and_bad_k(tmp_path, capsys) -> None:
+    code, _, err = run_cli(capsys, "eval", "--events", str(tmp_path / "nope.csv"))
+    assert code == 2 and "no such file" in err
+    code, _, err = run_cli(capsys, "eval", "--events", str(tmp_path / "nope.csv"), "--k", "0")
+    assert code == 2 and "--k: must be at least 1" in err
+
+
+def test_a_tiny_real_data_set_skips_the_search_with_a_note(tmp_path, capsys) -> None:
+    # The 20 real OTTO sessions: too few to split twice, enough to score.
+    from recommender.datasets import otto_sessions
+
+    shared = Path(__file__).resolve().parents[3] / "shared" / "data"
+    path = tmp_path / "otto.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["timestamp", "visitor_id", "session_id", "event", "item_id"])
+        for r in otto_sessions(shared / "otto-sample" / "train_sample_20_sessions.jsonl"):
+            writer.writerow([r.timestamp_ms, r.visitor_id, r.session_id, r.event, r.item_id])
+    code, out, err = run_cli(
+        capsys, "eval", "--events", str(path), "--protocol", "session", "--json"
+    )
+    assert code == 0, err
+    assert "search: skipped" in err and "default parameters" in err
+    result = json.loads(out)
+    assert result["split"]["test_queries"] >= 1
+    assert set(result["models"]) == {"popular", "item_knn", "als", "recommended"}

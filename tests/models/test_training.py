@@ -1,0 +1,364 @@
+"""`tarry train`, model versions and `/v1/recommendations`, against a real Redis.
+
+Events are written to the store's stream in the layout the ingest script writes
+(an entry per request, field `events` a JSON array): synthetic traffic spans months,
+which `/v1/collect` rightly refuses (it takes events up to 47 hours old). One test
+goes through `/v1/collect` itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import event, make_store, run_with_redis
+from processes import Server, run_cli
+
+from recommender.models.personal import BlendWeights
+from recommender.synthetic import SyntheticShop, generate, item_categories
+from widget_server.models import registry as model_registry
+from widget_server.models.training import TrainingError, train_store
+from widget_server.settings import Settings
+from widget_server.storage import keys
+from widget_server.storage.catalog import upsert_cards
+from widget_server.storage.connect import sync_storage
+
+SHOP = SyntheticShop(n_users=500, n_items=150, n_categories=6, n_tastes=4, days=30, seed=3)
+SOLD_OUT = "i7"
+
+
+def write_events(redis: Any, store_id: str, shop: SyntheticShop = SHOP) -> int:
+    categories = item_categories(shop)
+    events = []
+    for n, r in enumerate(generate(shop)):
+        item: dict[str, Any] = {
+            "item_id": r.item_id,
+            "item_name": f"Product {r.item_id}",
+            "item_category": categories[r.item_id],
+        }
+        if r.item_id == SOLD_OUT:
+            item["availability"] = "https://schema.org/OutOfStock"
+        events.append(
+            {"id": f"e{n}", "type": r.event, "ts": r.timestamp_ms, "vid": r.visitor_id,
+             "sid": r.session_id, "items": [item]}
+        )  # fmt: skip
+    for start in range(0, len(events), 50):
+        redis.xadd(keys.events(store_id), {"events": json.dumps(events[start : start + 50])})
+    return len(events)
+
+
+def catalog_cards(shop: SyntheticShop = SHOP) -> list[dict[str, Any]]:
+    """A card for every item, as a merchant's feed would give them."""
+    cards = []
+    for item_id, category in item_categories(shop).items():
+        card = {
+            "item_id": item_id,
+            "name": f"Product {item_id}",
+            "url": f"https://shop.example/p/{item_id}",
+            "image": f"https://shop.example/img/{item_id}.jpg",
+            "price": 10.0,
+            "category": category,
+        }
+        if item_id == SOLD_OUT:
+            card["availability"] = "out_of_stock"
+        cards.append(card)
+    return cards
+
+
+@pytest.fixture
+def trained_store(settings: Settings) -> tuple[str, str]:
+    store, _ = make_store(settings)
+    with sync_storage(settings) as redis:
+        write_events(redis, store.id)
+    run_with_redis(settings, lambda r: upsert_cards(r, store.id, catalog_cards()))
+    return store.id, store.public_key
+
+
+def test_train_publishes_a_version_the_server_answers_from(
+    trained_store, settings, cli_env, capsys, client
+) -> None:
+    store_id, public_key = trained_store
+    code, out, err = run_cli(capsys, "train", "--store", store_id, "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["published"] is True and report["version"] == "v1"
+    assert report["candidate"]["ndcg@10"] > 0
+    assert "read " in err and "published v1" in err  # progress lines on stderr
+    assert "searching hyper-parameters" in err  # a store's first model is tuned on its data
+    assert (model_registry.version_dir(settings.data_dir, store_id, "v1") / "meta.json").exists()
+
+    code, out, _ = run_cli(capsys, "model", "list", "--store", store_id, "--json")
+    [meta] = json.loads(out)
+    assert meta["version"] == "v1" and meta["current"] is True
+    assert meta["interactions"] == report["interactions"]
+
+    history = "i3,i10,i11"
+    answer = client.get(
+        "/v1/recommendations",
+        params={"key": public_key, "strategy": "recommended", "history": history, "n": 8},
+    ).json()
+    assert answer["model_version"] == "v1"
+    assert len(answer["items"]) == 8
+    assert {i["strategy"] for i in answer["items"]} <= {"recommended", "similar", "trending"}
+    assert all(i["item_id"] != SOLD_OUT for i in answer["items"])  # availability from events
+    assert all(i["name"].startswith("Product ") for i in answer["items"])
+
+    fresh = client.get(
+        "/v1/recommendations",
+        params={"key": public_key, "history": history, "exclude_history": "true", "n": 8},
+    ).json()
+    assert len(fresh["items"]) == 8
+    assert not {i["item_id"] for i in fresh["items"]} & set(history.split(","))
+
+    similar = client.get(
+        "/v1/recommendations",
+        params={"key": public_key, "strategy": "similar", "item": "i3", "n": 5},
+    ).json()
+    assert next(i["because"] for i in similar["items"] if i["strategy"] == "similar") == "i3"
+    assert all(i["item_id"] != "i3" for i in similar["items"])
+
+
+def test_a_worse_model_is_not_published(trained_store, settings) -> None:
+    store_id, _ = trained_store
+    with sync_storage(settings) as redis:
+        first = train_store(redis, settings.data_dir, store_id)
+        assert first.published and first.version == "v1"
+        # One factor, one iteration, ALS alone: a model that cannot learn tastes.
+        from recommender.bundle import TrainingConfig
+
+        bad = TrainingConfig(factors=1, iterations=1, blend=BlendWeights(1, 0, 0))
+        refused = train_store(redis, settings.data_dir, store_id, config=bad)
+        assert not refused.published and refused.version is None
+        assert "not published" in refused.reason and "margin" in refused.reason
+        assert refused.candidate["ndcg@10"] < refused.in_service["ndcg@10"] * 0.95
+        assert model_registry.current_version(redis, store_id) == "v1"
+        forced = train_store(redis, settings.data_dir, store_id, config=bad, force=True)
+        assert forced.published and forced.version == "v2"
+        assert "forced" in forced.reason
+
+
+def test_rollback_and_its_errors(trained_store, settings, cli_env, capsys) -> None:
+    store_id, _ = trained_store
+    with sync_storage(settings) as redis:
+        train_store(redis, settings.data_dir, store_id)
+        lines: list[str] = []
+        train_store(redis, settings.data_dir, store_id, progress=lines.append)
+        assert not any("search" in line for line in lines)  # the second keeps the first's
+        assert model_registry.current_version(redis, store_id) == "v2"
+    code, out, _ = run_cli(capsys, "model", "rollback", "--store", store_id)
+    assert code == 0 and "v1 in service" in out
+    code, _, err = run_cli(capsys, "model", "rollback", "--store", store_id)
+    assert code == 2 and "no older model version" in err
+    code, _, err = run_cli(capsys, "model", "rollback", "--store", store_id, "--to", "v9")
+    assert code == 2 and "--to: " in err and "v9" in err
+    code, out, _ = run_cli(capsys, "model", "rollback", "--store", store_id, "--to", "v2")
+    assert code == 0 and "v2 in service" in out
+
+
+def test_training_an_empty_store_is_a_clear_error(settings, cli_env, capsys) -> None:
+    store, _ = make_store(settings)
+    code, _, err = run_cli(capsys, "train", "--store", store.id)
+    assert code == 2 and "no events with items" in err
+    code, _, err = run_cli(capsys, "train", "--store", "nosuchstore0")
+    assert code == 2 and "nosuchstore0" in err
+    with sync_storage(settings) as redis, pytest.raises(TrainingError, match="margin"):
+        train_store(redis, settings.data_dir, store.id, margin=1.5)
+
+
+def test_events_sent_through_collect_train_a_model(settings, client) -> None:
+    store, _ = make_store(settings)
+    batch = []
+    for visitor in range(30):
+        items = ["a", "b"] if visitor % 2 else ["c", "d"]
+        for item in items:
+            batch.append(
+                event("view_item", vid=f"v{visitor}", sid=f"s{visitor}",
+                      items=[{"item_id": item, "item_category": "x", "item_name": item.upper(),
+                              "url": f"https://shop.example/{item}",
+                              "image": f"https://shop.example/{item}.jpg"}])
+            )  # fmt: skip
+    for start in range(0, len(batch), 20):
+        response = client.post(
+            "/v1/collect", json={"k": store.public_key, "events": batch[start : start + 20]}
+        )
+        assert response.status_code == 200, response.text
+    with sync_storage(settings) as redis:
+        report = train_store(redis, settings.data_dir, store.id)
+    assert report.published and report.interactions == 60
+    answer = client.get(
+        "/v1/recommendations",
+        params={"key": store.public_key, "strategy": "bought_together", "item": "a", "n": 3},
+    ).json()
+    assert answer["model_version"] == "v1"
+    # The catalog filled itself from the events' product data.
+    assert answer["items"][0]["item_id"] == "b" and answer["items"][0]["name"] == "B"
+    # Views only, no carts: bought_together falls back to similar items, and says so.
+    assert answer["items"][0]["strategy"] == "similar"
+    assert answer["items"][0]["reason"] == "Similar to A"
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "message"),
+    [
+        ({"strategy": "best"}, 400, "strategy: must be one of"),
+        ({"n": "0"}, 400, "n: must be between 1 and 100"),
+        ({"n": "ten"}, 400, "n: must be a whole number"),
+        ({"same_category": "perhaps"}, 400, "same_category: must be true or false"),
+        ({"max_per_category": "0"}, 400, "max_per_category: must be at least 1"),
+        ({"history": ",".join(f"i{n}" for n in range(300))}, 400, "history: at most 200"),
+    ],
+)
+def test_bad_parameters_name_the_field(trained_store, client, params, status, message) -> None:
+    _, public_key = trained_store
+    response = client.get("/v1/recommendations", params={"key": public_key, **params})
+    assert response.status_code == status
+    assert message in response.json()["error"]
+
+
+def test_keys_origins_and_a_store_without_a_model(settings, client) -> None:
+    store, _ = make_store(settings)
+    assert client.get("/v1/recommendations").status_code == 401
+    response = client.get("/v1/recommendations", params={"key": "pk_nosuchstore0_x"})
+    assert response.status_code == 401 and "key" in response.json()["error"]
+    response = client.get(
+        "/v1/recommendations",
+        params={"key": store.public_key},
+        headers={"origin": "https://evil.example"},
+    )
+    assert response.status_code == 403 and "origin" in response.json()["error"]
+    response = client.get(
+        "/v1/recommendations",
+        params={"key": store.public_key, "strategy": "popular"},
+        headers={"origin": "https://www.shop.example"},
+    )
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] == "https://www.shop.example"
+    body = response.json()
+    assert (body["strategy"], body["model_version"], body["items"]) == ("popular", None, [])
+
+
+# -- a running server picks up a new version ----------------------------------
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    running = Server(tmp_path / "data")
+    running.start()
+    yield running
+    running.stop()
+
+
+def test_a_running_server_picks_up_new_versions_with_no_failed_request(server: Server) -> None:
+    created = json.loads(
+        server.tarry("store", "create", "--name", "S", "--domain", "s.example", "--json")
+    )
+    store_id, public_key = created["store_id"], created["public_key"]
+    settings = Settings.from_env({"TARRY_DATA_DIR": server.env["TARRY_DATA_DIR"]})
+    with sync_storage(settings) as redis:
+        write_events(redis, store_id)
+    feed = Path(server.env["TARRY_DATA_DIR"]).parent / "feed.jsonl"
+    feed.write_text("".join(json.dumps(card) + "\n" for card in catalog_cards()))
+    server.tarry("import-catalog", "--store", store_id, str(feed))
+    server.tarry("train", "--store", store_id)
+
+    url = f"{server.url}/v1/recommendations?key={public_key}&strategy=similar&item=i3&n=6"
+    seen: list[tuple[int, str | None, int]] = []
+    stop = threading.Event()
+
+    def ask() -> None:
+        while not stop.is_set():
+            try:
+                with urllib.request.urlopen(url, timeout=10) as response:
+                    body = json.loads(response.read())
+                    seen.append((response.status, body["model_version"], len(body["items"])))
+            except urllib.error.HTTPError as exc:
+                seen.append((exc.code, None, 0))
+
+    asker = threading.Thread(target=ask)
+    asker.start()
+    try:
+        server.tarry("train", "--store", store_id)  # v2, published while serving
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not any(v == "v2" for _, v, _ in seen):
+            time.sleep(0.05)
+        server.tarry("model", "rollback", "--store", store_id)  # back to v1
+        before = len(seen)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not any(v == "v1" for _, v, _ in seen[before:]):
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        asker.join()
+    versions = [v for _, v, _ in seen]
+    assert "v2" in versions, versions[-5:]
+    assert versions.index("v2") < len(versions) - 1 - versions[::-1].index("v1")  # rolled back
+    assert all(status == 200 for status, _, _ in seen)
+    assert all(count == 6 for _, _, count in seen)  # never an empty or failed answer
+
+
+def test_the_server_and_the_cli_pin_blas_to_one_thread(tmp_path: Path) -> None:
+    # OpenBLAS starts with up to 4 threads (as many as there are cores); serving
+    # must bring it to one (a recommendation query is ~30x slower otherwise).
+    script = (
+        "import sys, threadpoolctl\n"
+        "from starlette.testclient import TestClient\n"
+        "from widget_server.app import create_app\n"
+        "def blas():\n"
+        "    return [a['num_threads'] for a in threadpoolctl.threadpool_info()"
+        " if a['user_api'] == 'blas']\n"
+        "before = blas()\n"
+        "with TestClient(create_app()):\n"
+        "    during = blas()\n"
+        "print(max(before), max(during))\n"
+    )
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "4", "TARRY_DATA_DIR": str(tmp_path)}
+    env.pop("TARRY_REDIS_URL", None)
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [str(min(4, os.cpu_count() or 1)), "1"]
+
+
+def test_scheduled_retraining_trains_a_due_store_once(trained_store, settings) -> None:
+    from widget_server.models import retraining
+    from widget_server.storage.connect import run_with_storage
+
+    store_id, _ = trained_store
+
+    async def schedule(redis: Any) -> tuple[bool, str | None, bool, bool]:
+        due_before = await retraining._due(redis, store_id, 60_000, int(time.time() * 1000))
+        task = asyncio.create_task(retraining.run_schedule(settings, redis, check_every=0.2))
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not (
+                await redis.get(keys.model_current(store_id))
+                and not await redis.exists(keys.training_lock(store_id))
+            ):
+                await asyncio.sleep(0.1)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        current = await redis.get(keys.model_current(store_id))
+        due_after = await retraining._due(redis, store_id, 60_000, int(time.time() * 1000))
+        locked = bool(await redis.exists(keys.training_lock(store_id)))
+        return due_before, current.decode() if current else None, due_after, locked
+
+    due_before, current, due_after, locked = run_with_storage(settings, schedule)
+    assert due_before is True  # events and no model yet
+    assert current == "v1"  # trained by a `tarry train` child process
+    assert due_after is False  # no new events since: not again
+    assert locked is False  # the lock is released for the next round

@@ -1,0 +1,64 @@
+"""Temporal splits, and the public data sets read through the same records."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from recommender.datasets import online_retail, otto_sessions
+from recommender.interactions import Interaction
+from recommender.splits import session_split, user_split
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+
+
+def record(t: int, user: str, item: str) -> Interaction:
+    return Interaction(t, user, user, "purchase", item)
+
+
+def test_user_split_is_temporal_and_keeps_returning_users_only() -> None:
+    data = [record(t, "u1", f"i{t}") for t in range(1, 9)]  # u1 all along
+    data += [record(9, "u2", "late"), record(10, "u1", "i1")]  # u2 only after the cut
+    split = user_split(data, test_fraction=0.2)
+    assert split.cut_ms == 8  # the 80% quantile of times 1..10 is 8.2
+    assert [r.timestamp_ms for r in split.train] == list(range(1, 8))
+    # i8 comes after the cut, i1 is bought again (repeats count); u2 is unknown
+    assert split.relevant == {"u1": {"i8", "i1"}}
+    with pytest.raises(ValueError, match="test_fraction: must be between 0 and 1"):
+        user_split(data, 1.5)
+
+
+def test_session_split_predicts_late_sessions_from_their_first_items() -> None:
+    def view(t: int, session: str, item: str) -> Interaction:
+        return Interaction(t, "anon-" + session, session, "view_item", item)
+
+    data = [view(t, f"old{t}", "a") for t in range(1, 9)]  # 8 sessions before the cut
+    # s9 starts at the cut: a, b, a again, then c and d
+    data += [view(9, "s9", "a"), view(10, "s9", "b"), view(11, "s9", "a")]
+    data += [view(12, "s9", "c"), view(13, "s9", "d"), view(14, "single", "z")]
+    split = session_split(data, test_fraction=0.2)
+    assert split.cut_ms == 8  # session starts 1..9 and 14: the 80% quantile is 8.2
+    assert {r.session_id for r in split.train} == {f"old{t}" for t in range(1, 8)}
+    # four distinct items: the first two (and the repeat of a) are the history
+    assert [r.item_id for r in split.history["s9"]] == ["a", "b", "a"]
+    assert split.relevant == {"s9": {"c", "d"}}  # one-item sessions cannot be scored
+    with pytest.raises(ValueError, match="history_fraction"):
+        session_split(data, history_fraction=1.0)
+
+
+def test_online_retail_reads_known_customers_purchases() -> None:
+    rows = list(online_retail(SHARED / "online-retail" / "online-retail.csv.gz"))
+    # 541,909 lines less anonymous ones, cancellations and non-positive quantities
+    assert len(rows) == 397_924
+    assert len({r.visitor_id for r in rows}) == 4_339
+    first = datetime(2010, 12, 1, 8, 26, tzinfo=UTC).timestamp() * 1000
+    assert rows[0] == Interaction(int(first), "17850", "536365", "purchase", "85123A")
+
+
+def test_otto_sessions_map_to_ga4_events() -> None:
+    rows = list(otto_sessions(SHARED / "otto-sample" / "train_sample_20_sessions.jsonl"))
+    assert len(rows) == 862
+    assert {r.event for r in rows} == {"view_item", "add_to_cart", "purchase"}
+    assert sum(r.event == "purchase" for r in rows) == 10

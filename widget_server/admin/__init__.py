@@ -1,0 +1,1 @@
+"""The merchant's API (secret key): popup rules, presets, settings, coupons, the catalog."""

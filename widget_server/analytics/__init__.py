@@ -1,0 +1,1 @@
+"""The analyst's API (secret key): aggregates read back, attribution and lift."""

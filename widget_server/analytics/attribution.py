@@ -1,0 +1,514 @@
+"""What popups and showcases led to: conversions credited to them, and their lift.
+
+Pure functions over stored events (dicts, as in the event stream); the stats API
+reads the stream and calls `report`. The rules (the README repeats them):
+
+- Events are taken in `ts` order (ties keep arrival order). An event id seen
+  before is skipped, and so is a purchase whose `transaction_id` was seen before
+  (a purchase without one is its own order): an order counts once, where it
+  first appeared, in every figure below.
+- Popups: a session's `add_to_cart` or `purchase` is credited by *click* to the
+  popup the session clicked last before it (last click: one order, one popup, so
+  no revenue is counted twice). With no popup click before it, it is credited by
+  *view* to the popup the session was shown last before it. Click and view credit
+  are reported apart; view credit is weak evidence. Revenue is the purchase's
+  `value`.
+- Showcases: an added or bought item X is credited to the showcase click of X by
+  the same visitor, in the same session or at most 24 hours earlier; with several,
+  the latest. A bought item's revenue is `price * quantity` (quantity 1 when
+  absent) when every item of the purchase has a price, else the purchase's
+  `value` split evenly over its items.
+- Lift: see `lift.py`, and `_lift_by` for who is in which group.
+
+`start_ms`/`end_ms` bound what is counted: events after `end_ms` are ignored,
+events before `start_ms` are context only (a click there can earn credit for a
+conversion inside the range, but is not itself counted).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from widget_server.analytics.lift import Group, Lift, compare
+
+Event = Mapping[str, Any]
+
+_NO_LIFT = compare(Group(0, 0), Group(0, 0))
+# The key of all placements together in `_lift_by` (a placement id is never empty).
+_ALL = ""
+
+SHOWCASE_WINDOW_MS = 24 * 3600 * 1000
+# The name of a missing variant, placement or rec_id: ids cannot contain parentheses,
+# so it never clashes with a real one.
+NONE = "(none)"
+
+RELEVANT_TYPES = frozenset(
+    {
+        "add_to_cart",
+        "purchase",
+        "popup_shown",
+        "popup_click",
+        "popup_close",
+        "popup_suppressed",
+        "showcase_view",
+        "showcase_click",
+        "showcase_suppressed",
+    }
+)
+_POPUP_SESSION_FIELDS = {
+    "popup_shown": "shown",
+    "popup_click": "clicked",
+    "popup_close": "closed",
+    "popup_suppressed": "suppressed",
+}
+
+
+def order_key(event: Event) -> tuple[str, str]:
+    """How a purchase is told apart from its repeats: its transaction id, else its
+    event id (a purchase without a transaction id is its own order)."""
+    tx = event.get("transaction_id")
+    return ("tx", tx) if tx else ("ev", event["id"])
+
+
+def prepare(events: Iterable[Event], *, end_ms: int | None = None) -> list[Event]:
+    """The events in `ts` order, without repeated event ids, repeated orders, or
+    anything after `end_ms`. Applying it twice changes nothing."""
+    ordered = sorted(events, key=lambda e: int(e["ts"]))
+    seen_ids: set[str] = set()
+    seen_orders: set[tuple[str, str]] = set()
+    kept: list[Event] = []
+    for event in ordered:
+        if end_ms is not None and event["ts"] > end_ms:
+            break
+        if event["id"] in seen_ids:
+            continue
+        seen_ids.add(event["id"])
+        if event["type"] == "purchase":
+            order = order_key(event)
+            if order in seen_orders:
+                continue
+            seen_orders.add(order)
+        kept.append(event)
+    return kept
+
+
+def _minor(amount: float | None) -> int:
+    return round((amount or 0) * 100)
+
+
+def line_revenues_minor(purchase: Event) -> list[int]:
+    """Each item's share of a purchase, in minor units (see the module's rules)."""
+    items = purchase.get("items") or []
+    if not items:
+        return []
+    if all(item.get("price") is not None for item in items):
+        return [
+            _minor(item["price"] * (1 if item.get("quantity") is None else item["quantity"]))
+            for item in items
+        ]
+    share = (purchase.get("value") or 0) / len(items)
+    return [_minor(share)] * len(items)
+
+
+# -- popups --------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Credit:
+    """Conversions credited to one popup (or variant), by click or by view."""
+
+    sessions: int  # sessions with at least one credited add to cart or purchase
+    add_to_carts: int
+    purchases: int  # orders
+    revenue: float
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PopupFigures:
+    shown: int  # sessions
+    clicked: int  # sessions
+    closed: int  # sessions
+    suppressed: int  # sessions held out
+    click: Credit
+    view: Credit
+
+    @property
+    def click_rate(self) -> float | None:
+        return self.clicked / self.shown if self.shown else None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PopupReport:
+    total: PopupFigures
+    variants: dict[str, PopupFigures]
+    lift: Lift
+
+
+@dataclasses.dataclass
+class _CreditTally:
+    sessions: set[str] = dataclasses.field(default_factory=set)
+    add_to_carts: int = 0
+    purchases: int = 0
+    revenue_minor: int = 0
+
+    def freeze(self) -> Credit:
+        return Credit(
+            len(self.sessions), self.add_to_carts, self.purchases, self.revenue_minor / 100
+        )
+
+
+@dataclasses.dataclass
+class _PopupTally:
+    shown: set[str] = dataclasses.field(default_factory=set)
+    clicked: set[str] = dataclasses.field(default_factory=set)
+    closed: set[str] = dataclasses.field(default_factory=set)
+    suppressed: set[str] = dataclasses.field(default_factory=set)
+    click: _CreditTally = dataclasses.field(default_factory=_CreditTally)
+    view: _CreditTally = dataclasses.field(default_factory=_CreditTally)
+
+    def freeze(self) -> PopupFigures:
+        return PopupFigures(
+            len(self.shown),
+            len(self.clicked),
+            len(self.closed),
+            len(self.suppressed),
+            self.click.freeze(),
+            self.view.freeze(),
+        )
+
+
+def _counted(event: Event, start_ms: int | None) -> bool:
+    return start_ms is None or event["ts"] >= start_ms
+
+
+def _popup_figures(
+    events: list[Event], start_ms: int | None
+) -> dict[str, tuple[PopupFigures, dict[str, PopupFigures]]]:
+    # Key (popup, None) is the popup's total, (popup, variant) one variant.
+    tallies: defaultdict[tuple[str, str | None], _PopupTally] = defaultdict(_PopupTally)
+    last_click: dict[str, tuple[str, str]] = {}  # session -> (popup, variant)
+    last_shown: dict[str, tuple[str, str]] = {}
+    for event in events:
+        kind, sid = event["type"], event["sid"]
+        if kind in _POPUP_SESSION_FIELDS:
+            popup = event.get("popup_id")
+            if popup is None:
+                continue
+            variant = event.get("variant") or NONE
+            if kind == "popup_click":
+                last_click[sid] = (popup, variant)
+            elif kind == "popup_shown":
+                last_shown[sid] = (popup, variant)
+            if _counted(event, start_ms):
+                for key in ((popup, None), (popup, variant)):
+                    getattr(tallies[key], _POPUP_SESSION_FIELDS[kind]).add(sid)
+        elif kind in ("add_to_cart", "purchase") and _counted(event, start_ms):
+            by_click = sid in last_click
+            target = last_click.get(sid) or last_shown.get(sid)
+            if target is None:
+                continue
+            popup, variant = target
+            for key in ((popup, None), (popup, variant)):
+                credit = tallies[key].click if by_click else tallies[key].view
+                credit.sessions.add(sid)
+                if kind == "add_to_cart":
+                    credit.add_to_carts += 1
+                else:
+                    credit.purchases += 1
+                    credit.revenue_minor += _minor(event.get("value"))
+    out: dict[str, tuple[PopupFigures, dict[str, PopupFigures]]] = {}
+    # Sorted, a popup's total (variant None, as "") comes before its variants.
+    for (popup, variant), popup_tally in sorted(
+        tallies.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")
+    ):
+        if variant is None:
+            out[popup] = (popup_tally.freeze(), {})
+        else:
+            out[popup][1][variant] = popup_tally.freeze()
+    return out
+
+
+def popup_attribution(
+    events: Iterable[Event], *, start_ms: int | None = None, end_ms: int | None = None
+) -> dict[str, PopupReport]:
+    """Per popup id: sessions shown, clicked, closed and held out; click and view
+    credit; per variant the same; and the lift of showing it."""
+    prepared = prepare(events, end_ms=end_ms)
+    return _popup_attribution(prepared, start_ms)
+
+
+def _popup_attribution(events: list[Event], start_ms: int | None) -> dict[str, PopupReport]:
+    figures = _popup_figures(events, start_ms)
+    lifts = _lift_by(events, start_ms, "popup_shown", "popup_suppressed", "popup_id", None)
+    reports = {}
+    for popup in sorted(figures.keys() | lifts.keys()):
+        total, variants = figures.get(popup) or (_PopupTally().freeze(), {})
+        reports[popup] = PopupReport(total, variants, lifts.get(popup) or _NO_LIFT)
+    return reports
+
+
+# -- showcases -----------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ShowcaseCredit:
+    """What showcase clicks led to: cart additions and bought items of the clicked
+    items, and the orders (and revenue) they are part of."""
+
+    add_to_carts: int  # added items
+    purchases: int  # orders with at least one credited item
+    items_purchased: int  # credited order lines
+    revenue: float  # of the credited lines only
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ShowcaseFigures:
+    views: int  # showcase_view events
+    clicks: int  # showcase_click events
+    view_sessions: int
+    click_sessions: int
+    suppressed: int  # sessions held out
+    credit: ShowcaseCredit
+    rec_ids: dict[str, ShowcaseCredit]  # only those credited with something
+    lift: Lift
+
+    @property
+    def click_rate(self) -> float | None:
+        return self.clicks / self.views if self.views else None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ShowcaseReport:
+    placements: dict[str, ShowcaseFigures]
+    lift: Lift  # all placements together
+
+
+@dataclasses.dataclass
+class _ShowcaseCreditTally:
+    add_to_carts: int = 0
+    orders: set[tuple[str, str]] = dataclasses.field(default_factory=set)
+    items_purchased: int = 0
+    revenue_minor: int = 0
+
+    def freeze(self) -> ShowcaseCredit:
+        return ShowcaseCredit(
+            self.add_to_carts, len(self.orders), self.items_purchased, self.revenue_minor / 100
+        )
+
+
+@dataclasses.dataclass
+class _ShowcaseTally:
+    views: int = 0
+    clicks: int = 0
+    view_sessions: set[str] = dataclasses.field(default_factory=set)
+    click_sessions: set[str] = dataclasses.field(default_factory=set)
+    suppressed: set[str] = dataclasses.field(default_factory=set)
+    credit: _ShowcaseCreditTally = dataclasses.field(default_factory=_ShowcaseCreditTally)
+    rec_ids: defaultdict[str, _ShowcaseCreditTally] = dataclasses.field(
+        default_factory=lambda: defaultdict(_ShowcaseCreditTally)
+    )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Click:
+    ts: int
+    sid: str
+    placement: str
+    rec_id: str
+
+
+def _credited_click(clicks: list[_Click] | None, event: Event) -> _Click | None:
+    """The latest earlier click of the item by this visitor that may take credit."""
+    for click in reversed(clicks or ()):
+        if click.sid == event["sid"] or event["ts"] - click.ts <= SHOWCASE_WINDOW_MS:
+            return click
+    return None
+
+
+def _showcase_tallies(events: list[Event], start_ms: int | None) -> dict[str, _ShowcaseTally]:
+    tallies: defaultdict[str, _ShowcaseTally] = defaultdict(_ShowcaseTally)
+    clicks: defaultdict[tuple[str, str], list[_Click]] = defaultdict(list)  # (visitor, item)
+    for event in events:
+        kind, sid = event["type"], event["sid"]
+        counted = _counted(event, start_ms)
+        placement = event.get("placement") or NONE
+        if kind == "showcase_view" and counted:
+            tallies[placement].views += 1
+            tallies[placement].view_sessions.add(sid)
+        elif kind == "showcase_suppressed" and counted:
+            tallies[placement].suppressed.add(sid)
+        elif kind == "showcase_click":
+            click = _Click(event["ts"], sid, placement, event.get("rec_id") or NONE)
+            for item in event.get("items") or ():
+                clicks[(event["vid"], item["item_id"])].append(click)
+            if counted:
+                tallies[placement].clicks += 1
+                tallies[placement].click_sessions.add(sid)
+        elif kind in ("add_to_cart", "purchase") and counted:
+            items = event.get("items") or []
+            revenues = line_revenues_minor(event) if kind == "purchase" else [0] * len(items)
+            for item, revenue in zip(items, revenues, strict=True):
+                credited = _credited_click(clicks.get((event["vid"], item["item_id"])), event)
+                if credited is None:
+                    continue
+                tally = tallies[credited.placement]
+                for credit in (tally.credit, tally.rec_ids[credited.rec_id]):
+                    if kind == "add_to_cart":
+                        credit.add_to_carts += 1
+                    else:
+                        credit.orders.add(order_key(event))
+                        credit.items_purchased += 1
+                        credit.revenue_minor += revenue
+    return tallies
+
+
+def showcase_attribution(
+    events: Iterable[Event], *, start_ms: int | None = None, end_ms: int | None = None
+) -> ShowcaseReport:
+    """Per placement: views, clicks, sessions held out, what the clicks led to (in
+    all and per `rec_id`), and lift; and the lift of all placements together."""
+    return _showcase_attribution(prepare(events, end_ms=end_ms), start_ms)
+
+
+def _showcase_attribution(events: list[Event], start_ms: int | None) -> ShowcaseReport:
+    tallies = _showcase_tallies(events, start_ms)
+    lifts = _lift_by(events, start_ms, "showcase_view", "showcase_suppressed", "placement", _ALL)
+    placements = {}
+    for placement in sorted(tallies.keys() | (lifts.keys() - {_ALL})):
+        tally = tallies.get(placement) or _ShowcaseTally()
+        placements[placement] = ShowcaseFigures(
+            tally.views,
+            tally.clicks,
+            len(tally.view_sessions),
+            len(tally.click_sessions),
+            len(tally.suppressed),
+            tally.credit.freeze(),
+            {rec: credit.freeze() for rec, credit in sorted(tally.rec_ids.items())},
+            lifts.get(placement) or _NO_LIFT,
+        )
+    return ShowcaseReport(placements, lifts.get(_ALL) or _NO_LIFT)
+
+
+# -- lift ----------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class _Assignment:
+    treated: bool
+    counted: bool
+    converted: bool = False
+
+
+def _lift_by(
+    events: list[Event],
+    start_ms: int | None,
+    treated_type: str,
+    held_type: str,
+    field: str,
+    overall: str | None,
+) -> dict[str, Lift]:
+    """Lift per value of `field` (and, under the key `overall` when given, of all
+    values together). A session is treated from its first `treated_type` event and
+    held out from its first `held_type` one; one that has both (assignment is per
+    visitor, so it should not) counts as treated only, from its first
+    `treated_type` event. It converts with a purchase after that event. A session
+    whose first such event is before `start_ms` is not counted."""
+    assignments: dict[tuple[str, str], _Assignment] = {}  # (value, session)
+    by_session: defaultdict[str, list[_Assignment]] = defaultdict(list)
+    for event in events:
+        kind, sid = event["type"], event["sid"]
+        if kind == "purchase":
+            for assignment in by_session.get(sid, ()):
+                assignment.converted = True
+            continue
+        if kind not in (treated_type, held_type):
+            continue
+        treated = kind == treated_type
+        value = event.get(field) or NONE
+        for key in (value, overall) if overall is not None else (value,):
+            current = assignments.get((key, sid))
+            if current is not None and (current.treated or not treated):
+                continue
+            if current is not None:
+                by_session[sid].remove(current)
+            assignment = _Assignment(treated, _counted(event, start_ms))
+            assignments[(key, sid)] = assignment
+            by_session[sid].append(assignment)
+    groups: defaultdict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for (key, _), assignment in assignments.items():
+        if not assignment.counted:
+            continue
+        counts = groups[key]
+        offset = 0 if assignment.treated else 2
+        counts[offset] += 1
+        counts[offset + 1] += assignment.converted
+    return {
+        key: compare(Group(t_n, t_x), Group(h_n, h_x))
+        for key, (t_n, t_x, h_n, h_x) in groups.items()
+    }
+
+
+# -- everything ----------------------------------------------------------------------
+
+
+def popup_lift(
+    events: Iterable[Event], *, start_ms: int | None = None, end_ms: int | None = None
+) -> dict[str, Lift]:
+    """Per popup id: sessions shown the popup against sessions held out from it."""
+    prepared = prepare(events, end_ms=end_ms)
+    return _lift_by(prepared, start_ms, "popup_shown", "popup_suppressed", "popup_id", None)
+
+
+def _credit_json(credit: Credit | ShowcaseCredit) -> dict[str, Any]:
+    return dataclasses.asdict(credit)
+
+
+def _popup_json(figures: PopupFigures) -> dict[str, Any]:
+    return {
+        "shown": figures.shown,
+        "clicked": figures.clicked,
+        "closed": figures.closed,
+        "suppressed": figures.suppressed,
+        "click_rate": figures.click_rate,
+        "click": _credit_json(figures.click),
+        "view": _credit_json(figures.view),
+    }
+
+
+def report(
+    events: Iterable[Event], *, start_ms: int | None = None, end_ms: int | None = None
+) -> dict[str, Any]:
+    """Everything above, as JSON-ready dicts: `{"popups": ..., "showcases": ...}`."""
+    prepared = prepare(events, end_ms=end_ms)
+    popups = {
+        popup: {
+            **_popup_json(popup_report.total),
+            "variants": {v: _popup_json(f) for v, f in popup_report.variants.items()},
+            "lift": popup_report.lift.to_json(),
+        }
+        for popup, popup_report in _popup_attribution(prepared, start_ms).items()
+    }
+    showcases = _showcase_attribution(prepared, start_ms)
+    return {
+        "popups": popups,
+        "showcases": {
+            "lift": showcases.lift.to_json(),
+            "placements": {
+                placement: {
+                    "views": f.views,
+                    "clicks": f.clicks,
+                    "click_rate": f.click_rate,
+                    "view_sessions": f.view_sessions,
+                    "click_sessions": f.click_sessions,
+                    "suppressed": f.suppressed,
+                    **_credit_json(f.credit),
+                    "rec_ids": {rec: _credit_json(c) for rec, c in f.rec_ids.items()},
+                    "lift": f.lift.to_json(),
+                }
+                for placement, f in showcases.placements.items()
+            },
+        },
+    }

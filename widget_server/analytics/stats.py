@@ -1,0 +1,137 @@
+"""The analyst's API (`/v1/stats/...`, secret key)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import msgspec
+from starlette.datastructures import QueryParams
+from starlette.requests import Request
+from starlette.responses import Response
+
+from widget_server.analytics import aggregates
+from widget_server.analytics.attribution import RELEVANT_TYPES, SHOWCASE_WINDOW_MS, report
+from widget_server.auth import store_from_secret
+from widget_server.responses import STORAGE_ERRORS, error, json_response, storage_unavailable
+from widget_server.storage import keys
+from widget_server.storage.clock import MAX_EVENT_AGE_MS
+from widget_server.storage.connect import AsyncRedis
+
+# Attribution reads raw events into memory: a quarter is plenty for a question
+# about popups, and the stream keeps 90 days by default anyway.
+MAX_ATTRIBUTION_DAYS = 92
+STREAM_PAGE = 5_000
+DAY_MS = 86_400_000
+
+
+def _day_range(params: QueryParams) -> tuple[date, date]:
+    """`from`..`to` (UTC days, inclusive; default: the last 7)."""
+    last = aggregates.parse_day("to", params["to"]) if "to" in params else datetime.now(UTC).date()
+    first = (
+        aggregates.parse_day("from", params["from"])
+        if "from" in params
+        else last - timedelta(days=6)
+    )
+    return first, last
+
+
+async def summary(request: Request) -> Response:
+    """Totals and rates for `from`..`to` (UTC days, inclusive; default: the last 7)."""
+    redis = request.app.state.storage.client
+    try:
+        store = await store_from_secret(request, redis)
+        if isinstance(store, Response):
+            return store
+        try:
+            first, last = _day_range(request.query_params)
+            figures = await aggregates.summary(redis, store.id, first, last)
+        except aggregates.RangeError as exc:
+            return error(400, str(exc))
+    except STORAGE_ERRORS:
+        request.app.state.metrics.redis_errors.inc()
+        return storage_unavailable()
+    return json_response({"store_id": store.id, **figures})
+
+
+class _Item(msgspec.Struct):
+    item_id: str
+    price: float | None = None
+    quantity: int | None = None
+
+
+class _Event(msgspec.Struct, omit_defaults=True):
+    """The fields of a stored event that attribution reads; parsing skips the rest."""
+
+    id: str
+    type: str
+    ts: int
+    vid: str
+    sid: str
+    items: list[_Item] | None = None
+    value: float | None = None
+    transaction_id: str | None = None
+    popup_id: str | None = None
+    variant: str | None = None
+    placement: str | None = None
+    rec_id: str | None = None
+
+
+_decode_entry = msgspec.json.Decoder(list[_Event]).decode
+
+
+async def read_events(
+    redis: AsyncRedis, store_id: str, first_id_ms: int, last_id_ms: int, since_ms: int
+) -> list[dict[str, Any]]:
+    """The events attribution needs (popups, showcases, carts, purchases) from the
+    stream entries received between the two times, with `ts` from `since_ms` on;
+    read in pages, so that no single reply is huge."""
+    kept: list[dict[str, Any]] = []
+    start = f"{first_id_ms}-0"
+    while True:
+        entries = await redis.xrange(
+            keys.events(store_id), min=start, max=str(last_id_ms), count=STREAM_PAGE
+        )
+        for _, fields in entries:
+            for event in _decode_entry(fields[b"events"]):
+                if event.type in RELEVANT_TYPES and event.ts >= since_ms:
+                    kept.append(msgspec.to_builtins(event))
+        if len(entries) < STREAM_PAGE:
+            return kept
+        start = "(" + entries[-1][0].decode()
+
+
+async def attribution(request: Request) -> Response:
+    """What popups and showcases led to, and their lift, for events whose `ts` falls
+    on the UTC days `from`..`to` (default: the last 7).
+
+    The stream is ordered by arrival, not by `ts`: it is read from 24 hours before
+    the range (a showcase click may earn credit for a day later) to 47 hours after
+    it (events arrive up to 47 hours late)."""
+    redis = request.app.state.storage.client
+    try:
+        store = await store_from_secret(request, redis)
+        if isinstance(store, Response):
+            return store
+        try:
+            first, last = _day_range(request.query_params)
+            days = aggregates.days_between(first, last)
+        except aggregates.RangeError as exc:
+            return error(400, str(exc))
+        if len(days) > MAX_ATTRIBUTION_DAYS:
+            return error(
+                400, f"to: an attribution range covers at most {MAX_ATTRIBUTION_DAYS} days"
+            )
+        start_ms = (first - date(1970, 1, 1)).days * DAY_MS
+        end_ms = (last - date(1970, 1, 1)).days * DAY_MS + DAY_MS - 1
+        lookback_ms = start_ms - SHOWCASE_WINDOW_MS
+        events = await read_events(
+            redis, store.id, lookback_ms, end_ms + MAX_EVENT_AGE_MS, lookback_ms
+        )
+    except STORAGE_ERRORS:
+        request.app.state.metrics.redis_errors.inc()
+        return storage_unavailable()
+    # Sorting and counting a range's events is CPU work: off the event loop.
+    figures = await asyncio.to_thread(report, events, start_ms=start_ms, end_ms=end_ms)
+    return json_response({"store_id": store.id, "from": days[0], "to": days[-1], **figures})

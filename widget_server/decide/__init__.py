@@ -1,0 +1,1 @@
+"""What a shopper sees: `GET /v1/decide` (popups and showcases), recommendations, e-mail capture."""

@@ -1,0 +1,133 @@
+"""E-mail addresses shoppers give in an `email_capture` popup.
+
+`POST /v1/subscribe` (public key) takes `{"k", "vid", "popup_id", "email"}` as JSON
+or `text/plain` (like collect: no CORS preflight). The snippet reveals the popup's
+coupon once the address is accepted. Addresses are personal data: the merchant
+lists them (`GET /v1/admin/subscribers`, JSON or CSV) and erases one on request
+(`DELETE /v1/admin/subscribers/{email}`); nothing else in Tarry reads them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from widget_server.auth import cors_headers, store_from_public_key, store_from_secret
+from widget_server.responses import STORAGE_ERRORS, error, json_response, storage_unavailable
+from widget_server.storage import keys
+from widget_server.storage.clock import now_ms, utc_day
+
+MAX_BODY = 4096
+# Sign-ups accepted from one address per hour; a shop's real visitors never come
+# close, a script filling the list with junk does at once.
+PER_ADDRESS_PER_HOUR = 20
+# Deliberately plain: one @, a dot in the domain, no spaces. Deliverability is the
+# mail system's business; this only catches typing slips.
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s.]{2,}$")
+_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+
+
+def _check(data: Any) -> dict[str, str] | str:
+    """The fields, or the first problem, naming the field."""
+    if not isinstance(data, dict):
+        return "body: must be a JSON object"
+    for field in ("k", "vid", "popup_id", "email"):
+        if not isinstance(data.get(field), str) or not data[field]:
+            return f"{field}: required"
+    if not _ID.match(data["vid"]):
+        return "vid: 1-64 letters, digits or _.:-"
+    if not _ID.match(data["popup_id"]):
+        return "popup_id: 1-64 letters, digits or _.:-"
+    email = data["email"].strip()
+    if len(email) > 254 or not _EMAIL.match(email):
+        return "email: not an e-mail address"
+    return {"k": data["k"], "vid": data["vid"], "popup_id": data["popup_id"], "email": email}
+
+
+async def subscribe(request: Request) -> Response:
+    cors = cors_headers(request)
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        return error(413, f"body: at most {MAX_BODY} bytes", cors)
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return error(400, "body: not valid JSON", cors)
+    checked = _check(data)
+    if isinstance(checked, str):
+        return error(400, checked, cors)
+    state = request.app.state
+    try:
+        store = await store_from_public_key(request, checked["k"])
+        if isinstance(store, Response):
+            return store
+        now = now_ms()
+        client = request.client.host if request.client else ""
+        address = await state.salt.ip_hash(utc_day(now), store.id, client)
+        limit_key = keys.subscribe_limit(store.id, address, now // 3_600_000)
+        redis = state.storage.client
+        count = await redis.incr(limit_key)
+        if count == 1:
+            await redis.expire(limit_key, 3600)
+        if count > PER_ADDRESS_PER_HOUR:
+            retry = str(3600 - (now // 1000) % 3600)
+            message = f"rate: at most {PER_ADDRESS_PER_HOUR} sign-ups an hour from one address"
+            return error(429, message, {**cors, "Retry-After": retry})
+        record = {
+            "email": checked["email"],
+            "vid": checked["vid"],
+            "popup_id": checked["popup_id"],
+            "ts": now,
+        }
+        added = await redis.hsetnx(
+            keys.subscribers(store.id), checked["email"].lower(), json.dumps(record)
+        )
+    except STORAGE_ERRORS:
+        state.metrics.redis_errors.inc()
+        return storage_unavailable(cors)
+    return json_response({"subscribed": True, "new": bool(added)}, headers=cors)
+
+
+async def list_subscribers(request: Request) -> Response:
+    redis = request.app.state.storage.client
+    try:
+        store = await store_from_secret(request, redis)
+        if isinstance(store, Response):
+            return store
+        raw = await redis.hgetall(keys.subscribers(store.id))
+    except STORAGE_ERRORS:
+        request.app.state.metrics.redis_errors.inc()
+        return storage_unavailable()
+    records = sorted((json.loads(v) for v in raw.values()), key=lambda r: (r["ts"], r["email"]))
+    if request.query_params.get("format") == "csv":
+        out = io.StringIO()
+        writer = csv.DictWriter(out, ["email", "vid", "popup_id", "ts"])
+        writer.writeheader()
+        writer.writerows(records)
+        disposition = 'attachment; filename="subscribers.csv"'
+        return Response(
+            out.getvalue(), media_type="text/csv", headers={"Content-Disposition": disposition}
+        )
+    return json_response({"subscribers": records})
+
+
+async def erase_subscriber(request: Request) -> Response:
+    redis = request.app.state.storage.client
+    try:
+        store = await store_from_secret(request, redis)
+        if isinstance(store, Response):
+            return store
+        email = str(request.path_params["email"]).strip().lower()
+        removed = await redis.hdel(keys.subscribers(store.id), email)
+    except STORAGE_ERRORS:
+        request.app.state.metrics.redis_errors.inc()
+        return storage_unavailable()
+    if not removed:
+        return error(404, "email: not a subscriber of this store")
+    return Response(status_code=204)

@@ -1,0 +1,1 @@
+"""The recommender in service: model versions, showcases filled from them, training."""

@@ -1,0 +1,182 @@
+"""Model versions: artefact files under the data directory, an index in Redis.
+
+A version is a directory `TARRY_DATA_DIR/models/<store_id>/v<N>/` written by
+`Bundle.save` (first under a temporary name, then renamed, so no reader ever sees
+half a model) and a field of the store's `models` hash with its metadata; the
+`model:current` key names the version in service. Publishing writes the index
+entry before moving `current`, so `current` always names a complete version.
+Servers poll `current` (`ModelCache`) and swap models between requests; rolling
+back is pointing `current` at an older version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from recommender.bundle import Bundle
+from recommender.serving import Showcases
+from widget_server.storage import keys
+
+log = logging.getLogger("tarry")
+
+KEEP_VERSIONS = 5
+
+
+class RegistryError(ValueError):
+    pass
+
+
+def store_dir(data_dir: Path, store_id: str) -> Path:
+    return data_dir / "models" / store_id
+
+
+def version_dir(data_dir: Path, store_id: str, version: str) -> Path:
+    return store_dir(data_dir, store_id) / version
+
+
+def _number(version: str) -> int:
+    return int(version.removeprefix("v"))
+
+
+def _text(value: bytes | str | None) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+# -- synchronous side: the training job and the CLI ---------------------------
+
+
+def publish(redis: Any, data_dir: Path, store_id: str, bundle: Bundle) -> str:
+    """Save `bundle` as the next version and put it in service; returns the version."""
+    version = f"v{int(redis.incr(keys.model_sequence(store_id)))}"
+    target = version_dir(data_dir, store_id, version)
+    staging = target.with_name(f".{version}.{os.getpid()}.tmp")
+    bundle.save(staging)
+    staging.rename(target)
+    meta = {**bundle.meta, "version": version, "published_at_ms": int(time.time() * 1000)}
+    redis.hset(keys.models(store_id), version, json.dumps(meta))
+    redis.set(keys.model_current(store_id), version)
+    _prune(redis, data_dir, store_id, version)
+    return version
+
+
+def _prune(redis: Any, data_dir: Path, store_id: str, current: str) -> None:
+    """Keep the newest KEEP_VERSIONS versions (for rollback), and never `current`."""
+    versions = sorted(
+        (_text(v) or "" for v in redis.hkeys(keys.models(store_id))), key=_number, reverse=True
+    )
+    for old in versions[KEEP_VERSIONS:]:
+        if old != current:
+            redis.hdel(keys.models(store_id), old)
+            shutil.rmtree(version_dir(data_dir, store_id, old), ignore_errors=True)
+
+
+def current_version(redis: Any, store_id: str) -> str | None:
+    return _text(redis.get(keys.model_current(store_id)))
+
+
+def versions(redis: Any, store_id: str) -> list[dict[str, Any]]:
+    """Metadata of every kept version, newest first, with `current` marked."""
+    current = current_version(redis, store_id)
+    found = []
+    for version, raw in redis.hgetall(keys.models(store_id)).items():
+        meta = json.loads(raw)
+        meta["version"] = _text(version)
+        meta["current"] = meta["version"] == current
+        found.append(meta)
+    return sorted(found, key=lambda m: _number(m["version"]), reverse=True)
+
+
+def load_current(redis: Any, data_dir: Path, store_id: str) -> Bundle | None:
+    version = current_version(redis, store_id)
+    if version is None:
+        return None
+    bundle = Bundle.load(version_dir(data_dir, store_id, version))
+    bundle.meta["version"] = version
+    return bundle
+
+
+def rollback(redis: Any, data_dir: Path, store_id: str, to: str | None = None) -> str:
+    """Put `to` (default: the version before the current one) back in service."""
+    kept = versions(redis, store_id)
+    current = current_version(redis, store_id)
+    if to is None:
+        older = [
+            m["version"]
+            for m in kept
+            if current is None or _number(m["version"]) < _number(current)
+        ]
+        if not older:
+            raise RegistryError(f"store {store_id}: no older model version to roll back to")
+        to = older[0]
+    elif to not in {m["version"] for m in kept}:
+        raise RegistryError(f"--to: store {store_id} has no model version {to!r}")
+    if not (version_dir(data_dir, store_id, to) / "meta.json").exists():
+        raise RegistryError(f"--to: the files of version {to} are missing")
+    redis.set(keys.model_current(store_id), to)
+    return to
+
+
+# -- asynchronous side: the server --------------------------------------------
+
+
+@dataclasses.dataclass
+class Served:
+    version: str
+    showcases: Showcases
+
+
+@dataclasses.dataclass
+class _Entry:
+    served: Served | None = None
+    checked: float = float("-inf")
+    loading: asyncio.Task[Served] | None = None
+    failed: str | None = None
+
+
+class ModelCache:
+    """Each store's model in service, in memory. `current` is read at most every
+    `check_every` seconds per store; a new version loads in a worker thread while
+    the old one keeps answering, then replaces it between two requests. A version
+    that fails to load is logged and skipped; the old one stays in service."""
+
+    def __init__(self, redis: Any, data_dir: Path, check_every: float = 2.0) -> None:
+        self.redis = redis
+        self.data_dir = data_dir
+        self.check_every = check_every
+        self._entries: dict[str, _Entry] = {}
+
+    async def get(self, store_id: str) -> Served | None:
+        entry = self._entries.setdefault(store_id, _Entry())
+        now = time.monotonic()
+        if now - entry.checked >= self.check_every and entry.loading is None:
+            entry.checked = now
+            version = _text(await self.redis.get(keys.model_current(store_id)))
+            serving = entry.served.version if entry.served else None
+            if version is not None and version not in (serving, entry.failed):
+                entry.loading = asyncio.create_task(self._load(store_id, version, entry))
+        if entry.served is None and entry.loading is not None:
+            await asyncio.shield(entry.loading)  # nothing to serve yet: wait for the first
+        return entry.served
+
+    async def _load(self, store_id: str, version: str, entry: _Entry) -> Served:
+        try:
+            path = version_dir(self.data_dir, store_id, version)
+            bundle = await asyncio.to_thread(Bundle.load, path)
+            showcases = await asyncio.to_thread(Showcases, bundle)
+            entry.served = Served(version, showcases)
+            entry.failed = None
+            log.info("tarry: store %s: model %s in service", store_id, version)
+        except Exception:
+            log.exception("tarry: store %s: cannot load model %s", store_id, version)
+            entry.failed = version
+        finally:
+            entry.loading = None
+        return entry.served  # type: ignore[return-value]

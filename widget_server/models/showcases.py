@@ -1,0 +1,323 @@
+"""Showcase contents for a page: the model's picks turned into product cards that a
+shopper can see, with a reason they can read.
+
+Only catalog items with a name, a link and an image, in stock, are shown; the model
+is asked for more than needed so that items without a card do not leave gaps, and
+a store without a model (or whose model knows too little) is topped up from its
+catalog, so a showcase is never empty while the catalog has items. Each answer has
+a `rec_id` that the snippet sends back with clicks, which is how a later purchase
+is attributed to the carousel.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from recommender.serving import Pick, Query, Rules
+from widget_server.models.registry import Served
+from widget_server.storage import keys
+from widget_server.storage.catalog import decode_card, is_displayable, sample_cards
+from widget_server.storage.connect import AsyncRedis
+
+MAX_ITEMS = 24
+# Cards some model picks lack: ask for this many times n (plus a few).
+OVERFETCH = 2
+CARD_FIELDS = ("item_id", "name", "url", "image", "price", "currency")
+DEFAULT_RULES = Rules()  # frozen: one instance serves every request
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SlotRequest:
+    slot: str
+    strategy: str
+    n: int = 8
+    rules: Rules = DEFAULT_RULES
+    category: str | None = None  # every item in this category ("trending in shoes")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Shopper:
+    """What the page knows about the shopper's interest."""
+
+    item: str | None = None
+    history: tuple[str, ...] = ()  # oldest first
+    cart: tuple[str, ...] = ()
+    purchased: tuple[str, ...] = ()
+
+
+def reason(pick: Pick, names: dict[str, str]) -> str:
+    """A reason a shopper can read ("Because you viewed Red shoes")."""
+    because = pick.because
+    name = names.get(because or "", "") if because else ""
+    if pick.strategy == "trending":
+        return f"Trending in {because}" if because else "Trending now"
+    if pick.strategy == "popular":
+        return "Popular right now"
+    if pick.strategy == "recently_viewed":
+        return "You viewed this"
+    if pick.strategy == "catalog":
+        return "From the shop"
+    if not name:
+        return {
+            "recommended": "Recommended for you",
+            "similar": "Similar items",
+            "bought_together": "Often bought together",
+            "cart": "Goes with your cart",
+        }.get(pick.strategy, "Recommended for you")
+    return {
+        "recommended": f"Because you viewed {name}",
+        "similar": f"Similar to {name}",
+        "bought_together": f"Often bought with {name}",
+        "cart": f"Often bought with {name}",
+    }.get(pick.strategy, f"Because you viewed {name}")
+
+
+def rec_id(version: str | None, slot: str, strategy: str, item_ids: Sequence[str]) -> str:
+    """The same showcase (model, slot, items) gets the same id from any endpoint."""
+    text = "\0".join((version or "-", slot, strategy, *item_ids))
+    return "r" + hashlib.blake2b(text.encode(), digest_size=6).hexdigest()
+
+
+class ItemCards:
+    """Catalog cards by item id, read from Redis and kept for `ttl` seconds, so that
+    most decisions read no card at all (a store's hot items repeat)."""
+
+    def __init__(self, redis: AsyncRedis, ttl: float = 30.0, max_items: int = 200_000) -> None:
+        self._redis = redis
+        self._ttl = ttl
+        self._max = max_items
+        self._cards: dict[tuple[str, str], tuple[float, dict[str, Any] | None]] = {}
+
+    async def get(self, store_id: str, item_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        now = time.monotonic()
+        found: dict[str, dict[str, Any]] = {}
+        missing: list[str] = []
+        for item_id in dict.fromkeys(item_ids):
+            entry = self._cards.get((store_id, item_id))
+            if entry is not None and entry[0] > now:
+                if entry[1] is not None:
+                    found[item_id] = entry[1]
+            else:
+                missing.append(item_id)
+        if missing:
+            raw = await self._redis.hmget(keys.catalog(store_id), missing)
+            if len(self._cards) + len(missing) > self._max:
+                self._cards.clear()
+            expires = now + self._ttl
+            for item_id, value in zip(missing, raw, strict=True):
+                card = decode_card(value)
+                self._cards[(store_id, item_id)] = (expires, card)
+                if card is not None:
+                    found[item_id] = card
+        return found
+
+
+# Strategies whose answer depends on the page's item alone (with no cart and no
+# purchases to exclude): many visitors of one product page share them.
+_ITEM_ONLY = frozenset({"similar", "bought_together", "trending", "popular"})
+
+
+class PickCache:
+    """Model answers that many requests share, per model version: a product page's
+    similar items are the same for every visitor with an empty cart. Bounded; the
+    model version in the key retires old answers."""
+
+    def __init__(self, max_entries: int = 20_000) -> None:
+        self._max = max_entries
+        self._answers: dict[tuple[Any, ...], list[Pick]] = {}
+
+    @staticmethod
+    def key(
+        served: Served, ask: tuple[str, Rules, str | None], n: int, shopper: Shopper
+    ) -> tuple[Any, ...] | None:
+        strategy, rules, category = ask
+        if strategy not in _ITEM_ONLY or shopper.cart or shopper.purchased:
+            return None
+        # The history only matters when it seeds `similar` (no known page item) or
+        # is excluded.
+        item_known = shopper.item is not None and served.showcases.items.get(shopper.item)
+        uses_history = rules.exclude_history or (
+            strategy in ("similar", "bought_together") and item_known is None
+        )
+        history = shopper.history if uses_history else ()
+        return (served.version, strategy, n, shopper.item, category, rules, history)
+
+    def get(self, key: tuple[Any, ...]) -> list[Pick] | None:
+        return self._answers.get(key)
+
+    def put(self, key: tuple[Any, ...], picks: list[Pick]) -> None:
+        if len(self._answers) >= self._max:
+            self._answers.clear()
+        self._answers[key] = picks
+
+
+def _wanted(request: SlotRequest) -> int:
+    return min(100, request.n * OVERFETCH + 4)
+
+
+def _picks(
+    served: Served | None,
+    ask: tuple[str, Rules, str | None],
+    n: int,
+    shopper: Shopper,
+    cache: PickCache | None,
+) -> list[Pick]:
+    strategy, rules, category = ask
+    if served is None:
+        if strategy == "recently_viewed":  # needs no model
+            excluded = _excluded(rules, shopper)
+            seen = [i for i in reversed(shopper.history) if i not in excluded]
+            return [Pick(i, 0.0, "recently_viewed") for i in dict.fromkeys(seen)][:n]
+        return []
+    key = PickCache.key(served, ask, n, shopper) if cache is not None else None
+    if key is not None and cache is not None:
+        cached = cache.get(key)
+        if cached is not None:
+            return cached
+    query = Query(
+        strategy=strategy,
+        n=n,
+        history=shopper.history,
+        item=shopper.item,
+        cart=shopper.cart,
+        purchased=shopper.purchased,
+        category=category,
+    )
+    picks = served.showcases.answer(query, rules)
+    if key is not None and cache is not None:
+        cache.put(key, picks)
+    return picks
+
+
+def _public(
+    card: dict[str, Any], pick: Pick, names: dict[str, str], default_currency: str
+) -> dict[str, Any]:
+    item = {field: card.get(field) for field in CARD_FIELDS}
+    item["item_id"] = pick.item_id
+    if item["currency"] is None and item["price"] is not None:
+        item["currency"] = default_currency
+    item["reason"] = reason(pick, names)
+    item["strategy"] = pick.strategy
+    item["because"] = pick.because
+    return item
+
+
+def _excluded(rules: Rules, shopper: Shopper) -> set[str]:
+    """Items that answers without the model must leave out, by the model's rules."""
+    out = set(rules.exclude)
+    if rules.exclude_cart:
+        out.update(shopper.cart)
+    if rules.exclude_purchased:
+        out.update(shopper.purchased)
+    if rules.exclude_current and shopper.item:
+        out.add(shopper.item)
+    if rules.exclude_history:
+        out.update(shopper.history)
+    return out
+
+
+# A catalog scan past a random sample reads at most this many cards: enough for a
+# slot unless nearly every item is unshowable, and bounded for a huge catalog.
+SCAN_LIMIT = 5_000
+
+
+async def _top_up(
+    redis: AsyncRedis,
+    store_id: str,
+    request: SlotRequest,
+    shopper: Shopper,
+    items: list[dict[str, Any]],
+    used: set[str],
+    names: dict[str, str],
+    default_currency: str,
+) -> None:
+    """Adds catalog items until the slot is full: a random sample first (large
+    enough that the excluded and already shown cannot use it up), then, if still
+    short, a scan of the catalog, so that a slot is empty only when no item may be
+    shown."""
+    excluded = _excluded(request.rules, shopper)
+
+    def take(card: dict[str, Any]) -> bool:
+        item_id = str(card.get("item_id") or "")
+        if not item_id or item_id in used or item_id in excluded or not is_displayable(card):
+            return False
+        if request.category is not None and card.get("category") != request.category:
+            return False
+        used.add(item_id)
+        items.append(_public(card, Pick(item_id, 0.0, "catalog"), names, default_currency))
+        return len(items) == request.n
+
+    wanted = request.n - len(items) + len(excluded) + len(used)
+    for card in await sample_cards(redis, store_id, wanted):
+        if take(card):
+            return
+    cursor, read = 0, 0
+    while read < SCAN_LIMIT:
+        cursor, found = await redis.hscan(keys.catalog(store_id), cursor, count=500)
+        for raw in found.values():
+            read += 1
+            scanned = decode_card(raw)
+            if scanned is not None and take(scanned):
+                return
+        if cursor == 0:
+            return
+
+
+async def fill(
+    redis: AsyncRedis,
+    cards: ItemCards,
+    store_id: str,
+    served: Served | None,
+    requests: Sequence[SlotRequest],
+    shopper: Shopper,
+    default_currency: str,
+    cache: PickCache | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Every requested slot's contents: {"rec_id", "strategy", "items": [...]}."""
+    # Slots asking the same question (a "recommended" carousel and a popup's strip)
+    # share one model answer: the walker's answer for n is the first n of a longer one.
+    sizes: dict[tuple[str, Rules, str | None], int] = {}
+    for request in requests:
+        ask = (request.strategy, request.rules, request.category)
+        sizes[ask] = max(sizes.get(ask, 0), _wanted(request))
+    answers = {ask: _picks(served, ask, n, shopper, cache) for ask, n in sizes.items()}
+    picked = {
+        request.slot: answers[(request.strategy, request.rules, request.category)]
+        for request in requests
+    }
+    wanted: list[str] = []
+    for picks in picked.values():
+        for pick in picks:
+            wanted.append(pick.item_id)
+            if pick.because and pick.strategy != "trending":
+                wanted.append(pick.because)
+    known = await cards.get(store_id, wanted)
+    names = {item_id: str(card.get("name") or "") for item_id, card in known.items()}
+    version = served.version if served is not None else None
+    out: dict[str, dict[str, Any]] = {}
+    for request in requests:
+        items: list[dict[str, Any]] = []
+        used: set[str] = set()
+        for pick in picked[request.slot]:
+            card = known.get(pick.item_id)
+            if card is None or not is_displayable(card) or pick.item_id in used:
+                continue
+            used.add(pick.item_id)
+            items.append(_public(card, pick, names, default_currency))
+            if len(items) == request.n:
+                break
+        if len(items) < request.n:
+            # Too few displayable picks (no model yet, or one that knows few of the
+            # catalog's items): fill up with other catalog items, under the same rules.
+            await _top_up(redis, store_id, request, shopper, items, used, names, default_currency)
+        ids = [item["item_id"] for item in items]
+        out[request.slot] = {
+            "rec_id": rec_id(version, request.slot, request.strategy, ids),
+            "strategy": request.strategy,
+            "items": items,
+        }
+    return out

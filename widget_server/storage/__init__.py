@@ -1,0 +1,1 @@
+"""Everything kept in Redis: connecting, key names, Lua scripts, stores, catalog cards."""
