@@ -6,7 +6,9 @@ the page, or explicitly excluded; optionally only the current category; at most 
 per category), and when a strategy runs dry the next in its fallback chain fills
 the rest — so a showcase is never empty while any item passes the rules. Every
 pick says which strategy produced it and, where there is one, the item or
-category behind it ("because you viewed X", "often bought with X", "trending in Y").
+category behind it ("because you viewed X", "often bought with X", "trending in Y"),
+never the pick itself: one of the visitor's own items that comes back (a repeat
+purchase, when the history is not excluded) says that instead (`repeat`).
 """
 
 from __future__ import annotations
@@ -103,6 +105,9 @@ class Pick(NamedTuple):
     score: float
     strategy: str
     because: str | None = None  # item id (or, for trending, category) behind the pick
+    # The visitor's own item back ("bought", "viewed" or "in_cart"): nothing else
+    # explains it, so `because` is None.
+    repeat: str | None = None
 
 
 Candidates = Iterator[tuple[int, float, str | None]]
@@ -178,13 +183,31 @@ class Showcases:
                 reasons.append((first, len(kept), seeds))
             if len(kept) == query.n:
                 break
+        repeats: dict[int, str] = {}  # position in kept -> how the item is the visitor's
         for start, stop, seeds in reasons:
             explained = self._explain([index for index, *_ in kept[start:stop]], seeds)
+            own = set(seeds.tolist())
             for position, because in enumerate(explained, start):
                 index, score, strategy, _ = kept[position]
+                if index in own:
+                    # Its nearest seed is itself ("because you viewed X" under X):
+                    # what explains it is that it is the visitor's own.
+                    repeats[position] = self._repeat(index, query, history)
+                    because = None
                 kept[position] = (index, score, strategy, because)
         id_of = self.items.id_of
-        return [Pick(id_of(i), score, strategy, because) for i, score, strategy, because in kept]
+        return [
+            Pick(id_of(i), score, strategy, because, repeats.get(position))
+            for position, (i, score, strategy, because) in enumerate(kept)
+        ]
+
+    def _repeat(self, index: int, query: Query, history: np.ndarray) -> str:
+        """How a pick that is one of the visitor's own items is theirs, the strongest
+        way first: bought, viewed (the history), or in the cart."""
+        item_id = self.items.id_of(index)
+        if item_id in query.purchased:
+            return "bought"
+        return "viewed" if index in history.tolist() else "in_cart"
 
     def _history(self, query: Query) -> tuple[np.ndarray, np.ndarray]:
         """Known history items and their weights (items the model never saw drop out)."""

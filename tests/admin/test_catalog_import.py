@@ -14,6 +14,7 @@ from processes import run_cli
 from widget_server.admin import catalog as admin_catalog
 from widget_server.admin.catalog_import import FeedError, detect_format, parse_feed
 from widget_server.storage import catalog as catalog_store
+from widget_server.storage import keys
 from widget_server.storage.catalog import is_displayable
 
 CSV_FEED = """\
@@ -289,6 +290,9 @@ def test_batches_and_repeated_ids(settings) -> None:
     assert got["I0"] == {**got["I0"], "name": "Item 0", "brand": "Later"}
     assert got["I1199"]["name"] == "Item 1199" and got["I1199"]["price"] == 3
     assert got["I600"]["name"] == "Item 600"
+    # Each batch bumps the catalog version, so servers drop cards cached before it.
+    version = run_with_redis(settings, lambda r: r.get(keys.catalog_version(store.id)))
+    assert int(version) == 3
 
 
 def test_sample_cards_only_displayable(settings) -> None:
@@ -371,6 +375,28 @@ def test_cli_errors(cli_env, settings, capsys, tmp_path) -> None:
 
 
 # -- POST /v1/admin/catalog ------------------------------------------------------------
+
+
+def test_cli_import_reaches_a_running_server_at_once(
+    cli_env, client, settings, capsys, tmp_path
+) -> None:
+    """The server had asked for SKU-1's card (for a cart popup) before it existed:
+    the miss it cached must not hide the imported card."""
+    store, secret = make_store(settings)
+    rule = client.post("/v1/admin/rules", json={"preset": "last_chance"}, headers=auth(secret))
+    assert rule.status_code == 201, rule.text
+    params = {"k": store.public_key, "vid": "v", "sid": "s", "page_type": "cart", "cart": "SKU-1"}
+
+    def popup_html() -> str:
+        [popup] = client.get("/v1/decide", params=params).json()["popups"]
+        return str(popup["html"])
+
+    assert "Blue mug" not in popup_html()
+    code, _, _ = run_cli(
+        capsys, "import-catalog", "--store", store.id, write(tmp_path, "f.csv", CSV_FEED)
+    )
+    assert code == 0
+    assert "Blue mug" in popup_html()
 
 
 def test_endpoint_needs_the_secret_key(client, settings) -> None:

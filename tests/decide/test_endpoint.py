@@ -5,14 +5,20 @@ showcases and their holdout."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
 import pytest
+from conftest import BROWSER_UA
 from helpers import event, make_store, now_ms, run_with_redis, sync_client
 from starlette.testclient import TestClient
 
+from recommender.bundle import TrainingConfig, train_bundle
+from recommender.interactions import Interaction
+from widget_server.app import create_app
 from widget_server.decide.endpoint import in_showcase_holdout
+from widget_server.models.registry import publish
 from widget_server.popups.assignment import in_holdout
 from widget_server.popups.coupons import Coupons
 from widget_server.popups.schema import StoreSettings
@@ -421,6 +427,8 @@ def test_recommendations_endpoint_gives_the_same_items_and_rec_id(shop: Shop) ->
         ({"slots": "carousel:best"}, 400, "slots: unknown strategy"),
         ({"cart_value": "lots"}, 400, "cart_value: must be a number"),
         ({"n": "99"}, 400, "n: must be a whole number from 1 to 24"),
+        ({"n": "²"}, 400, "n: must be a whole number from 1 to 24"),
+        ({"vid": "v1\n"}, 400, "vid: required"),
         ({"device": "fridge"}, 400, "device: must be one of"),
         ({"k": "pk_nosuchstore0_x"}, 401, "k: unknown"),
         ({"k": ""}, 401, "k: a public key"),
@@ -465,6 +473,54 @@ def test_a_rule_stored_by_another_version_is_skipped_not_fatal(
     assert shop.popups(page_type="home") == [good["id"]]
 
 
+# Each trigger type, and what the snippet gets of it: its own fields only.
+TRIGGER_ANSWERS = [
+    (
+        {"type": "exit_intent", "min_seconds": 1},
+        {"type": "exit_intent", "sensitivity_px": 20, "min_seconds": 1.0, "mobile": True},
+    ),
+    ({"type": "time_on_page", "seconds": 8}, {"type": "time_on_page", "seconds": 8.0}),
+    ({"type": "inactivity", "seconds": 30}, {"type": "inactivity", "seconds": 30.0}),
+    ({"type": "scroll_depth", "percent": 50}, {"type": "scroll_depth", "percent": 50}),
+    ({"type": "page_load"}, {"type": "page_load"}),
+]
+
+
+@pytest.mark.parametrize(("trigger", "answer"), TRIGGER_ANSWERS)
+def test_decide_sends_the_trigger_fields_of_its_type_only(
+    shop: Shop, trigger: dict[str, Any], answer: dict[str, Any]
+) -> None:
+    shop.rule(preset="dont_go", trigger=trigger)
+    [popup] = shop.decide(page_type="home")["popups"]
+    assert popup["trigger"] == answer
+
+
+@pytest.mark.parametrize(("trigger", "answer"), TRIGGER_ANSWERS)
+def test_a_rule_stored_with_every_trigger_field_still_loads(
+    shop: Shop, settings: Settings, trigger: dict[str, Any], answer: dict[str, Any]
+) -> None:
+    """Versions before each trigger type had its own fields stored all of them."""
+    rule = shop.rule(preset="dont_go", trigger=trigger)
+    old_trigger = {
+        "sensitivity_px": 20,
+        "min_seconds": 3.0,
+        "mobile": True,
+        "seconds": None,
+        "percent": None,
+        **answer,
+    }
+    with sync_client(settings) as client:
+        client.hset(
+            keys.rules(shop.store.id), rule["id"], json.dumps({**rule, "trigger": old_trigger})
+        )
+        client.incr(keys.rules_version(shop.store.id))
+    url = f"/v1/admin/rules/{rule['id']}"
+    assert shop.client.get(url, headers=shop.auth).json() == rule
+    assert shop.client.get("/v1/admin/rules", headers=shop.auth).json()["rules"] == [rule]
+    [popup] = shop.decide(page_type="home")["popups"]
+    assert popup["id"] == rule["id"] and popup["trigger"] == answer
+
+
 def test_an_offer_that_is_over_leaves_its_trigger_to_the_next_rule(shop: Shop) -> None:
     flash = shop.rule(
         preset="flash_promo", frequency={"max_per_session": 5, "max_per_visitor": None}
@@ -483,3 +539,99 @@ def test_an_offer_that_is_over_leaves_its_trigger_to_the_next_rule(shop: Shop) -
     shop.send(event("popup_shown", vid="v1", sid="s1", popup_id=flash["id"], ts=shown))
     assert shop.popups("v1", "s1", **product) == [fallback["id"]]
     assert shop.popups("v2", "s1", **product) == [flash["id"]]
+
+
+# -- the catalog as the shopper sees it, right after an import ------------------
+
+NEW_LAMP_CSV = (
+    "id,title,link,image_link,price\n"
+    "SKU-NEW,New lamp,https://shop.example/p/new,https://shop.example/new.jpg,30\n"
+)
+
+
+def import_csv(client: TestClient, auth: dict[str, str], feed: str) -> None:
+    response = client.post("/v1/admin/catalog?format=csv", content=feed, headers=auth)
+    assert response.status_code == 200 and response.json()["rejected"] == [], response.text
+
+
+def cart_popup_html(client: TestClient, key: str, cart: str) -> str:
+    params = {"k": key, "vid": "v1", "sid": "s1", "page_type": "cart", "cart": cart}
+    [popup] = client.get("/v1/decide", params=params).json()["popups"]
+    return str(popup["html"])
+
+
+def test_an_imported_card_shows_in_a_popup_at_once(shop: Shop) -> None:
+    """The server had asked for the card before (a miss, which it caches); the import
+    must not wait out that cache."""
+    shop.rule(preset="last_chance")  # decisions alone record no display: no cap applies
+    assert "New lamp" not in cart_popup_html(shop.client, shop.key, "i1,SKU-NEW")
+    import_csv(shop.client, shop.auth, NEW_LAMP_CSV)
+    assert "New lamp" in cart_popup_html(shop.client, shop.key, "i1,SKU-NEW")
+
+
+def test_an_import_through_one_server_reaches_another(shop: Shop, settings: Settings) -> None:
+    shop.rule(preset="last_chance")  # decisions alone record no display: no cap applies
+    with TestClient(create_app(settings), headers={"user-agent": BROWSER_UA}) as other:
+        assert "New lamp" not in cart_popup_html(other, shop.key, "SKU-NEW")
+        import_csv(shop.client, shop.auth, NEW_LAMP_CSV)
+        # Servers read the catalog version with every decision, as they read the
+        # rules version: far sooner than the cards' 30 s cache would let go.
+        deadline = time.monotonic() + 5
+        while "New lamp" not in cart_popup_html(other, shop.key, "SKU-NEW"):
+            assert time.monotonic() < deadline, "the other server still shows no card"
+            time.sleep(0.1)
+
+
+def mug_model(shop: Shop) -> None:
+    """A model over SKU-1..SKU-4, published for the shop: every order holds SKU-1
+    (the Red mug), so `recommended` brings it back to a visitor who viewed it."""
+    start = now_ms() - DAY_MS
+    traffic = [
+        Interaction(start + 1000 * v + n, f"u{v}", f"s{v}", "purchase", item)
+        for v in range(30)
+        for n, item in enumerate(("SKU-1", "SKU-2", "SKU-3") if v % 2 else ("SKU-1", "SKU-4"))
+    ]
+    bundle = train_bundle(traffic, TrainingConfig(factors=4, iterations=3))
+    with sync_client(shop.settings) as client:
+        publish(client, shop.settings.data_dir, shop.store.id, bundle)
+    names = {"SKU-1": "Red mug", "SKU-2": "Blue mug", "SKU-3": "Saucer", "SKU-4": "Teapot"}
+    cards = [
+        {"item_id": item, "name": name, "url": f"https://shop.example/{item}",
+         "image": f"https://shop.example/{item}.jpg"}
+        for item, name in names.items()
+    ]  # fmt: skip
+    run_with_redis(shop.settings, lambda r: upsert_cards(r, shop.store.id, cards))
+
+
+def test_an_imported_card_fills_a_showcase_at_once(shop: Shop) -> None:
+    mug_model(shop)
+    params = {"page_type": "product", "item_id": "SKU-1", "slots": "similar", "n": "4"}
+
+    def similar() -> list[str]:
+        return [i["item_id"] for i in shop.decide(**params)["showcases"]["similar"]["items"]]
+
+    with sync_client(shop.settings) as client:
+        client.hdel(keys.catalog(shop.store.id), "SKU-4")
+    assert "SKU-4" not in similar()  # a model pick without a card: not shown
+    import_csv(
+        shop.client,
+        shop.auth,
+        "id,title,link,image_link\nSKU-4,Teapot,https://shop.example/t,https://shop.example/t.jpg\n",
+    )
+    assert "SKU-4" in similar()
+
+
+def test_recommended_never_explains_an_item_by_itself(shop: Shop) -> None:
+    mug_model(shop)
+    query = {"k": shop.key, "placement": "recommended", "history": "SKU-1", "n": 4}
+    items = shop.client.get("/v1/recommendations", params=query).json()["items"]
+    by_id = {item["item_id"]: item for item in items}
+    # Not excluded, the mug comes back (a repeat purchase), and says why truthfully.
+    assert by_id["SKU-1"]["reason"] == "You viewed this before"
+    assert by_id["SKU-1"]["because"] is None
+    for item in items:
+        assert item["because"] != item["item_id"]
+    assert any(item["reason"] == "Because you viewed Red mug" for item in items)
+    fresh = {**query, "exclude_history": "true"}
+    items = shop.client.get("/v1/recommendations", params=fresh).json()["items"]
+    assert "SKU-1" not in {item["item_id"] for item in items}

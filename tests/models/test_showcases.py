@@ -130,6 +130,9 @@ def test_a_showcase_is_full_of_showable_items_whenever_the_catalog_allows(
         own = [i for i in ids if i in history]
         assert ids[: len(own)] == own
     assert all(i["reason"] and i["currency"] == "USD" for i in items)
+    for shown in items:  # a reason never names the item it explains
+        assert shown["because"] != shown["item_id"]
+        assert not shown["reason"].endswith(f"Name {shown['item_id']}"), shown
     assert filled["slot"]["rec_id"].startswith("r")
 
 
@@ -145,10 +148,31 @@ def test_a_showcase_is_full_of_showable_items_whenever_the_catalog_allows(
         (Pick("a", 1, "popular", None), "Popular right now"),
         (Pick("a", 1, "recently_viewed", None), "You viewed this"),
         (Pick("a", 1, "recommended", "unknown"), "Recommended for you"),
+        (Pick("a", 1, "recommended", None, "viewed"), "You viewed this before"),
+        (Pick("a", 1, "recommended", None, "bought"), "You bought this before"),
+        (Pick("a", 1, "recommended", None, "in_cart"), "Still in your cart"),
     ],
 )
 def test_reasons_read_naturally(pick: Pick, expected: str) -> None:
     assert reason(pick, {"b": "Blue bag"}) == expected
+
+
+def test_cached_cards_and_misses_last_until_the_catalog_version_moves(loop: Loop) -> None:
+    loop.run(loop.redis.delete(keys.catalog(STORE), keys.catalog_version(STORE)))
+    cards = ItemCards(loop.redis)
+    cards.at_version(STORE, 0)
+    assert loop.run(cards.get(STORE, ["late"])) == {}
+    # Written behind the cache's back (no version bump): the miss is still kept.
+    loop.run(loop.redis.hset(keys.catalog(STORE), "late", '{"item_id": "late", "name": "Late"}'))
+    assert loop.run(cards.get(STORE, ["late"])) == {}
+    cards.at_version(STORE, 0)
+    assert loop.run(cards.get(STORE, ["late"])) == {}
+    # An upsert bumps the version; a request that reads it forgets the miss.
+    loop.run(upsert_cards(loop.redis, STORE, [card("other", None)]))
+    version = int(loop.run(loop.redis.get(keys.catalog_version(STORE))))
+    assert version == 1
+    cards.at_version(STORE, version)
+    assert loop.run(cards.get(STORE, ["late"]))["late"]["name"] == "Late"
 
 
 def test_picks_keep_the_rules_of_the_request(loop: Loop) -> None:

@@ -204,8 +204,18 @@ def check_because(case: Case, query: Query, pick: Pick) -> None:
     history = [item for item in query.history if item in case.bundle.items]
     cart = [item for item in query.cart if item in case.bundle.items]
     current = query.item if query.item in case.bundle.items else None
+    if pick.strategy != "recommended":
+        assert pick.repeat is None
     if pick.strategy == "recommended":
-        assert pick.because in (history or cart)
+        seeds = history or cart
+        if pick.item_id in seeds:  # the visitor's own item back: it says so
+            assert pick.because is None
+            if pick.item_id in query.purchased:
+                assert pick.repeat == "bought"
+            else:
+                assert pick.repeat == ("viewed" if pick.item_id in history else "in_cart")
+        else:
+            assert pick.because in seeds and pick.repeat is None
     elif pick.strategy == "similar":
         assert pick.because == (current if current is not None else history[-1])
     elif pick.strategy in ("bought_together", "cart"):
@@ -222,7 +232,42 @@ def check_because(case: Case, query: Query, pick: Pick) -> None:
         assert pick.strategy == "popular" and pick.because is None
 
 
+@settings(max_examples=300, deadline=None)
+@given(queries())
+def test_no_reason_names_the_item_it_explains(drawn: tuple[Case, Query, Rules]) -> None:
+    """ "Because you viewed Red mug" under Red mug is no reason: an item that comes
+    back from the visitor's own (a repeat, when the history is not excluded) must
+    say that instead."""
+    case, query, rules = drawn
+    for pick in case.showcases.answer(query, rules):
+        assert pick.because != pick.item_id, pick
+        if pick.because is None and pick.strategy == "recommended":
+            assert pick.repeat is not None, pick
+
+
 # -- examples -----------------------------------------------------------------
+
+
+def test_a_repeat_says_it_is_the_visitors_own_and_others_name_another_item() -> None:
+    # i1 is nearest i0 in factors; i0 comes back through the repeat signal
+    showcases = hand_made(np.array([[1.0, 0.0], [0.9, 0.2], [0.0, 1.0]]))
+    picks = showcases.answer(Query("recommended", n=2, history=["i0"]))
+    assert [(p.item_id, p.because, p.repeat) for p in picks] == [
+        ("i0", None, "viewed"),
+        ("i1", "i0", None),
+    ]
+    bought = Query("recommended", n=1, history=["i0"], purchased=["i0"])
+    [again] = showcases.answer(bought, Rules(exclude_purchased=False))
+    assert (again.item_id, again.because, again.repeat) == ("i0", None, "bought")
+    # Two history items: the other one is each one's reason, never itself.
+    picks = showcases.answer(Query("recommended", n=3, history=["i0", "i2"]))
+    assert all(p.because != p.item_id for p in picks)
+    assert {p.item_id: p.repeat for p in picks if p.repeat} == {"i0": "viewed", "i2": "viewed"}
+    # Excluding the history leaves no repeat.
+    [fresh] = showcases.answer(
+        Query("recommended", n=1, history=["i0"]), Rules(exclude_history=True)
+    )
+    assert (fresh.item_id, fresh.because, fresh.repeat) == ("i1", "i0", None)
 
 
 def test_similar_items_share_the_planted_category() -> None:

@@ -6,8 +6,8 @@ slots it found. The answer lists the popups this visitor may see here (targeting
 schedule, frequency and the store's governor already applied), each with its
 trigger and server-rendered HTML and CSS, plus the contents of each slot.
 
-One Redis round trip reads the rules version, the visitor's record and the
-session's state; the rules themselves, the model and hot catalog cards come from
+One Redis round trip reads the rules and catalog versions, the visitor's record and
+the session's state; the rules themselves, the model and hot catalog cards come from
 in-process caches.
 """
 
@@ -59,7 +59,8 @@ SLOT_TITLES = {
     "popular": "Popular right now",
     "recently_viewed": "Recently viewed",
 }
-_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+# `\Z`, not `$`: `$` also matches before a final newline ("v1\n").
+_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}\Z")
 _DEVICES = ("desktop", "mobile", "tablet")
 _PAGE_TYPES = ("home", "product", "category", "search", "cart", "checkout", "thank_you", "other")
 
@@ -137,7 +138,8 @@ def _slots(params: Any) -> tuple[showcases.SlotRequest, ...]:
 
 def _n(params: Any) -> int:
     raw = params.get("n", "8")
-    if not raw.isdigit() or not 1 <= int(raw) <= showcases.MAX_ITEMS:
+    # isdigit() alone takes "²", which int() refuses
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= showcases.MAX_ITEMS:
         raise BadParameter(f"n: must be a whole number from 1 to {showcases.MAX_ITEMS}")
     return int(raw)
 
@@ -192,16 +194,22 @@ class Decider:
         pipe.get(keys.rules_version(store_id))
         pipe.hgetall(keys.visitor(store_id, ask.visitor_id))
         pipe.get(keys.session(store_id, ask.session_id))
-        version, fields, session = await pipe.execute()
+        pipe.get(keys.catalog_version(store_id))
+        version, fields, session, catalog_version = await pipe.execute()
+        self.cards.at_version(store_id, int(catalog_version or 0))
         loaded = await self._rules(store_id, int(version or 0))
         day = utc_day(ask.page.now_ms)
         return loaded, visitor_from_redis(fields, session, ask.session_id, day)
 
     async def loaded(self, store_id: str) -> Loaded:
-        """The store's rules and settings, reading only the version when cached."""
-        return await self._rules(
-            store_id, int(await self.redis.get(keys.rules_version(store_id)) or 0)
-        )
+        """The store's rules and settings, reading only the versions (rules, and the
+        catalog's for the card cache) when cached."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.get(keys.rules_version(store_id))
+        pipe.get(keys.catalog_version(store_id))
+        version, catalog_version = await pipe.execute()
+        self.cards.at_version(store_id, int(catalog_version or 0))
+        return await self._rules(store_id, int(version or 0))
 
     async def _rules(self, store_id: str, version: int) -> Loaded:
         return self.rulebooks.cached(store_id, version) or await self.rulebooks.load(

@@ -1,8 +1,9 @@
 """E-mail addresses shoppers give in an `email_capture` popup.
 
 `POST /v1/subscribe` (public key) takes `{"k", "vid", "popup_id", "email"}` as JSON
-or `text/plain` (like collect: no CORS preflight). The snippet reveals the popup's
-coupon once the address is accepted. Addresses are personal data: the merchant
+or `text/plain` (like collect: no CORS preflight); `popup_id` must be one of the
+store's `email_capture` popups. The snippet reveals the popup's coupon once the
+address is accepted. Addresses are personal data: the merchant
 lists them (`GET /v1/admin/subscribers`, JSON or CSV) and erases one on request
 (`DELETE /v1/admin/subscribers/{email}`); nothing else in Tarry reads them.
 """
@@ -19,6 +20,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from widget_server.auth import cors_headers, store_from_public_key, store_from_secret
+from widget_server.decide.endpoint import Decider
+from widget_server.popups.rulebook import Rulebook
 from widget_server.responses import STORAGE_ERRORS, error, json_response, storage_unavailable
 from widget_server.storage import keys
 from widget_server.storage.clock import now_ms, utc_day
@@ -30,7 +33,8 @@ PER_ADDRESS_PER_HOUR = 20
 # Deliberately plain: one @, a dot in the domain, no spaces. Deliverability is the
 # mail system's business; this only catches typing slips.
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s.]{2,}$")
-_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+# `\Z`, not `$`: `$` also matches before a final newline ("v1\n").
+_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}\Z")
 
 
 def _check(data: Any) -> dict[str, str] | str:
@@ -50,6 +54,24 @@ def _check(data: Any) -> dict[str, str] | str:
     return {"k": data["k"], "vid": data["vid"], "popup_id": data["popup_id"], "email": email}
 
 
+async def _capture_problem(decider: Decider, store_id: str, popup_id: str) -> str | None:
+    """Why the popup cannot take an address, or None. The enabled rules come from the
+    rulebook cache; only an id not among them costs a read, so that a popup disabled
+    since the shopper saw it still takes the address it asked for."""
+    loaded = await decider.loaded(store_id)
+    rule = next((r for r in loaded.rules if r.id == popup_id), None)
+    if rule is None:
+        try:
+            rule = await Rulebook(decider.redis, store_id).rule(popup_id)
+        except ValueError:  # written by another version of Tarry: never shown either
+            rule = None
+    if rule is None:
+        return "popup_id: no popup rule with this id"
+    if rule.template != "email_capture":
+        return "popup_id: this popup does not capture e-mail addresses"
+    return None
+
+
 async def subscribe(request: Request) -> Response:
     cors = cors_headers(request)
     body = await request.body()
@@ -67,6 +89,9 @@ async def subscribe(request: Request) -> Response:
         store = await store_from_public_key(request, checked["k"])
         if isinstance(store, Response):
             return store
+        problem = await _capture_problem(state.decider, store.id, checked["popup_id"])
+        if problem is not None:
+            return error(400, problem, cors)
         now = now_ms()
         client = request.client.host if request.client else ""
         address = await state.salt.ip_hash(utc_day(now), store.id, client)

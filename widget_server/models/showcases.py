@@ -49,8 +49,18 @@ class Shopper:
     purchased: tuple[str, ...] = ()
 
 
+# The visitor's own item, back in a showcase: what it is to them is the reason.
+REPEAT_REASONS = {
+    "bought": "You bought this before",
+    "viewed": "You viewed this before",
+    "in_cart": "Still in your cart",
+}
+
+
 def reason(pick: Pick, names: dict[str, str]) -> str:
     """A reason a shopper can read ("Because you viewed Red shoes")."""
+    if pick.repeat is not None:
+        return REPEAT_REASONS.get(pick.repeat, "Recommended for you")
     because = pick.because
     name = names.get(because or "", "") if because else ""
     if pick.strategy == "trending":
@@ -82,37 +92,71 @@ def rec_id(version: str | None, slot: str, strategy: str, item_ids: Sequence[str
     return "r" + hashlib.blake2b(text.encode(), digest_size=6).hexdigest()
 
 
+@dataclasses.dataclass(slots=True)
+class _StoreCards:
+    version: int | None  # the store's catalog version read before these cards
+    cards: dict[str, tuple[float, dict[str, Any] | None]] = dataclasses.field(default_factory=dict)
+
+
 class ItemCards:
     """Catalog cards by item id, read from Redis and kept for `ttl` seconds, so that
-    most decisions read no card at all (a store's hot items repeat)."""
+    most decisions read no card at all (a store's hot items repeat). Misses are kept
+    too; a request that sees the store's catalog version move on (an import) drops
+    them all at once, so an imported item never waits out the ttl."""
 
     def __init__(self, redis: AsyncRedis, ttl: float = 30.0, max_items: int = 200_000) -> None:
         self._redis = redis
         self._ttl = ttl
         self._max = max_items
-        self._cards: dict[tuple[str, str], tuple[float, dict[str, Any] | None]] = {}
+        self._stores: dict[str, _StoreCards] = {}
+        self._size = 0
+
+    def at_version(self, store_id: str, version: int) -> None:
+        """The store's catalog version, as a request just read it (before its cards):
+        cards read under another version are forgotten."""
+        held = self._stores.get(store_id)
+        if held is None or held.version != version:
+            self._forget(store_id)
+            self._stores[store_id] = _StoreCards(version)
+
+    def _forget(self, store_id: str) -> None:
+        held = self._stores.pop(store_id, None)
+        if held is not None:
+            self._size -= len(held.cards)
 
     async def get(self, store_id: str, item_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        held = self._stores.get(store_id)
+        if held is None:
+            held = self._stores[store_id] = _StoreCards(None)
         now = time.monotonic()
         found: dict[str, dict[str, Any]] = {}
         missing: list[str] = []
         for item_id in dict.fromkeys(item_ids):
-            entry = self._cards.get((store_id, item_id))
+            entry = held.cards.get(item_id)
             if entry is not None and entry[0] > now:
                 if entry[1] is not None:
                     found[item_id] = entry[1]
             else:
                 missing.append(item_id)
-        if missing:
-            raw = await self._redis.hmget(keys.catalog(store_id), missing)
-            if len(self._cards) + len(missing) > self._max:
-                self._cards.clear()
-            expires = now + self._ttl
-            for item_id, value in zip(missing, raw, strict=True):
-                card = decode_card(value)
-                self._cards[(store_id, item_id)] = (expires, card)
-                if card is not None:
-                    found[item_id] = card
+        if not missing:
+            return found
+        raw = await self._redis.hmget(keys.catalog(store_id), missing)
+        # Another request may have seen a newer version while this read was on its
+        # way: its answer may predate the import, so it is used but not kept.
+        keep = self._stores.get(store_id) is held
+        if keep and self._size + len(missing) > self._max:
+            self._stores.clear()
+            self._size = 0
+            self._stores[store_id] = held = _StoreCards(held.version)
+        expires = now + self._ttl
+        for item_id, value in zip(missing, raw, strict=True):
+            card = decode_card(value)
+            if keep:
+                if item_id not in held.cards:
+                    self._size += 1
+                held.cards[item_id] = (expires, card)
+            if card is not None:
+                found[item_id] = card
         return found
 
 

@@ -4,6 +4,10 @@ Cards come from feed imports and from `view_item` events, which each know part o
 an item (a feed may lack images, a page may lack the brand), so a write merges
 field by field: a field the new record gives replaces the stored one, the others
 stay. Showcases may only show displayable cards (see `is_displayable`).
+
+Every upsert also bumps the store's catalog version in the same script call, so a
+server that reads the version before its cards never keeps a card (or a miss) from
+before the write.
 """
 
 from __future__ import annotations
@@ -35,8 +39,10 @@ CARD_FIELDS = (
 BATCH = 500
 
 _UPSERT = """
--- Merge cards into a store's catalog, field by field, in one round trip.
+-- Merge cards into a store's catalog, field by field, in one round trip, and bump
+-- the catalog version.
 -- KEYS[1]  the store's catalog hash
+-- KEYS[2]  the store's catalog version counter
 -- ARGV[1]  updated_ms for every card written
 -- ARGV[2]  a JSON array of cards, each with item_id and without null fields
 -- Returns the number of cards written.
@@ -64,6 +70,7 @@ for _, id in ipairs(order) do
   args[#args + 1] = cjson.encode(merged[id])
 end
 redis.call('HSET', KEYS[1], unpack(args))
+redis.call('INCR', KEYS[2])
 return #cards
 """
 
@@ -75,19 +82,19 @@ def _clean(card: Mapping[str, Any]) -> dict[str, Any]:
 
 async def upsert_cards(redis: AsyncRedis, store_id: str, cards: list[dict[str, Any]]) -> int:
     """Merge `cards` (each with an `item_id`) into the store's catalog, stamping
-    `updated_ms`; returns the number of cards written (ValueError if one lacks an id).
-    Each batch is one atomic script call on the store's one key, so it runs unchanged
-    on a Redis Cluster."""
+    `updated_ms` and bumping the catalog version; returns the number of cards written
+    (ValueError if one lacks an id). Each batch is one atomic script call on keys of
+    the store's one hash slot, so it runs unchanged on a Redis Cluster."""
     if any(not card.get("item_id") for card in cards):
         raise ValueError("item_id: every card needs one")
     script = redis.register_script(_UPSERT)
-    key = keys.catalog(store_id)
+    script_keys = [keys.catalog(store_id), keys.catalog_version(store_id)]
     now = int(time.time() * 1000)
     written = 0
     for start in range(0, len(cards), BATCH):
         batch = [_clean(card) for card in cards[start : start + BATCH]]
         payload = json.dumps(batch, ensure_ascii=False, separators=(",", ":"))
-        written += int(await script(keys=[key], args=[now, payload]))
+        written += int(await script(keys=script_keys, args=[now, payload]))
     return written
 
 
