@@ -273,7 +273,7 @@ def rules(shop: Shop, now: datetime) -> list[dict[str, Any]]:
             "preset": "flash_promo",
             "name": "Summer sale countdown",
             "priority": 16,
-            "trigger": {"type": "scroll_depth", "percent": 40, "seconds": None},
+            "trigger": {"type": "scroll_depth", "percent": 40},
             "targeting": {"page_types": None, "utm_campaign": ["summer_sale"]},
             "schedule": {"start": (local - timedelta(days=1)).isoformat(), "end": sale_end},
             "content": {"countdown": {"minutes": None, "ends_at": sale_end}},
@@ -398,7 +398,7 @@ def rules(shop: Shop, now: datetime) -> list[dict[str, Any]]:
             "preset": "flash_promo",
             "name": "Newsletter readers",
             "priority": -2,
-            "trigger": {"type": "scroll_depth", "percent": 30, "seconds": None},
+            "trigger": {"type": "scroll_depth", "percent": 30},
             "targeting": {"page_types": None, "utm_source": ["newsletter"]},
             "schedule": {
                 "days": ["mon", "tue", "wed", "thu", "fri"],

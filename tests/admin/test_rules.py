@@ -104,7 +104,7 @@ def test_every_bad_field_is_named_at_once_and_nothing_is_stored(admin: Admin) ->
         "trigger.percent",
         "targeting.cart_value_min",
         "frequency.max_per_session",
-        "schedule.days.0",
+        "schedule.days[0]",
         "schedule.hours.start",
         "content.button_url",
         "content.colors.accent",
@@ -120,7 +120,7 @@ def test_every_bad_field_is_named_at_once_and_nothing_is_stored(admin: Admin) ->
     variant = {**PRESETS["dont_go"], "variants": [{"id": "b", "content": {"headline": ""}}]}
     response = client.post("/v1/admin/rules", json=variant, headers=auth)
     assert response.status_code == 422
-    assert response.json()["errors"][0]["field"] == "variants.0.content.headline"
+    assert response.json()["errors"][0]["field"] == "variants[0].content.headline"
 
 
 @pytest.mark.parametrize(
@@ -130,7 +130,7 @@ def test_every_bad_field_is_named_at_once_and_nothing_is_stored(admin: Admin) ->
         (
             {"preset": "dont_go", "targeting": {"page_types": ["basket"]}},
             422,
-            "targeting.page_types.0",
+            "targeting.page_types[0]",
         ),
         ({"preset": "dont_go", "id": "mine"}, 422, "id"),
         ({"preset": "dont_go", "unknown": 1}, 422, "unknown"),
@@ -142,6 +142,98 @@ def test_bad_requests_name_the_field(admin: Admin, body: Any, status: int, field
     response = client.post("/v1/admin/rules", json=body, headers=auth)
     assert response.status_code == status
     assert response.json()["errors"][0]["field"] == field
+
+
+# Each trigger type, as given, and as it comes back: its own fields and nothing else.
+TRIGGERS = [
+    (
+        {"type": "exit_intent", "min_seconds": 1},
+        {"type": "exit_intent", "sensitivity_px": 20, "min_seconds": 1.0, "mobile": True},
+    ),
+    ({"type": "time_on_page", "seconds": 8}, {"type": "time_on_page", "seconds": 8.0}),
+    ({"type": "inactivity", "seconds": 30}, {"type": "inactivity", "seconds": 30.0}),
+    ({"type": "scroll_depth", "percent": 50}, {"type": "scroll_depth", "percent": 50}),
+    ({"type": "page_load"}, {"type": "page_load"}),
+]
+
+
+@pytest.mark.parametrize(("given", "stored"), TRIGGERS)
+def test_a_trigger_carries_the_fields_of_its_type_only(
+    admin: Admin, given: dict[str, Any], stored: dict[str, Any]
+) -> None:
+    client, auth = admin
+    created = client.post(
+        "/v1/admin/rules", json={"preset": "dont_go", "trigger": given}, headers=auth
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["trigger"] == stored
+    assert (
+        client.get(f"/v1/admin/rules/{created.json()['id']}", headers=auth).json()["trigger"]
+        == stored
+    )
+    [listed] = client.get("/v1/admin/rules", headers=auth).json()["rules"]
+    assert listed["trigger"] == stored
+
+
+def test_a_new_trigger_type_replaces_the_old_trigger_whole(admin: Admin) -> None:
+    client, auth = admin
+    rule = client.post("/v1/admin/rules", json={"preset": "dont_go"}, headers=auth).json()
+    url = f"/v1/admin/rules/{rule['id']}"
+    patched = client.patch(
+        url, json={"trigger": {"type": "scroll_depth", "percent": 40}}, headers=auth
+    )
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["trigger"] == {"type": "scroll_depth", "percent": 40}
+    # A change without a type stays a change of the trigger there is.
+    patched = client.patch(url, json={"trigger": {"percent": 70}}, headers=auth)
+    assert patched.json()["trigger"] == {"type": "scroll_depth", "percent": 70}
+
+
+@pytest.mark.parametrize(
+    ("trigger", "errors"),
+    [
+        ({"type": "time_on_page"}, [{"field": "trigger.seconds", "error": "Field required"}]),
+        (
+            {"type": "inactivity", "seconds": -1},
+            [
+                {
+                    "field": "trigger.seconds",
+                    "error": "Input should be greater than or equal to 0",
+                }
+            ],
+        ),
+        (
+            {"type": "time_on_page", "seconds": 5, "min_seconds": 2},
+            [{"field": "trigger.min_seconds", "error": "not a field of a time_on_page trigger"}],
+        ),
+        (
+            {"type": "exit_intent", "seconds": 5},
+            [{"field": "trigger.seconds", "error": "not a field of an exit_intent trigger"}],
+        ),
+        (
+            {"type": "on_hover"},
+            [
+                {
+                    "field": "trigger.type",
+                    "error": "must be one of exit_intent, time_on_page, inactivity,"
+                    " scroll_depth, page_load",
+                }
+            ],
+        ),
+        ({"seconds": 5}, [{"field": "trigger.type", "error": "Field required"}]),
+    ],
+)
+def test_a_bad_trigger_field_names_its_path(
+    admin: Admin, trigger: dict[str, Any], errors: list[dict[str, str]]
+) -> None:
+    client, auth = admin
+    body = {**PRESETS["flash_promo"], "trigger": trigger}
+    response = client.post("/v1/admin/rules", json=body, headers=auth)
+    assert response.status_code == 422
+    assert response.json() == {
+        "error": f"{errors[0]['field']}: {errors[0]['error']}",
+        "errors": errors,
+    }
 
 
 def test_malformed_json_and_missing_key(admin: Admin) -> None:
@@ -219,6 +311,18 @@ def test_store_settings(admin: Admin) -> None:
     assert stored["governor"]["max_per_session"] == defaults["governor"]["max_per_session"]
 
 
+def test_a_bad_showcase_slot_names_its_position(admin: Admin) -> None:
+    client, auth = admin
+    slots = [
+        {"slot": "similar", "strategy": "similar", "selector": "#related"},
+        {"slot": "more", "strategy": "bestsellers", "selector": "#more"},
+    ]
+    bad = client.put("/v1/admin/settings", json={"showcases": slots}, headers=auth)
+    assert bad.status_code == 422
+    assert [e["field"] for e in bad.json()["errors"]] == ["showcases[1].strategy"]
+    assert bad.json()["error"].startswith("showcases[1].strategy: Input should be")
+
+
 def test_coupon_pool_upload_counts_duplicates(admin: Admin) -> None:
     client, auth = admin
     first = client.post(
@@ -235,5 +339,5 @@ def test_coupon_pool_upload_counts_duplicates(admin: Admin) -> None:
     assert again.json()["added"] == 1 and again.json()["remaining"] == 4
     bad = client.post("/v1/admin/coupons/spring", json={"codes": ["ok", " x", 5]}, headers=auth)
     assert bad.status_code == 422
-    assert [e["field"] for e in bad.json()["errors"]] == ["codes.1", "codes.2"]
+    assert [e["field"] for e in bad.json()["errors"]] == ["codes[1]", "codes[2]"]
     assert client.get("/v1/admin/coupons/spring", headers=auth).json()["remaining"] == 4

@@ -25,24 +25,39 @@ def stored_count(settings: Settings, store_id: str) -> int:
 
 def test_malformed_bodies_are_400_naming_the_problem(client, settings) -> None:
     store, _ = make_store(settings)
+    batch = {"k": store.public_key, "events": [event()]}
+    cut = json.dumps(batch).encode()[:30]
     cases = [
         (b"", "body: empty"),
-        (b"{not json", "JSON is malformed"),
+        (cut, "body: must be JSON; it is truncated at byte 30 (the JSON is incomplete)"),
+        (b"{not json", "body: must be JSON; object keys must be strings at byte 1"),
+        (b"k=pk_1&events=", "body: must be JSON; invalid character at byte 0"),
         (b'{"events": []}', "k: required field is missing"),
-        (json.dumps({"k": store.public_key, "events": "x"}).encode(), "events: Expected `array`"),
+        (
+            json.dumps({"k": store.public_key, "events": "x"}).encode(),
+            'events: must be a list of events, not the string "x"',
+        ),
         (json.dumps({"k": store.public_key}).encode(), "events: required field is missing"),
-        (b"[1, 2]", "Expected `object`, got `array`"),
+        (
+            b"[1, 2]",
+            'body: must be a JSON object such as {"k": "pk_...", "events": [...]}, not a list',
+        ),
+        (
+            json.dumps({**batch, "sent_at": 1_733_000_000}).encode(),
+            "sent_at: must be in milliseconds since the epoch; 1733000000 is in seconds:"
+            " send 1733000000000",
+        ),
     ]
     for body, message in cases:
         response = client.post("/v1/collect", content=body, headers={"content-type": "text/plain"})
         assert response.status_code == 400, body
-        assert response.json()["error"].startswith(message), response.json()
+        assert response.json() == {"error": message}
     assert stored_count(settings, store.id) == 0
 
 
 def test_unknown_or_disabled_key_is_401(client, settings) -> None:
     store, _ = make_store(settings)
-    for key in ("pk_nope", "pk_aaaaaaaaaaaa_" + "x" * 32, store.public_key.replace("pk_", "sk_")):
+    for key in ("pk_nope", "pk_aaaaaaaaaaaa_" + "x" * 32):
         response = client.post("/v1/collect", json={"k": key, "events": [event()]})
         assert response.status_code == 401
         assert response.json() == {"error": "k: unknown or disabled public key"}
@@ -52,6 +67,18 @@ def test_unknown_or_disabled_key_is_401(client, settings) -> None:
     with fresh:  # a new process: no cached store
         response = fresh.post("/v1/collect", json={"k": store.public_key, "events": [event()]})
     assert response.status_code == 401
+    assert stored_count(settings, store.id) == 0
+
+
+def test_a_secret_key_in_a_page_is_named_as_such(client, settings) -> None:
+    store, secret = make_store(settings)
+    response = client.post("/v1/collect", json={"k": secret, "events": [event()]})
+    assert response.status_code == 401
+    assert response.json() == {
+        "error": "k: this is the store's secret key (sk_...), which must never be in a page:"
+        " send the public key (pk_...), and replace this secret key with"
+        " `tarry store rotate-secret`"
+    }
     assert stored_count(settings, store.id) == 0
 
 

@@ -280,7 +280,7 @@ async def add_coupons(request: Request, store: Store, book: Rulebook) -> Respons
             [{"field": "codes", "error": f"at most {MAX_CODES_PER_UPLOAD} codes per upload"}]
         )
     problems = [
-        {"field": f"codes.{i}", "error": "must be 1-64 visible characters"}
+        {"field": f"codes[{i}]", "error": "must be 1-64 visible characters"}
         for i, code in enumerate(codes)
         if not isinstance(code, str)
         or not 1 <= len(code) <= 64

@@ -23,8 +23,8 @@ from widget_server.collect.events import (
     MAX_BODY_BYTES,
     MAX_EVENTS,
     batch_decoder,
+    decode_event,
     describe_error,
-    event_decoder,
 )
 from widget_server.collect.ingest import Context, DecodedEvent, Ingestor
 from widget_server.collect.useragent import classify
@@ -37,6 +37,10 @@ from widget_server.storage.stores import PublicKeyCache
 
 log = logging.getLogger("tarry")
 _encode = msgspec.json.Encoder().encode
+SECRET_KEY_IN_PAGE = (
+    "k: this is the store's secret key (sk_...), which must never be in a page: send the"
+    " public key (pk_...), and replace this secret key with `tarry store rotate-secret`"
+)
 _PREFLIGHT_HEADERS = [
     (b"access-control-allow-methods", b"POST, OPTIONS"),
     (b"access-control-allow-headers", b"Content-Type"),
@@ -58,17 +62,17 @@ def _decode_events(body: bytes) -> tuple[str, list[DecodedEvent], int | None]:
     raises _Reply(400) when the envelope itself is wrong."""
     try:
         batch = batch_decoder.decode(body)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise _Reply(400, describe_error(exc) if body else "body: empty") from None
+    except msgspec.DecodeError as exc:
+        raise _Reply(400, describe_error(exc, body, "body") if body else "body: empty") from None
     if len(batch.events) > MAX_EVENTS:
         raise _Reply(413, f"events: at most {MAX_EVENTS} events per request")
     events: list[DecodedEvent] = []
     for raw in batch.events:
         sent = bytes(raw)
         try:
-            events.append((sent, event_decoder.decode(sent)))
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            events.append(describe_error(exc))
+            events.append(decode_event(sent))
+        except msgspec.DecodeError as exc:
+            events.append(describe_error(exc, sent, "event"))
     return batch.k, events, batch.sent_at
 
 
@@ -112,7 +116,9 @@ class CollectEndpoint:
             return 204
         try:
             if method != "POST":
-                raise _Reply(405, f"method: {method} is not allowed; send events with POST")
+                wrong = _Reply(405, f"method: {method} is not allowed; send events with POST")
+                wrong.headers.append((b"allow", b"OPTIONS, POST"))
+                raise wrong
             body = await self._read_body(receive, length)
             key, events, sent_at = _decode_events(body)
             content = await self._collect(scope, key, events, sent_at, origin, user_agent)
@@ -171,6 +177,8 @@ class CollectEndpoint:
         origin: bytes | None,
         user_agent: bytes | None,
     ) -> dict[str, Any]:
+        if key.startswith("sk_"):
+            raise _Reply(401, SECRET_KEY_IN_PAGE)
         store = await self.stores.get(key)
         if store is None:
             raise _Reply(401, "k: unknown or disabled public key")
@@ -194,6 +202,7 @@ class CollectEndpoint:
             skew_ms=0 if sent_at is None else now - sent_at,
             device=device,
             ip_hash=await self.salt.ip_hash(utc_day(now), store.id, client[0] if client else ""),
+            salt=store.salt,
         )
         result = await self.ingestor.ingest(events, ctx)
         if result.retry_after:

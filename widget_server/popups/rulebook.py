@@ -9,13 +9,12 @@ reloads the rules only when they changed.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import secrets
 import time
 
-from pydantic import ValidationError
-
-from widget_server.popups.schema import Rule, StoreSettings
+from widget_server.popups.schema import TRIGGERS, Rule, StoreSettings
 from widget_server.storage import keys
 from widget_server.storage.connect import AsyncRedis
 
@@ -36,6 +35,18 @@ _WRITE_SETTINGS = """
 redis.call('SET', KEYS[1], ARGV[1])
 return redis.call('INCR', KEYS[2])
 """
+
+
+def stored_rule(raw: bytes | str) -> Rule:
+    """A rule as stored. Rules written before each trigger type had only its own
+    fields carry every type's (`sensitivity_px` on a `time_on_page` trigger): those
+    of another type are dropped, not refused."""
+    data = json.loads(raw)
+    trigger = data.get("trigger") if isinstance(data, dict) else None
+    if isinstance(trigger, dict) and trigger.get("type") in TRIGGERS:
+        fields = TRIGGERS[trigger["type"]].model_fields
+        data["trigger"] = {name: value for name, value in trigger.items() if name in fields}
+    return Rule.model_validate(data)
 
 
 def new_rule_id() -> str:
@@ -60,8 +71,8 @@ class Rulebook:
         rules = []
         for rule_id, value in raw.items():
             try:
-                rules.append(Rule.model_validate_json(value))
-            except ValidationError as exc:
+                rules.append(stored_rule(value))
+            except ValueError as exc:  # pydantic's ValidationError, or not JSON at all
                 # Written by another version of Tarry: skip it (and say so) rather
                 # than fail every decision of the store.
                 log.warning("tarry: store %s rule %s unreadable: %s", self.store_id, rule_id, exc)
@@ -69,7 +80,7 @@ class Rulebook:
 
     async def rule(self, rule_id: str) -> Rule | None:
         raw = await self.redis.hget(keys.rules(self.store_id), rule_id)
-        return None if raw is None else Rule.model_validate_json(raw)
+        return None if raw is None else stored_rule(raw)
 
     async def count(self) -> int:
         return int(await self.redis.hlen(keys.rules(self.store_id)))
@@ -131,4 +142,3 @@ class RulebookCache:
             self._loaded.clear()
         self._loaded[store_id] = loaded
         return loaded
-

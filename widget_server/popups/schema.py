@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -26,7 +26,6 @@ from pydantic import (
 
 TEMPLATES = ("dont_go", "flash_promo", "last_chance", "email_capture", "announcement")
 Template = Literal["dont_go", "flash_promo", "last_chance", "email_capture", "announcement"]
-TriggerType = Literal["exit_intent", "time_on_page", "scroll_depth", "inactivity", "page_load"]
 PageType = Literal[
     "home", "product", "category", "search", "cart", "checkout", "thank_you", "other"
 ]
@@ -82,26 +81,50 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Trigger(Model):
-    """When the snippet shows the popup. Each type reads its own fields."""
+class ExitIntentTrigger(Model):
+    """The visitor is about to leave: on a desktop the pointer leaves through the top
+    of the window; on a phone a quick scroll up, the back button or a tab return."""
 
-    type: TriggerType
-    # exit_intent: how close to the top edge the pointer must leave (desktop), and
-    # the time on page before exit intent counts (visitors who leave at once are
-    # not persuadable and would only see a popup blocking the page).
+    type: Literal["exit_intent"]
+    # How close to the top edge the pointer must leave (desktop).
     sensitivity_px: int = Field(20, ge=0, le=200)
+    # Time on the page before exit intent counts: visitors who leave at once are not
+    # persuadable and would only see a popup blocking the page.
     min_seconds: float = Field(3, ge=0, le=3600)
-    mobile: bool = True  # exit intent on phones: quick scroll up, back button, tab return
-    seconds: float | None = Field(None, ge=0, le=3600)  # time_on_page, inactivity
-    percent: int | None = Field(None, ge=1, le=100)  # scroll_depth
+    mobile: bool = True  # exit intent on phones too
 
-    @model_validator(mode="after")
-    def _needs(self) -> Trigger:
-        if self.type in ("time_on_page", "inactivity") and self.seconds is None:
-            raise ValueError(f"seconds: required for a {self.type} trigger")
-        if self.type == "scroll_depth" and self.percent is None:
-            raise ValueError("percent: required for a scroll_depth trigger")
-        return self
+
+class TimeOnPageTrigger(Model):
+    type: Literal["time_on_page"]
+    seconds: float = Field(ge=0, le=3600)
+
+
+class InactivityTrigger(Model):
+    """No pointer, key, scroll or touch for `seconds`."""
+
+    type: Literal["inactivity"]
+    seconds: float = Field(ge=0, le=3600)
+
+
+class ScrollDepthTrigger(Model):
+    type: Literal["scroll_depth"]
+    percent: int = Field(ge=1, le=100)
+
+
+class PageLoadTrigger(Model):
+    type: Literal["page_load"]
+
+
+# When the snippet shows the popup; `type` says which, and each type has only its
+# own fields, so a rule never carries (nor sends to the snippet) another's.
+AnyTrigger = (
+    ExitIntentTrigger | TimeOnPageTrigger | InactivityTrigger | ScrollDepthTrigger | PageLoadTrigger
+)
+Trigger = Annotated[AnyTrigger, Field(discriminator="type")]
+# Each trigger type's model, by its `type`.
+TRIGGERS: dict[str, type[Model]] = {
+    get_args(model.model_fields["type"].annotation)[0]: model for model in get_args(AnyTrigger)
+}
 
 
 class Targeting(Model):
@@ -302,13 +325,20 @@ class Rule(Model):
 
 
 def merge_fields(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """`changes` merged into `base` object by object. An object of another `type` (a
+    trigger) replaces the old one whole: one type's fields mean nothing to another."""
     merged = dict(base)
     for key, value in changes.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = merge_fields(merged[key], value)
+        old = merged.get(key)
+        if isinstance(value, dict) and isinstance(old, dict) and _same_type(old, value):
+            merged[key] = merge_fields(old, value)
         else:
             merged[key] = value
     return merged
+
+
+def _same_type(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    return "type" not in new or new["type"] == old.get("type")
 
 
 class Governor(Model):
@@ -362,21 +392,62 @@ def check_rule(data: Any) -> Rule | list[dict[str, str]]:
         try:
             Content.model_validate(merge_fields(rule.content.model_dump(), variant.content))
         except ValidationError as exc:
-            problems += field_errors(exc, f"variants.{index}.content")
+            problems += field_errors(exc, f"variants[{index}].content")
     return problems or rule
 
 
+# Fields whose value is one of several models chosen by `type`: pydantic puts the
+# type in an error's location (`trigger.time_on_page.seconds`), which the sender
+# never wrote.
+_TAGGED_UNIONS: dict[str, dict[str, type[Model]]] = {"trigger": TRIGGERS}
+
+
 def field_errors(error: ValidationError, prefix: str = "") -> list[dict[str, str]]:
-    """pydantic's errors as `{"field", "error"}`, with a dotted path to each field."""
+    """pydantic's errors as `{"field", "error"}`, each field's path written as
+    everywhere in Tarry's API: `variants[0].content.headline`."""
     out = []
     for item in error.errors():
-        path = [str(part) for part in item["loc"]]
+        parts: list[str | int] = []
+        tagged = None  # (the field, the type chosen)
+        for part in item["loc"]:
+            union = _TAGGED_UNIONS.get(str(parts[-1])) if parts else None
+            if union is not None and part in union:
+                tagged = (str(parts[-1]), str(part))
+                continue
+            parts.append(part)
         message = item["msg"].removeprefix("Value error, ")
         # A model-level check names its field first ("end: must be after start").
         named = re.match(r"^([a-z_]+): (.*)$", message)
         if named and item["type"] == "value_error":
-            path.append(named.group(1))
+            parts.append(named.group(1))
             message = named.group(2)
-        field = ".".join(([prefix] if prefix else []) + path)
-        out.append({"field": field, "error": message})
+        elif item["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            parts.append("type")
+            message = _tag_message(item["type"], item.get("ctx", {}))
+        elif item["type"] == "extra_forbidden" and tagged is not None:
+            field, tag = tagged
+            message = f"not a field of {_article(tag)} {tag} {field}"
+        out.append({"field": field_path(prefix, parts), "error": message})
     return out
+
+
+def field_path(prefix: str, parts: list[str | int]) -> str:
+    """`items[0].price`: names joined by dots, list positions in brackets."""
+    path = prefix
+    for part in parts:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else part
+    return path
+
+
+def _tag_message(kind: str, ctx: dict[str, Any]) -> str:
+    if kind == "union_tag_not_found":
+        return "Field required"
+    expected = str(ctx.get("expected_tags", "")).replace("'", "")
+    return f"must be one of {expected}"
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in ("a", "e", "i", "o", "u") else "a"

@@ -39,6 +39,9 @@ class Store:
     secret_hash: str
     created_at: int
     enabled: bool
+    # Secret per store: customer ids made from e-mail addresses are hashed with it,
+    # so that no address is stored and no hash can be matched across stores.
+    salt: str = ""
 
     def allows_origin(self, origin: str) -> bool:
         """True when `origin` (scheme://host[:port]) is a store domain or a subdomain of one."""
@@ -58,6 +61,15 @@ class Store:
 
 def hash_secret(secret_key: str) -> str:
     return hashlib.sha256(secret_key.encode()).hexdigest()
+
+
+def customer_id(salt: str, raw: str) -> str:
+    """A customer id as kept: the shop's own id as it is, an e-mail address only as a
+    salted hash (`e_` and 32 hex digits)."""
+    if "@" not in raw:
+        return raw
+    digest = hashlib.sha256(f"{salt}:{raw.strip().lower()}".encode()).hexdigest()
+    return f"e_{digest[:32]}"
 
 
 def store_id_of_key(key: str, kind: str) -> str | None:
@@ -91,6 +103,7 @@ def _from_hash(raw: dict[bytes, bytes]) -> Store:
         secret_hash=f["secret_hash"],
         created_at=int(f["created_at"]),
         enabled=f["enabled"] == "1",
+        salt=f.get("salt", ""),
     )
 
 
@@ -113,6 +126,7 @@ async def create_store(redis: AsyncRedis, name: str, domains: list[str]) -> tupl
             secret_hash=hash_secret(secret_key),
             created_at=int(time.time()),
             enabled=True,
+            salt=secrets.token_hex(16),
         )
         fields = {
             "id": store.id,
@@ -122,6 +136,7 @@ async def create_store(redis: AsyncRedis, name: str, domains: list[str]) -> tupl
             "secret_hash": store.secret_hash,
             "created_at": str(store.created_at),
             "enabled": "1",
+            "salt": store.salt,
         }
         # HSETNX on the id field claims the id; a collision (1 in 36^12) just retries.
         if await redis.hsetnx(keys.store(store_id), "id", store_id):
@@ -134,7 +149,12 @@ async def get_store(redis: AsyncRedis, store_id: str) -> Store | None:
     if not _STORE_ID.match(store_id):
         return None
     raw = await redis.hgetall(keys.store(store_id))
-    return _from_hash(raw) if raw and b"public_key" in raw else None
+    if not raw or b"public_key" not in raw:
+        return None
+    if b"salt" not in raw:  # a store created before salts: give it one, once
+        await redis.hsetnx(keys.store(store_id), "salt", secrets.token_hex(16))
+        raw = await redis.hgetall(keys.store(store_id))
+    return _from_hash(raw)
 
 
 async def list_stores(redis: AsyncRedis) -> list[Store]:
