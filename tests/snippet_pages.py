@@ -32,9 +32,10 @@ PRODUCT_LD = {
 }
 
 
-def _page(title: str, body: str, head: str = "", lang: str = "en") -> str:
+def _page(title: str, body: str, head: str = "", lang: str = "en", dir: str = "ltr") -> str:
     return (
-        f"<!doctype html><html lang='{lang}'><head><meta charset='utf-8'><title>{title}</title>"
+        f"<!doctype html><html lang='{lang}' dir='{dir}'><head><meta charset='utf-8'>"
+        f"<title>{title}</title>"
         "<meta name='viewport' content='width=device-width,initial-scale=1'>"
         f"{head}</head><body>{body}</body></html>"
     )
@@ -74,6 +75,16 @@ def pages(script: str) -> dict[str, str]:
             "<div data-tarry-showcase='similar'></div><div class='tall'></div>"
             "</main>" + script,
             STYLE + ld,
+        ),
+        # The same product on a right-to-left store.
+        "/rtl/p/sku-1": _page(
+            "قميص",
+            "<header></header><main><h1>قميص كتان</h1>"
+            "<div data-tarry-showcase='similar'></div><div class='tall'></div>"
+            "</main>" + script,
+            STYLE + ld,
+            lang="ar",
+            dir="rtl",
         ),
         "/p/ga-7": _page(
             "Mug",
@@ -136,8 +147,85 @@ def pages(script: str) -> dict[str, str]:
     }
 
 
+def _shaped(title: str, script: str, head: str = "", body_attrs: str = "") -> str:
+    return (
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{title}</title>"
+        f"{head}</head><body {body_attrs}><main><h1>{title}</h1></main>{script}</body></html>"
+    )
+
+
+def _og(kind: str, url: str) -> str:
+    return f"<meta property='og:type' content='{kind}'><meta property='og:url' content='{url}'>"
+
+
+def _canonical(url: str) -> str:
+    return f"<link rel='canonical' href='{url}'>"
+
+
+SHOPIFY_HOME = (
+    "<script>window.ShopifyAnalytics=window.ShopifyAnalytics||{};"
+    "window.ShopifyAnalytics.meta=window.ShopifyAnalytics.meta||{};"
+    'var meta={"page":{"pageType":"home"}};'
+    "for(var attr in meta){window.ShopifyAnalytics.meta[attr]=meta[attr]}</script>"
+)
+
+
+def home_pages(script: str) -> dict[str, str]:
+    """A store's home page the ways themes publish it, and pages that are not it.
+    Keys with a query are served for that exact address (PageServer)."""
+    return {
+        "/": _shaped("Home", script),
+        "/index.html": _shaped("Home", script),
+        "/index.php": _shaped("Home", script),
+        "/home": _shaped("Home", script),
+        # Found by the page's canonical link, or Open Graph's url on a website page.
+        "/welcome": _shaped("Welcome", script, _canonical("https://shop.test/")),
+        "/landing": _shaped("Landing", script, _og("website", "https://shop.test/")),
+        # The platforms' own marks.
+        "/fr": _shaped("Accueil", script, SHOPIFY_HOME),  # a Shopify Markets subfolder
+        "/en-ca": _shaped("Home", script, body_attrs="class='template-index'"),  # Shopify themes
+        # WordPress (and WooCommerce) installed under /shop/: its front page.
+        "/shop/": _shaped("Home", script, body_attrs="class='home page-template-default'"),
+        "/default/": _shaped("Home", script, body_attrs="class='cms-index-index cms-home'"),
+        "/en/": _shaped("Home", script, body_attrs="id='index' class='lang-en page-index'"),
+        "/index.php?route=common/home": _shaped(
+            "Home", script, body_attrs="class='common-home'"
+        ),  # OpenCart
+        # Not the home page, though some look like it.
+        "/index.php?route=product/category&path=20": _shaped(
+            "Lamps", script, body_attrs="class='product-category-20'"
+        ),
+        "/?page_id=7": _shaped("About", script, body_attrs="class='page page-id-7'"),
+        "/?product=lamp": _shaped(
+            "Lamp", script, _og("product", "https://shop.test/?product=lamp")
+        ),  # WooCommerce without pretty links
+        "/collections/all": _shaped(
+            "All", script, _og("website", "https://shop.test/collections/all")
+        ),
+        "/about-us": _shaped("About", script, _canonical("https://shop.test/about-us")),
+    }
+
+
+def sub_path_pages(script: str) -> dict[str, str]:
+    """A shop under /shop/ (the tag says `data-home="/shop/"`), beside a site whose
+    root is not the shop."""
+    return {
+        "/": _shaped("Our company", script),
+        "/shop/": _shaped("Shop", script),
+        "/shop": _shaped("Shop", script),
+        "/shop/index.php": _shaped("Shop", script),
+        "/start": _shaped("Shop", script, _canonical("https://shop.test/shop/")),
+        "/shop/category/lamps/": _shaped("Lamps", script),
+        "/shop/linen-shirt": _shaped(
+            "Linen shirt", script, _og("product", "https://shop.test/shop/linen-shirt")
+        ),
+        "/shop/about": _shaped("About", script),
+    }
+
+
 class PageServer:
-    """Serves `pages` (path → HTML) on localhost, in a thread."""
+    """Serves `pages` (path → HTML) on localhost, in a thread: a key with a query
+    for that address, else the key of its path."""
 
     def __init__(self, content: dict[str, str]) -> None:
         self.content = content
@@ -152,7 +240,7 @@ class PageServer:
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0]
-                body = server.content.get(path)
+                body = server.content.get(self.path) or server.content.get(path)
                 if body is None and path.startswith("/spa"):
                     body = server.content["/spa"]
                 if body is None and "/any" in server.content:

@@ -5,18 +5,22 @@ hostile CSS, and a page left untouched when Tarry is down."""
 
 from __future__ import annotations
 
+import base64
 import collections
+import contextlib
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from conftest import BROWSER_UA
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, sync_playwright
 from processes import Server, chromium_executable
-from snippet_pages import PageServer, pages
+from snippet_pages import PageServer, home_pages, pages, sub_path_pages
 
 from widget_server.popups.assignment import in_holdout
 from widget_server.settings import Settings
@@ -24,6 +28,7 @@ from widget_server.storage import keys
 from widget_server.storage.connect import sync_storage
 
 WAIT_S = 15
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Shop:
@@ -287,6 +292,175 @@ def test_the_carousel_renders_and_records_views_and_clicks(shop: Shop, page: Pag
     assert of_type(events, "add_to_cart")[0]["rec_id"] == view["rec_id"]
 
 
+@pytest.fixture(scope="module")
+def artifacts() -> Path:
+    directory = Path(os.environ.get("TARRY_ARTIFACTS") or ROOT / "test-artifacts" / "carousel")
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+# Each card's box clipped to the row's (a card scrolled out of the row is not seen),
+# the arrows' boxes, and where the row is scrolled; in the showcase's shadow root.
+CAROUSEL = """() => {
+  const root = document.querySelector('[data-tarry-showcase=similar]').shadowRoot;
+  const box = (e) => { const r = e.getBoundingClientRect();
+                       return {left: r.left, right: r.right, top: r.top, bottom: r.bottom}; };
+  const row = root.querySelector('ul');
+  const seen = box(row);
+  const cards = [...row.children].map(box).map((c) => ({
+    left: Math.max(c.left, seen.left), right: Math.min(c.right, seen.right),
+    top: Math.max(c.top, seen.top), bottom: Math.min(c.bottom, seen.bottom)}))
+    .filter((c) => c.left < c.right && c.top < c.bottom);
+  const [back, next] = [...root.querySelectorAll('button')].map(box);
+  return {row: seen, cards, back, next, scrolled: Math.abs(row.scrollLeft),
+          overflow: row.scrollWidth - row.clientWidth};
+}"""
+
+
+# Scrolls the row that share of the way to its end, in the page's direction
+# (scrollLeft runs negative on a right-to-left row).
+SCROLL = """share => {
+  const host = document.querySelector('[data-tarry-showcase=similar]');
+  const row = host.shadowRoot.querySelector('ul');
+  const ahead = getComputedStyle(row).direction === 'rtl' ? -1 : 1;
+  row.scrollLeft = ahead * share * (row.scrollWidth - row.clientWidth);
+}"""
+
+
+def _overlaps(a: dict[str, float], b: dict[str, float]) -> bool:
+    across = a["left"] < b["right"] and b["left"] < a["right"]
+    return across and a["top"] < b["bottom"] and b["top"] < a["bottom"]
+
+
+def _arrows(page: Page) -> tuple[Locator, Locator]:
+    buttons = page.locator("[data-tarry-showcase=similar] button")
+    return buttons.nth(0), buttons.nth(1)
+
+
+def _open_carousel(shop: Shop, page: Page, path: str, items: int) -> Locator:
+    _import_catalog(shop, items)
+    page.route("https://img.shop.test/**", lambda route: route.fulfill(status=404))
+    page.goto(shop.pages.url(path))
+    cards = page.locator("[data-tarry-showcase=similar] li")
+    cards.first.wait_for(state="attached")
+    return cards
+
+
+@pytest.mark.parametrize("path", ["/p/sku-1", "/rtl/p/sku-1"])
+def test_a_carousel_whose_cards_fit_shows_no_arrows(
+    shop: Shop, page: Page, path: str, artifacts: Path
+) -> None:
+    cards = _open_carousel(shop, page, path, 3)
+    showcase = page.locator("[data-tarry-showcase=similar]")
+    showcase.screenshot(path=str(artifacts / f"fit-{path.split('/')[1]}.png"))
+    layout = page.evaluate(CAROUSEL)
+    assert cards.count() >= 2 and layout["overflow"] <= 0  # every card is in view
+    back, next_ = _arrows(page)
+    assert not back.is_visible() and not next_.is_visible()
+
+
+@pytest.mark.parametrize(("path", "ahead"), [("/p/sku-1", 1), ("/rtl/p/sku-1", -1)])
+def test_a_long_carousel_shows_only_the_arrows_that_lead_somewhere(
+    shop: Shop, page: Page, path: str, ahead: int, artifacts: Path
+) -> None:
+    cards = _open_carousel(shop, page, path, 8)
+    assert cards.count() == 8
+    back, next_ = _arrows(page)
+    shots = f"long-{'rtl' if ahead < 0 else 'ltr'}"
+
+    def check(state: str, back_shown: bool, next_shown: bool) -> dict[str, Any]:
+        page.locator("[data-tarry-showcase=similar]").screenshot(
+            path=str(artifacts / f"{shots}-{state}.png")
+        )
+        assert (back.is_visible(), next_.is_visible()) == (back_shown, next_shown), state
+        layout = page.evaluate(CAROUSEL)
+        assert layout["overflow"] > 0 and layout["cards"], state
+        for name, shown in (("back", back_shown), ("next", next_shown)):
+            arrow = layout[name]
+            if shown:
+                assert not [c for c in layout["cards"] if _overlaps(arrow, c)], (state, name)
+        # "Previous" sits at the row's start (the left, or the right when right to
+        # left), "next" at its end; a hidden arrow keeps its place.
+        row = layout["row"]
+        start, end = (
+            (layout["back"], layout["next"]) if ahead > 0 else (layout["next"], layout["back"])
+        )
+        assert start["right"] <= row["left"] and end["left"] >= row["right"], state
+        return layout
+
+    page.wait_for_timeout(300)  # nothing changes by itself
+    at_start = check("start", back_shown=False, next_shown=True)
+    assert at_start["scrolled"] == 0
+
+    page.evaluate(SCROLL, 0.5)
+    back.wait_for(state="visible")
+    middle = check("middle", back_shown=True, next_shown=True)
+    assert 0 < middle["scrolled"] < middle["overflow"]
+
+    next_.click()  # onwards, in the page's direction, to the end
+    next_.wait_for(state="hidden")
+    at_end = check("end", back_shown=True, next_shown=False)
+    assert at_end["scrolled"] >= at_end["overflow"] - 1
+
+    back.click()
+    back.wait_for(state="hidden")
+    assert check("back-at-start", back_shown=False, next_shown=True)["scrolled"] < 1
+
+
+# Which way a screenshot of an arrow button points: where the glyph's ink lies in
+# its middle rows against its top and bottom rows (pointing right: further right in the middle).
+POINTS = """async (src) => {
+  const img = new Image();
+  img.src = src;
+  await img.decode();
+  const canvas = document.createElement('canvas');
+  canvas.width = img.width;
+  canvas.height = img.height;
+  const g = canvas.getContext('2d');
+  g.drawImage(img, 0, 0);
+  const {data} = g.getImageData(0, 0, img.width, img.height);
+  const w = img.width, h = img.height, sums = {mid: [0, 0], ends: [0, 0]};
+  // The inner third only: the button's round border stays out.
+  for (let y = Math.floor(h / 3); y < (2 * h) / 3; y++)
+    for (let x = Math.floor(w / 3); x < (2 * w) / 3; x++) {
+      const ink = 255 - data[(y * w + x) * 4];
+      if (ink < 64) continue;
+      const part = Math.abs(y - h / 2) < h / 12 ? sums.mid : sums.ends;
+      part[0] += ink * x;
+      part[1] += ink;
+    }
+  return sums.mid[0] / sums.mid[1] > sums.ends[0] / sums.ends[1] ? 'right' : 'left';
+}"""
+
+
+def test_the_arrows_point_the_page_s_way(shop: Shop, browser: Browser, artifacts: Path) -> None:
+    """On a right-to-left page "previous" is on the right and points right."""
+    points = {}
+    for name, path in (("ltr", "/p/sku-1"), ("rtl", "/rtl/p/sku-1")):
+        context = browser.new_context(
+            user_agent=BROWSER_UA, viewport={"width": 1280, "height": 800}
+        )
+        try:
+            page = context.new_page()
+            _open_carousel(shop, page, path, 8)
+            back, next_ = _arrows(page)
+            next_.wait_for(state="visible")
+            page.evaluate(SCROLL, 0.5)
+            back.wait_for(state="visible")
+            for arrow, which in ((back, "back"), (next_, "next")):
+                shot = arrow.screenshot(path=str(artifacts / f"arrow-{name}-{which}.png"))
+                src = "data:image/png;base64," + base64.b64encode(shot).decode()
+                points[name, which] = page.evaluate(POINTS, src)
+        finally:
+            context.close()
+    assert points == {
+        ("ltr", "back"): "left",
+        ("ltr", "next"): "right",
+        ("rtl", "back"): "right",
+        ("rtl", "next"): "left",
+    }
+
+
 def test_events_sent_while_the_server_is_down_arrive_once_when_it_returns(
     shop: Shop, page: Page
 ) -> None:
@@ -470,6 +644,105 @@ def test_page_types_from_platform_addresses(shop: Shop, page: Page) -> None:
         path = view["url"].split(str(shop.pages.port), 1)[1]
         seen[path] = view["page_type"]
     assert {path: seen.get(path) for path, _ in PAGE_TYPES} == dict(PAGE_TYPES)
+
+
+@contextlib.contextmanager
+def _store_pages(
+    shop: Shop, make: Callable[[str], dict[str, str]], attributes: str = ""
+) -> Iterator[PageServer]:
+    tag = (
+        f"<script async src='{shop.server.url}/t.js' data-key='{shop.public_key}'"
+        f" {attributes}></script>"
+    )
+    served = PageServer(make(tag))
+    served.start()
+    try:
+        yield served
+    finally:
+        served.stop()
+
+
+def _decided_page_types(page: Page, served: PageServer, paths: list[str]) -> dict[str, str]:
+    """The page type each page asked /v1/decide with: what a rule's targeting sees."""
+    seen = {}
+    for path in paths:
+        with page.expect_request(lambda r: "/v1/decide" in r.url) as request:
+            page.goto(served.url(path))
+        seen[path] = parse_qs(urlsplit(request.value.url).query)["page_type"][0]
+    return seen
+
+
+HOME_SHAPES = [
+    ("/", "home"),
+    ("/index.html", "home"),
+    ("/index.php", "home"),
+    ("/home", "home"),
+    ("/?utm_source=news&utm_campaign=spring&gclid=x1", "home"),
+    ("/welcome", "home"),  # canonical link to the root
+    ("/landing", "home"),  # og:type website, og:url the root
+    ("/fr", "home"),  # Shopify's own page type (a Markets subfolder)
+    ("/en-ca", "home"),  # Shopify themes' body class template-index
+    ("/shop/", "home"),  # WordPress's front page (body class home), not a category
+    ("/default/", "home"),  # Magento: cms-index-index
+    ("/en/", "home"),  # PrestaShop: body#index
+    ("/index.php?route=common/home", "home"),  # OpenCart: common-home
+    ("/index.php?route=product/category&path=20", "other"),  # OpenCart, a category
+    ("/?page_id=7", "other"),  # WordPress without pretty links: a page
+    ("/?product=lamp", "product"),  # and a product (og:type product)
+    ("/?s=lamp", "search"),  # WordPress's search, from the home page
+    ("/collections/all", "category"),  # og:type website, og:url itself
+    ("/about-us", "other"),  # canonical to itself
+]
+
+
+def test_home_pages_as_themes_publish_them(shop: Shop, page: Page) -> None:
+    paths = [path for path, _ in HOME_SHAPES]
+    assert {p.split("?")[0] for p in paths} >= set(home_pages("")).difference(paths)
+    with _store_pages(shop, home_pages) as served:
+        assert _decided_page_types(page, served, paths) == dict(HOME_SHAPES)
+
+
+SUB_PATH_SHAPES = [
+    ("/shop/", "home"),
+    ("/shop", "home"),
+    ("/shop/index.php", "home"),
+    ("/shop/?utm_campaign=spring", "home"),
+    ("/start", "home"),  # canonical link to the shop's root
+    ("/shop/category/lamps/", "category"),
+    ("/shop/linen-shirt", "product"),  # og:type product
+    ("/shop/about", "other"),
+    ("/", "other"),  # the company's site, not the shop
+]
+
+
+def test_data_home_names_a_shop_under_a_sub_path(shop: Shop, page: Page) -> None:
+    paths = [path for path, _ in SUB_PATH_SHAPES]
+    with _store_pages(shop, sub_path_pages, "data-home='/shop/'") as served:
+        assert _decided_page_types(page, served, paths) == dict(SUB_PATH_SHAPES)
+
+
+def test_a_mistyped_data_home_leaves_the_snippet_working(shop: Shop, page: Page) -> None:
+    with _store_pages(shop, sub_path_pages, "data-home='http://['") as served:
+        # The site's root is the home page then, as without the attribute.
+        assert _decided_page_types(page, served, ["/", "/shop/category/lamps/"]) == {
+            "/": "home",
+            "/shop/category/lamps/": "category",
+        }
+
+
+def test_a_home_page_rule_fires_on_the_shops_home_under_a_sub_path(shop: Shop, page: Page) -> None:
+    rule = shop.admin(
+        "POST", "/v1/admin/rules", {"preset": "dont_go", "trigger": {"type": "page_load"}}
+    )
+    with _store_pages(shop, sub_path_pages, "data-home='/shop/'") as served:
+        with page.expect_response(lambda r: "/v1/decide" in r.url) as response:
+            page.goto(served.url("/shop/category/lamps/"))
+        assert response.value.json()["popups"] == []  # targets home pages only
+        page.goto(served.url("/shop/index.php"))
+        page.locator("tarry-popup [role=dialog]").wait_for(state="visible", timeout=5000)
+    events = shop.wait_for(lambda es: of_type(es, "popup_shown"), "popup_shown")
+    [shown] = of_type(events, "popup_shown")
+    assert shown["popup_id"] == rule["id"] and shown["page_type"] == "home"
 
 
 def test_a_shopify_style_product_group(shop: Shop, page: Page) -> None:

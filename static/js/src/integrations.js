@@ -5,7 +5,18 @@ import { S } from "./state.js";
 import { track } from "./track.js";
 import { W, D, guard, on } from "./util.js";
 
-const GA4 = ["view_item", "view_item_list", "add_to_cart", "remove_from_cart", "view_cart", "begin_checkout", "purchase"];
+// Segment's e-commerce events, as GA4 names them.
+const SEGMENT = {
+  "Product Viewed": "view_item",
+  "Product Added": "add_to_cart",
+  "Product Removed": "remove_from_cart",
+  "Cart Viewed": "view_cart",
+  "Checkout Started": "begin_checkout",
+  "Order Completed": "purchase",
+  "Product List Viewed": "view_item_list",
+};
+// GA4's e-commerce events: the same ones.
+const GA4 = Object.values(SEGMENT);
 const PAGES = { view_item: "product", view_cart: "cart", begin_checkout: "checkout", purchase: "thank_you", view_item_list: "category" };
 
 // The page type the GA4 events already on the page imply (a product page that
@@ -31,15 +42,6 @@ const fromLayer = (x) => {
   else if (x.event) ga(x.event, x);
 };
 
-const SEGMENT = {
-  "Product Viewed": "view_item",
-  "Product Added": "add_to_cart",
-  "Product Removed": "remove_from_cart",
-  "Cart Viewed": "view_cart",
-  "Checkout Started": "begin_checkout",
-  "Order Completed": "purchase",
-  "Product List Viewed": "view_item_list",
-};
 
 const segment = (name, p) => {
   const type = SEGMENT[name];
@@ -104,7 +106,7 @@ export const watchCartForms = () =>
     const qty = f.querySelector("[name=quantity],[name=qty]");
     const quantity = +(qty && qty.value) || 1;
     track("add_to_cart", {
-      items: [Object.assign({}, item, { quantity })],
+      items: [{ ...item, quantity }],
       value: item.price * quantity || undefined,
       currency: item.currency,
     });

@@ -146,6 +146,7 @@ guard(() => {
   const key = script && script.getAttribute("data-key");
   if (!key) return;
   S.key = key;
+  S.home = script.getAttribute("data-home");
   S.base = new URL(script.src, location.href).origin;
   S.cfg = getJSON("_ty_cfg", {});
   const queued = (W.tarry && W.tarry.q) || [];

@@ -1,6 +1,7 @@
 // What page this is, and the product on it: schema.org JSON-LD first, Open Graph
 // as a fallback, URL patterns and a `data-tarry-page` attribute for the page type.
-import { D, W } from "./util.js";
+import { S } from "./state.js";
+import { D, W, guard } from "./util.js";
 
 const meta = (p) => {
   const m = D.querySelector('meta[property="' + p + '"],meta[name="' + p + '"]');
@@ -68,13 +69,35 @@ const fromOg = () => {
   };
 };
 
+// The folder of an address: "/shop/index.php", "/shop/home", "/shop" are "/shop/".
+const folder = (u) => new URL(u, W.location).pathname.toLowerCase().replace(/(\/(index|home)(\.\w+)?)?\/?$/, "/");
+
+// An address of the shop's home: its root, with no parameters but campaign ones
+// (`/?p=12`, `/index.php?route=...` are other pages).
+const atRoot = guard((u, root) =>
+  folder(u) == root && [...new URL(u, W.location).searchParams.keys()].every((k) => /^utm_|clk?id$|^(_gl|ref)$/.test(k)));
+
+// The address, or what the page says it is: its canonical link, or Open Graph's url
+// where og:type is website (on other pages that names the page itself); else the
+// platform's own mark: WordPress's body class for the front page (WooCommerce's
+// too), Magento's home controller, Shopify themes' template, OpenCart's route,
+// PrestaShop's page name, Shopify's analytics (guarded: not there elsewhere).
+const home = guard((root) => {
+  const link = D.querySelector("link[rel=canonical]");
+  return [W.location.href, link && link.href, meta("og:type") == "website" && meta("og:url")].some((u) => atRoot(u, root)) ||
+    D.querySelector("body.home,body.cms-index-index,body.template-index,body.common-home,body#index") ||
+    W.ShopifyAnalytics.meta.page.pageType == "home";
+});
+
 // In this order: Magento's cart is /checkout/cart/, its confirmation
-// /checkout/onepage/success/; WooCommerce's /checkout/order-received/.
+// /checkout/onepage/success/; WooCommerce's /checkout/order-received/. A search
+// from the home page (`/?s=lamp`) is a search; a home at /shop/ is no category.
 const PATTERNS = [
   [/thank|order-received|order-confirm|confirmation|\/success/, "thank_you"],
   [/\/(cart|basket|bag)(\/|\.|\?|$)/, "cart"],
   [/checkout/, "checkout"],
   [/\/search|[?&](q|s|query)=/, "search"],
+  [0, "home"], // home()
   [/\/products?\/[^/]+/, "product"],
   [/\/(collections?|(product-)?categor(y|ies)|c|shop|department)\//, "category"],
 ];
@@ -85,11 +108,15 @@ export const detect = (hint) => {
   const forced = D.querySelector("[data-tarry-page]");
   let type = forced && forced.getAttribute("data-tarry-page");
   const loc = W.location;
-  const path = (loc.pathname + loc.search).toLowerCase();
+  // The shop's root folder: where `data-home` puts it (a shop under /shop/), else
+  // the site's; a mistyped `data-home` is ignored rather than stop the snippet.
+  const root = guard(folder)(S.home || "/") || "/";
+  let path = (loc.pathname + loc.search).toLowerCase();
+  // Under the shop's root the platform's addresses start again: /shop/cart is /cart.
+  if (!path.indexOf(root)) path = path.slice(root.length - 1);
   if (!type && item) type = "product";
-  if (!type) for (const [re, t] of PATTERNS) if (re.test(path)) { type = t; break; }
-  if (!type) type = hint || (loc.pathname == "/" ? "home" : "other");
-  return { type, item, title: D.title };
+  if (!type) for (const [re, t] of PATTERNS) if (re ? re.test(path) : home(root)) { type = t; break; }
+  return { type: type || hint || "other", item, title: D.title };
 };
 
 export const utm = () => {

@@ -61,7 +61,7 @@ const show = (p, signal) => {
   const close = (how) => {
     clearInterval(ticking);
     host.remove();
-    track("popup_close", Object.assign({ placement: how }, base));
+    track("popup_close", { placement: how, ...base });
     if (before && before.focus) before.focus();
   };
   const focusables = () => [...dialog.querySelectorAll(FOCUSABLE)].filter((e) => !e.closest("[hidden]"));
@@ -86,7 +86,7 @@ const show = (p, signal) => {
     if (product) {
       const rec = product.closest("[data-tarry-rec]");
       const id = product.getAttribute("data-tarry-item");
-      track("popup_click", Object.assign({ placement: "product", items: [{ item_id: id }] }, base));
+      track("popup_click", { placement: "product", items: [{ item_id: id }], ...base });
       if (rec) {
         const r = rec.getAttribute("data-tarry-rec");
         clicked(id, r);
@@ -99,10 +99,10 @@ const show = (p, signal) => {
       const n = W.navigator;
       if (n.clipboard) n.clipboard.writeText(code).catch(() => {});
       t.closest("[data-tarry-copy]").textContent = "✓";
-      return track("popup_click", Object.assign({ placement: "copy" }, base));
+      return track("popup_click", { placement: "copy", ...base });
     }
     if (t.closest("[data-tarry-cta]")) {
-      track("popup_click", Object.assign({ placement: "cta" }, base));
+      track("popup_click", { placement: "cta", ...base });
       flush(1);
     }
     if (t.closest("[data-tarry-close]")) close("button");
@@ -124,7 +124,7 @@ const show = (p, signal) => {
         form.hidden = true;
         const code = root.querySelector("[data-tarry-reveal]");
         if (code) code.hidden = false;
-        track("popup_click", Object.assign({ placement: "email" }, base));
+        track("popup_click", { placement: "email", ...base });
       }), () => {});
     }));
 

@@ -4,6 +4,7 @@ import { get, set, getJSON, setJSON, rid, now } from "./util.js";
 export const S = {
   key: "",
   base: "", // Tarry's origin, where t.js came from
+  home: "", // `data-home`: the shop's home page where it is not the site's root
   page: {}, // type, item, title
   utm: {},
   cfg: {}, // store settings from decide, kept for the next page
