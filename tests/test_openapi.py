@@ -15,7 +15,8 @@ def test_every_route_is_described(client: TestClient) -> None:
     document = client.get("/openapi.json").json()
     assert document["openapi"].startswith("3.1")
     app = create_app(client.app.state.settings)  # type: ignore[attr-defined]
-    served: dict[str, set[str]] = {COLLECT_PATH: {"post"}}
+    # Outside Starlette's routing: events, and the browser's CORS preflight.
+    served: dict[str, set[str]] = {COLLECT_PATH: {"post", "options"}}
     for route in app.starlette.routes:
         assert isinstance(route, Route)
         methods = {m.lower() for m in route.methods or ()} - {"head"}
@@ -46,3 +47,29 @@ def test_schemas_come_from_the_models(client: TestClient) -> None:
         assert set(rule["required"]) <= set(from_preset(name, {}))
     assert "governor" in schemas["StoreSettings"]["properties"]
     assert schemas["CollectBatch"]["properties"]["events"]["maxItems"] == 100
+
+
+def test_every_operation_is_described_in_full(client: TestClient) -> None:
+    """What tests/test_openapi_answers.py cannot see: an operation's parameters and
+    answers all say what they are."""
+    document = client.get("/openapi.json").json()
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            where = f"{method.upper()} {path}"
+            assert operation["summary"], where
+            for parameter in operation.get("parameters", ()):
+                assert parameter["description"], (where, parameter["name"])
+                assert parameter["schema"], (where, parameter["name"])
+            for status, answer in operation["responses"].items():
+                assert answer["description"], (where, status)
+                if status not in ("204", "304"):
+                    assert answer["content"], (where, status)
+                if status in ("429", "503") and path not in ("/readyz",):
+                    assert answer["headers"]["Retry-After"]["required"], (where, status)
+    decide = {p["name"]: p for p in document["paths"]["/v1/decide"]["get"]["parameters"]}
+    assert decide["n"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 24, "default": 8}
+    assert "thank_you" in decide["page_type"]["schema"]["enum"]
+    rules = document["paths"]["/v1/admin/rules"]["post"]
+    assert "201" in rules["responses"] and "200" not in rules["responses"]
+    preset = document["components"]["schemas"]["RuleFromPreset"]
+    assert set(preset["properties"]["preset"]["enum"]) == set(PRESETS)

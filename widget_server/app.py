@@ -15,15 +15,18 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.datastructures import State
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.routing import Route
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from recommender import pin_blas
-from widget_server import health, openapi
+from widget_server import health
 from widget_server.admin import catalog as admin_catalog
 from widget_server.admin import rules as admin_rules
-from widget_server.analytics import stats
+from widget_server.analytics import reports, stats
 from widget_server.collect import snippet
 from widget_server.collect.endpoint import CollectEndpoint
 from widget_server.collect.ingest import Ingestor
@@ -34,6 +37,8 @@ from widget_server.decide.recommendations import recommendations
 from widget_server.metrics import Metrics, MetricsMiddleware
 from widget_server.models import retraining
 from widget_server.models.registry import ModelCache
+from widget_server.openapi.document import openapi
+from widget_server.responses import error
 from widget_server.settings import Settings
 from widget_server.storage.connect import open_storage
 from widget_server.storage.stores import PublicKeyCache
@@ -65,6 +70,35 @@ class TarryApp:
             self.metrics.observe(COLLECT_PATH, scope["method"], status, time.perf_counter() - start)
             return
         await self.starlette(scope, receive, send)
+
+
+def allowed_methods(routes: list[BaseRoute], path: str) -> list[str]:
+    """Every method some route serves at `path`: one path may have a route per
+    method, and Starlette's own `Allow` names only the first route's."""
+    methods: set[str] = set()
+    for route in routes:
+        if isinstance(route, Route) and route.path_regex.match(path):
+            methods.update(route.methods or ())
+    return sorted(methods)
+
+
+async def not_routed(request: Request, exc: Exception) -> Response:
+    """Unknown paths and methods answer in JSON like every other error."""
+    assert isinstance(exc, HTTPException)
+    path = request.url.path
+    if exc.status_code == 404:
+        return error(404, f"path: no endpoint at {path}; GET /openapi.json lists them")
+    if exc.status_code == 405:
+        allowed = allowed_methods(request.app.routes, path)
+        message = f"method: {request.method} is not allowed on {path}; use {', '.join(allowed)}"
+        return error(405, message, {"Allow": ", ".join(allowed)})
+    return error(exc.status_code, f"request: {exc.detail}", dict(exc.headers or {}))
+
+
+async def internal_error(request: Request, exc: Exception) -> Response:
+    # Starlette re-raises the exception after this answer, so the server still logs
+    # it; the caller learns nothing of the server's insides.
+    return error(500, "server: internal error")
 
 
 def create_app(settings: Settings | None = None) -> TarryApp:
@@ -118,6 +152,13 @@ def create_app(settings: Settings | None = None) -> TarryApp:
         routes=[
             Route("/v1/stats/summary", stats.summary, methods=["GET"]),
             Route("/v1/stats/attribution", stats.attribution, methods=["GET"]),
+            Route("/v1/stats/overview", reports.overview, methods=["GET"]),
+            Route("/v1/stats/timeseries", reports.timeseries, methods=["GET"]),
+            Route("/v1/stats/breakdown", reports.breakdown, methods=["GET"]),
+            Route("/v1/stats/funnel", reports.funnel, methods=["GET"]),
+            Route("/v1/stats/realtime", reports.realtime, methods=["GET"]),
+            Route("/v1/stats/retention", reports.retention, methods=["GET"]),
+            Route("/v1/stats/cohorts", reports.cohorts, methods=["GET"]),
             Route("/v1/admin/catalog", admin_catalog.import_catalog, methods=["POST"]),
             Route("/v1/decide", decide, methods=["GET"]),
             Route("/v1/recommendations", recommendations, methods=["GET"]),
@@ -131,9 +172,10 @@ def create_app(settings: Settings | None = None) -> TarryApp:
             Route("/readyz", health.readyz, methods=["GET"]),
             Route("/metrics", metrics.endpoint, methods=["GET"]),
             Route("/t.js", snippet.script, methods=["GET", "HEAD"]),
-            Route("/openapi.json", openapi.openapi, methods=["GET"]),
+            Route("/openapi.json", openapi, methods=["GET"]),
         ],
         middleware=[Middleware(MetricsMiddleware, metrics=metrics)],
+        exception_handlers={HTTPException: not_routed, Exception: internal_error},
         lifespan=lifespan,
     )
     app.state.settings = settings

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -17,17 +18,26 @@ def cors_headers(request: Request) -> dict[str, str]:
     return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"} if origin else {}
 
 
-async def store_from_public_key(request: Request, key: str) -> Store | Response:
-    """The enabled store of a public key (`k`), or the 401 / 403 answer: an unknown
-    key, or a page origin outside the store's domains."""
+def public_key_param(params: QueryParams) -> tuple[str, str]:
+    """The query's public key and the name it came under: `k`, or its other name
+    `key`, so that an error names the parameter the caller sent."""
+    for name in ("k", "key"):
+        if params.get(name):
+            return name, str(params[name])
+    return "k", ""
+
+
+async def store_from_public_key(request: Request, key: str, param: str = "k") -> Store | Response:
+    """The enabled store of a public key (sent as `param`), or the 401 / 403 answer:
+    an unknown key, or a page origin outside the store's domains."""
     cors = cors_headers(request)
     if not key.startswith("pk_"):
-        return error(401, "k: a public key (pk_...) is required", cors)
+        return error(401, f"{param}: a public key (pk_...) is required", cors)
     state = request.app.state
     keys_cache: PublicKeyCache = state.public_keys
     store = await keys_cache.get(key)
     if store is None:
-        return error(401, "k: unknown or disabled public key", cors)
+        return error(401, f"{param}: unknown or disabled public key", cors)
     origin = request.headers.get("origin")
     if origin and state.settings.origins != "any" and not store.allows_origin(origin):
         return error(403, f"origin: {origin} is not one of the store's domains")

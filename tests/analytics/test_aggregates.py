@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
+import msgspec
 import pytest
 from helpers import event, make_store, run_with_redis
 from starlette.testclient import TestClient
@@ -14,6 +16,14 @@ from widget_server.settings import Settings
 
 def today() -> date:
     return datetime.now(UTC).date()
+
+
+def summary(settings: Settings, store_id: str, first: date, last: date) -> Any:
+    """The summary as the stats API encodes it (for a store in US dollars)."""
+    figures = run_with_redis(
+        settings, lambda r: aggregates.summary(r, store_id, first, last, "USD")
+    )
+    return msgspec.to_builtins(figures)
 
 
 def hand_made_sessions() -> list[dict]:
@@ -47,7 +57,7 @@ def test_rates_follow_the_definitions_exactly(client: TestClient, settings: Sett
     response = client.post("/v1/collect", json={"k": store.public_key, "events": events})
     assert response.json()["accepted"] == len(events)
 
-    figures = run_with_redis(settings, lambda r: aggregates.summary(r, store.id, today(), today()))
+    figures = summary(settings, store.id, today(), today())
     assert figures["sessions"] == 7
     assert figures["engaged_sessions"] == 5  # b, c, e, f, g
     assert figures["purchase_sessions"] == 2  # f, g
@@ -87,14 +97,12 @@ def test_a_range_adds_days_and_counts_visitors_once(client, settings) -> None:
         client.post("/v1/collect", json={"k": store.public_key, "events": batch}).json()["accepted"]
         == 5
     )
-    both = run_with_redis(settings, lambda r: aggregates.summary(r, store.id, yesterday, today()))
+    both = summary(settings, store.id, yesterday, today())
     assert both["sessions"] == 4
     assert both["engaged_sessions"] == 1
     assert both["visitors"] == 3  # alice on both days counts once
     assert [d["sessions"] for d in both["days"]] == [2, 2]
-    only_yesterday = run_with_redis(
-        settings, lambda r: aggregates.summary(r, store.id, yesterday, yesterday)
-    )
+    only_yesterday = summary(settings, store.id, yesterday, yesterday)
     assert only_yesterday["visitors"] == 2
     assert only_yesterday["bounce_rate"] == pytest.approx(0.5)
 
@@ -108,7 +116,7 @@ def test_a_session_counts_on_the_day_it_started(client, settings) -> None:
     ]
     client.post("/v1/collect", json={"k": store.public_key, "events": batch})
     yesterday = today() - timedelta(days=1)
-    days = run_with_redis(settings, lambda r: aggregates.summary(r, store.id, yesterday, today()))
+    days = summary(settings, store.id, yesterday, today())
     before, after = days["days"]
     assert before["sessions"] == 1
     assert before["engaged_sessions"] == 1 and before["purchase_sessions"] == 1
@@ -116,9 +124,55 @@ def test_a_session_counts_on_the_day_it_started(client, settings) -> None:
     assert after["revenue_minor"] == 1000
 
 
+def test_each_day_has_its_revenue_as_a_decimal(client, settings) -> None:
+    store, secret = make_store(settings)
+    yesterday_ms = int((datetime.now(UTC) - timedelta(days=1)).timestamp() * 1000)
+    batch = [
+        event("purchase", sid="a", vid="a", value=12.34, transaction_id="T-a", ts=yesterday_ms),
+        event("purchase", sid="b", vid="b", value=0.5, transaction_id="T-b"),
+        event("purchase", sid="c", vid="c", value=20.0, transaction_id="T-c"),
+    ]
+    client.post("/v1/collect", json={"k": store.public_key, "events": batch})
+    yesterday = today() - timedelta(days=1)
+    body = client.get(
+        "/v1/stats/summary",
+        params={"from": yesterday.isoformat(), "to": today().isoformat()},
+        headers={"authorization": f"Bearer {secret}"},
+    ).json()
+    assert [(d["day"], d["revenue_minor"], d["revenue"]) for d in body["days"]] == [
+        (yesterday.isoformat(), 1234, 12.34),
+        (today().isoformat(), 2050, 20.5),
+    ]
+    assert body["revenue"] == sum(d["revenue"] for d in body["days"]) == 32.84
+    # Every counter is in the totals and in each day, under the same name.
+    counters = set(aggregates.COUNTERS)
+    assert counters == {
+        "sessions", "engaged_sessions", "purchase_sessions", "page_views", "product_views",
+        "add_to_carts", "purchases", "revenue_minor", "events", "bots",
+    }  # fmt: skip
+    assert set(body) == counters | {
+        "store_id", "from", "to", "visitors", "revenue", "currency", "bounce_rate",
+        "conversion_rate", "days",
+    }  # fmt: skip
+    assert all(set(day) == counters | {"day", "revenue"} for day in body["days"])
+    assert (body["store_id"], body["events"], body["purchases"]) == (store.id, 3, 3)
+
+
+def test_revenue_is_a_decimal_of_the_stores_currency(client, settings) -> None:
+    store, secret = make_store(settings)
+    auth = {"authorization": f"Bearer {secret}"}
+    assert client.patch("/v1/admin/settings", json={"currency": "JPY"}, headers=auth).is_success
+    order = event("purchase", value=1500, currency="JPY", transaction_id="T-yen")
+    client.post("/v1/collect", json={"k": store.public_key, "events": [order]})
+    body = client.get("/v1/stats/summary", headers=auth).json()
+    # A yen has no minor unit: 1500 yen are 1500 minor units, not 15.00.
+    assert (body["revenue_minor"], body["revenue"], body["currency"]) == (1500, 1500.0, "JPY")
+    assert (body["days"][-1]["revenue_minor"], body["days"][-1]["revenue"]) == (1500, 1500.0)
+
+
 def test_empty_range_has_no_rates(settings) -> None:
     store, _ = make_store(settings)
-    figures = run_with_redis(settings, lambda r: aggregates.summary(r, store.id, today(), today()))
+    figures = summary(settings, store.id, today(), today())
     assert figures["sessions"] == 0
     assert figures["bounce_rate"] is None and figures["conversion_rate"] is None
 

@@ -12,23 +12,81 @@ Definitions (the README repeats them):
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Any
+from typing import Annotated
 
+import msgspec
+
+from widget_server.collect.money import from_minor
 from widget_server.storage import keys
 from widget_server.storage.connect import AsyncRedis
 
-COUNTERS = (
-    "sessions",
-    "engaged_sessions",
-    "purchase_sessions",
-    "page_views",
-    "product_views",
-    "add_to_carts",
-    "purchases",
-    "revenue_minor",
-    "events",
-    "bots",
-)
+
+def _about(text: str) -> msgspec.Meta:
+    return msgspec.Meta(description=text)
+
+
+class Counters(msgspec.Struct):
+    """The counters ingest keeps per UTC day (events by the day of their `ts`,
+    sessions by the day of their first event); a range adds them up."""
+
+    sessions: Annotated[int, _about("sessions (`sid`) that started then")]
+    engaged_sessions: Annotated[
+        int,
+        _about(
+            "of those, engaged ones: 2+ page views, an `engagement` event with"
+            " `engaged_ms` >= 10000, an `add_to_cart` or a `purchase`"
+        ),
+    ]
+    purchase_sessions: Annotated[int, _about("of those, sessions with a purchase")]
+    page_views: Annotated[int, _about("`page_view` events")]
+    product_views: Annotated[int, _about("`view_item` events")]
+    add_to_carts: Annotated[int, _about("`add_to_cart` events")]
+    purchases: Annotated[
+        int, _about("orders: each `transaction_id` once (a purchase without one is its own)")
+    ]
+    revenue_minor: Annotated[
+        int,
+        _about(
+            "the orders' `value` in minor units of their currency (cents; a yen has none, a"
+            " dinar three)"
+        ),
+    ]
+    events: Annotated[int, _about("accepted events of every type (duplicates not counted)")]
+    bots: Annotated[int, _about("events dropped because a bot sent them, by the day they arrived")]
+
+
+COUNTERS = tuple(Counters.__struct_fields__)
+
+
+class DayFigures(Counters):
+    """One UTC day's counters."""
+
+    day: Annotated[str, _about("the UTC day, YYYY-MM-DD")]
+    revenue: Annotated[float, _about("the day's `revenue_minor` as a decimal of `currency`")]
+
+
+class Summary(Counters):
+    """A range's totals (the counters summed over its days), its distinct visitors
+    and rates, and each day's counters."""
+
+    store_id: str
+    first_day: Annotated[str, _about("the range's first UTC day")] = msgspec.field(name="from")
+    last_day: Annotated[str, _about("the range's last UTC day")] = msgspec.field(name="to")
+    visitors: Annotated[
+        int,
+        _about("distinct `vid`s over the whole range, each once (HyperLogLog, ~0.8% error)"),
+    ]
+    revenue: Annotated[float, _about("`revenue_minor` as a decimal of `currency`")]
+    currency: Annotated[str, _about("the store's currency (its settings)")]
+    bounce_rate: Annotated[
+        float | None, _about("1 - engaged_sessions / sessions; null without sessions")
+    ]
+    conversion_rate: Annotated[
+        float | None, _about("purchase_sessions / sessions; null without sessions")
+    ]
+    days: list[DayFigures]
+
+
 MAX_RANGE_DAYS = 3660
 
 
@@ -56,8 +114,11 @@ def _ratio(numerator: int, denominator: int) -> float | None:
     return numerator / denominator if denominator else None
 
 
-async def summary(redis: AsyncRedis, store_id: str, first: date, last: date) -> dict[str, Any]:
-    """Totals, unique visitors and rates over the days from `first` to `last`."""
+async def summary(
+    redis: AsyncRedis, store_id: str, first: date, last: date, currency: str
+) -> Summary:
+    """Totals, unique visitors and rates over the days from `first` to `last`, and
+    each day's counters."""
     days = days_between(first, last)
     async with redis.pipeline(transaction=False) as pipe:
         for day in days:
@@ -71,18 +132,21 @@ async def summary(redis: AsyncRedis, store_id: str, first: date, last: date) -> 
         }
         for name, value in values.items():
             totals[name] += value
-        per_day.append({"day": day, **values})
+        revenue = from_minor(values["revenue_minor"], currency)
+        per_day.append(DayFigures(**values, day=day, revenue=revenue))
     # PFCOUNT of several keys is the size of their union; a Cluster allows that in
     # one call because all of a store's keys share a slot.
     visitors = await redis.pfcount(*(keys.day_visitors(store_id, d) for d in days))
     engaged = _ratio(totals["engaged_sessions"], totals["sessions"])
-    return {
-        "from": days[0],
-        "to": days[-1],
+    return Summary(
         **totals,
-        "visitors": int(visitors),
-        "revenue": totals["revenue_minor"] / 100,
-        "bounce_rate": None if engaged is None else 1 - engaged,
-        "conversion_rate": _ratio(totals["purchase_sessions"], totals["sessions"]),
-        "days": per_day,
-    }
+        store_id=store_id,
+        first_day=days[0],
+        last_day=days[-1],
+        visitors=int(visitors),
+        revenue=from_minor(totals["revenue_minor"], currency),
+        currency=currency,
+        bounce_rate=None if engaged is None else 1 - engaged,
+        conversion_rate=_ratio(totals["purchase_sessions"], totals["sessions"]),
+        days=per_day,
+    )

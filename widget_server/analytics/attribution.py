@@ -30,9 +30,11 @@ from __future__ import annotations
 import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Annotated, Any, TypedDict
 
-from widget_server.analytics.lift import Group, Lift, compare
+import msgspec
+
+from widget_server.analytics.lift import Group, Lift, LiftReport, compare
 
 Event = Mapping[str, Any]
 
@@ -462,11 +464,95 @@ def popup_lift(
     return _lift_by(prepared, start_ms, "popup_shown", "popup_suppressed", "popup_id", None)
 
 
-def _credit_json(credit: Credit | ShowcaseCredit) -> dict[str, Any]:
-    return dataclasses.asdict(credit)
+# -- the answer's shape -----------------------------------------------------------
 
 
-def _popup_json(figures: PopupFigures) -> dict[str, Any]:
+def _about(text: str) -> msgspec.Meta:
+    return msgspec.Meta(description=text)
+
+
+class CreditReport(TypedDict):
+    """Conversions credited to a popup (or a variant), by click or by view."""
+
+    sessions: Annotated[int, _about("sessions with a credited add to cart or purchase")]
+    add_to_carts: int
+    purchases: Annotated[int, _about("orders")]
+    revenue: Annotated[float, _about("the orders' `value`, as a decimal")]
+
+
+class PopupFiguresReport(TypedDict):
+    """Sessions that saw, clicked, closed or were held out from a popup, and what
+    its clicks and views are credited with."""
+
+    shown: Annotated[int, _about("sessions shown the popup")]
+    clicked: Annotated[int, _about("sessions that clicked it")]
+    closed: Annotated[int, _about("sessions that closed it")]
+    suppressed: Annotated[int, _about("sessions held out (`popup_suppressed`)")]
+    click_rate: Annotated[float | None, _about("clicked / shown; null when none was shown")]
+    click: Annotated[CreditReport, _about("credited to the last popup the session clicked")]
+    view: Annotated[CreditReport, _about("credited to the last popup shown, with no click")]
+
+
+class PopupAttribution(PopupFiguresReport):
+    """A popup's figures, per variant too, and the lift of showing it."""
+
+    variants: dict[str, PopupFiguresReport]
+    lift: LiftReport
+
+
+class ShowcaseCreditReport(TypedDict):
+    """What showcase clicks led to: items added and bought, their orders and revenue."""
+
+    add_to_carts: Annotated[int, _about("clicked items later added to the cart")]
+    purchases: Annotated[int, _about("orders with at least one credited item")]
+    items_purchased: Annotated[int, _about("credited order lines")]
+    revenue: Annotated[float, _about("of the credited lines, as a decimal")]
+
+
+class PlacementReport(ShowcaseCreditReport):
+    """One showcase placement's views, clicks, holdout, credit and lift."""
+
+    views: Annotated[int, _about("`showcase_view` events")]
+    clicks: Annotated[int, _about("`showcase_click` events")]
+    click_rate: Annotated[float | None, _about("clicks / views; null without views")]
+    view_sessions: int
+    click_sessions: int
+    suppressed: Annotated[int, _about("sessions held out (`showcase_suppressed`)")]
+    rec_ids: Annotated[
+        dict[str, ShowcaseCreditReport], _about("credit per `rec_id`, only those with some")
+    ]
+    lift: LiftReport
+
+
+class ShowcasesReport(TypedDict):
+    lift: Annotated[LiftReport, _about("all placements together")]
+    placements: dict[str, PlacementReport]
+
+
+class AttributionReport(TypedDict):
+    popups: dict[str, PopupAttribution]
+    showcases: ShowcasesReport
+
+
+def _credit_json(credit: Credit) -> CreditReport:
+    return {
+        "sessions": credit.sessions,
+        "add_to_carts": credit.add_to_carts,
+        "purchases": credit.purchases,
+        "revenue": credit.revenue,
+    }
+
+
+def _showcase_credit_json(credit: ShowcaseCredit) -> ShowcaseCreditReport:
+    return {
+        "add_to_carts": credit.add_to_carts,
+        "purchases": credit.purchases,
+        "items_purchased": credit.items_purchased,
+        "revenue": credit.revenue,
+    }
+
+
+def _popup_json(figures: PopupFigures) -> PopupFiguresReport:
     return {
         "shown": figures.shown,
         "clicked": figures.clicked,
@@ -478,12 +564,30 @@ def _popup_json(figures: PopupFigures) -> dict[str, Any]:
     }
 
 
+def _placement_json(figures: ShowcaseFigures) -> PlacementReport:
+    credit = figures.credit
+    return {
+        "views": figures.views,
+        "clicks": figures.clicks,
+        "click_rate": figures.click_rate,
+        "view_sessions": figures.view_sessions,
+        "click_sessions": figures.click_sessions,
+        "suppressed": figures.suppressed,
+        "add_to_carts": credit.add_to_carts,
+        "purchases": credit.purchases,
+        "items_purchased": credit.items_purchased,
+        "revenue": credit.revenue,
+        "rec_ids": {rec: _showcase_credit_json(c) for rec, c in figures.rec_ids.items()},
+        "lift": figures.lift.to_json(),
+    }
+
+
 def report(
     events: Iterable[Event], *, start_ms: int | None = None, end_ms: int | None = None
-) -> dict[str, Any]:
+) -> AttributionReport:
     """Everything above, as JSON-ready dicts: `{"popups": ..., "showcases": ...}`."""
     prepared = prepare(events, end_ms=end_ms)
-    popups = {
+    popups: dict[str, PopupAttribution] = {
         popup: {
             **_popup_json(popup_report.total),
             "variants": {v: _popup_json(f) for v, f in popup_report.variants.items()},
@@ -497,18 +601,8 @@ def report(
         "showcases": {
             "lift": showcases.lift.to_json(),
             "placements": {
-                placement: {
-                    "views": f.views,
-                    "clicks": f.clicks,
-                    "click_rate": f.click_rate,
-                    "view_sessions": f.view_sessions,
-                    "click_sessions": f.click_sessions,
-                    "suppressed": f.suppressed,
-                    **_credit_json(f.credit),
-                    "rec_ids": {rec: _credit_json(c) for rec, c in f.rec_ids.items()},
-                    "lift": f.lift.to_json(),
-                }
-                for placement, f in showcases.placements.items()
+                placement: _placement_json(figures)
+                for placement, figures in showcases.placements.items()
             },
         },
     }

@@ -22,19 +22,52 @@ from __future__ import annotations
 import dataclasses
 import math
 from statistics import NormalDist
-from typing import Any
+from typing import Annotated, Final, Literal, TypedDict
+
+import msgspec
 
 CONFIDENCE = 0.95
 SIGNIFICANCE = 0.05
 MIN_SESSIONS = 100  # per group
 MIN_CONVERSIONS = 5  # both groups together
 
-NOT_ENOUGH_DATA = "not enough data yet"
-LIFTS = "lifts conversion"
-LOWERS = "lowers conversion"
-NO_CLEAR_DIFFERENCE = "no clear difference"
+NOT_ENOUGH_DATA: Final = "not enough data yet"
+LIFTS: Final = "lifts conversion"
+LOWERS: Final = "lowers conversion"
+NO_CLEAR_DIFFERENCE: Final = "no clear difference"
 
 _Z = NormalDist().inv_cdf(1 - (1 - CONFIDENCE) / 2)  # 1.959963984540054
+
+Verdict = Literal[
+    "not enough data yet", "lifts conversion", "lowers conversion", "no clear difference"
+]
+
+
+class GroupOutcome(TypedDict):
+    """Sessions of one group and how many of them converted."""
+
+    sessions: int
+    conversions: int
+    rate: Annotated[float | None, msgspec.Meta(description="conversions / sessions")]
+
+
+class LiftReport(TypedDict):
+    """Sessions shown the widget (treatment) against sessions held out from it."""
+
+    treatment: GroupOutcome
+    holdout: GroupOutcome
+    difference: Annotated[float | None, msgspec.Meta(description="treatment - holdout rate")]
+    relative_difference: Annotated[
+        float | None, msgspec.Meta(description="difference / holdout rate; null when that is 0")
+    ]
+    ci95: Annotated[
+        Annotated[list[float], msgspec.Meta(min_length=2, max_length=2)] | None,
+        msgspec.Meta(description="[low, high]: 95% interval of the difference (Newcombe's)"),
+    ]
+    p_value: Annotated[
+        float | None, msgspec.Meta(description="two-sided, pooled two-proportion z-test")
+    ]
+    verdict: Verdict
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -56,10 +89,10 @@ class Lift:
     ci_low: float | None
     ci_high: float | None
     p_value: float | None
-    verdict: str
+    verdict: Verdict
 
-    def to_json(self) -> dict[str, Any]:
-        def group(g: Group) -> dict[str, Any]:
+    def to_json(self) -> LiftReport:
+        def group(g: Group) -> GroupOutcome:
             return {"sessions": g.sessions, "conversions": g.conversions, "rate": g.rate}
 
         return {
@@ -67,7 +100,12 @@ class Lift:
             "holdout": group(self.holdout),
             "difference": self.difference,
             "relative_difference": self.relative_difference,
-            "ci95": None if self.ci_low is None else [self.ci_low, self.ci_high],
+            "ci95": None
+            if self.ci_low is None or self.ci_high is None
+            else [
+                self.ci_low,
+                self.ci_high,
+            ],
             "p_value": self.p_value,
             "verdict": self.verdict,
         }
@@ -116,6 +154,7 @@ def compare(treatment: Group, holdout: Group) -> Lift:
     relative = difference / holdout_rate if holdout_rate else None
     low, high = newcombe_interval(x1, n1, x2, n2)
     p_value = two_proportion_p_value(x1, n1, x2, n2)
+    verdict: Verdict
     if min(n1, n2) < MIN_SESSIONS or x1 + x2 < MIN_CONVERSIONS:
         verdict = NOT_ENOUGH_DATA
     elif p_value < SIGNIFICANCE:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from starlette.datastructures import QueryParams
@@ -12,8 +12,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from widget_server.analytics import aggregates
-from widget_server.analytics.attribution import RELEVANT_TYPES, SHOWCASE_WINDOW_MS, report
+from widget_server.analytics.attribution import (
+    RELEVANT_TYPES,
+    SHOWCASE_WINDOW_MS,
+    PopupAttribution,
+    ShowcasesReport,
+    report,
+)
 from widget_server.auth import store_from_secret
+from widget_server.popups.rulebook import Rulebook
 from widget_server.responses import STORAGE_ERRORS, error, json_response, storage_unavailable
 from widget_server.storage import keys
 from widget_server.storage.clock import MAX_EVENT_AGE_MS
@@ -46,13 +53,28 @@ async def summary(request: Request) -> Response:
             return store
         try:
             first, last = _day_range(request.query_params)
-            figures = await aggregates.summary(redis, store.id, first, last)
+            currency = (await Rulebook(redis, store.id).settings()).currency
+            figures = await aggregates.summary(redis, store.id, first, last, currency)
         except aggregates.RangeError as exc:
             return error(400, str(exc))
     except STORAGE_ERRORS:
         request.app.state.metrics.redis_errors.inc()
         return storage_unavailable()
-    return json_response({"store_id": store.id, **figures})
+    return json_response(figures)
+
+
+class Attribution(msgspec.Struct):
+    """What popups and showcases led to over a range of UTC days (by the events' `ts`)."""
+
+    store_id: str
+    first_day: Annotated[str, msgspec.Meta(description="the first UTC day")] = msgspec.field(
+        name="from"
+    )
+    last_day: Annotated[str, msgspec.Meta(description="the last UTC day")] = msgspec.field(
+        name="to"
+    )
+    popups: Annotated[dict[str, PopupAttribution], msgspec.Meta(description="by popup id")]
+    showcases: ShowcasesReport
 
 
 class _Item(msgspec.Struct):
@@ -134,4 +156,6 @@ async def attribution(request: Request) -> Response:
         return storage_unavailable()
     # Sorting and counting a range's events is CPU work: off the event loop.
     figures = await asyncio.to_thread(report, events, start_ms=start_ms, end_ms=end_ms)
-    return json_response({"store_id": store.id, "from": days[0], "to": days[-1], **figures})
+    return json_response(
+        Attribution(store.id, days[0], days[-1], figures["popups"], figures["showcases"])
+    )

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from recommender.serving import STRATEGIES
-from widget_server.auth import cors_headers, store_from_public_key
+from widget_server.auth import cors_headers, public_key_param, store_from_public_key
 from widget_server.collect.useragent import classify
 from widget_server.models import showcases
 from widget_server.models.registry import ModelCache
@@ -432,7 +432,8 @@ async def decide(request: Request) -> Response:
     params = request.query_params
     state = request.app.state
     try:
-        store = await store_from_public_key(request, params.get("k") or params.get("key") or "")
+        param, key = public_key_param(params)
+        store = await store_from_public_key(request, key, param)
         if isinstance(store, Response):
             return store
         try:

@@ -16,8 +16,8 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from recommender.serving import Query, Rules
-from widget_server.auth import cors_headers, store_from_public_key
+from recommender.serving import STRATEGIES, Query, Rules
+from widget_server.auth import cors_headers, public_key_param, store_from_public_key
 from widget_server.decide.endpoint import Decider, in_showcase_holdout
 from widget_server.models import showcases
 from widget_server.models.registry import ModelCache
@@ -57,12 +57,32 @@ def _int(request: Request, name: str, default: int | None) -> int | None:
         raise BadParameter(f"{name}: must be a whole number, got {raw!r}") from None
 
 
+def _strategy(request: Request) -> str:
+    """The strategy, from `strategy`, else from `placement`: an error names the one
+    the caller sent."""
+    params = request.query_params
+    given = params.get("strategy")
+    if given:
+        if given not in STRATEGIES:
+            raise BadParameter(f"strategy: must be one of {', '.join(STRATEGIES)}, got {given!r}")
+        return given
+    placement = params.get("placement")
+    if not placement:
+        return "recommended"
+    if placement not in STRATEGIES:
+        raise BadParameter(
+            f"placement: {placement!r} names no strategy; without `strategy` it must be one"
+            f" of {', '.join(STRATEGIES)}"
+        )
+    return placement
+
+
 def _request(request: Request) -> tuple[showcases.SlotRequest, showcases.Shopper]:
     params = request.query_params
     try:
-        strategy = params.get("strategy") or params.get("placement") or "recommended"
+        strategy = _strategy(request)
         n = _int(request, "n", 10) or 0
-        # The library's own checks name the field (strategy, n).
+        # The library's own check names the field (n).
         Query(strategy=strategy, n=n)
         rules = Rules(
             exclude_history=_flag(request, "exclude_history"),
@@ -94,7 +114,8 @@ async def recommendations(request: Request) -> Response:
     params = request.query_params
     state = request.app.state
     try:
-        store = await store_from_public_key(request, params.get("k") or params.get("key") or "")
+        param, key = public_key_param(params)
+        store = await store_from_public_key(request, key, param)
         if isinstance(store, Response):
             return store
         try:

@@ -1,0 +1,1 @@
+"""GET /openapi.json: the API described, from the code that serves it."""
