@@ -52,3 +52,27 @@ def event(type_: str = "page_view", **fields: Any) -> dict[str, Any]:
     }
     base.update(fields)
     return base
+
+
+def ingest_in_the_past(
+    settings: Settings, store_id: str, batches: list[list[dict[str, Any]]]
+) -> None:
+    """Send each batch through the real ingest with the clock of its last event: collect
+    accepts events of the last 47 hours only, and history is older than that."""
+    import json
+
+    from widget_server.collect.events import decode_event
+    from widget_server.collect.ingest import Context, Ingestor
+
+    async def ingest(redis: Any) -> None:
+        ingestor = Ingestor(redis, retention_days=90, rate_limit_ip=0, rate_limit_visitor=0)
+        store = await stores.get_store(redis, store_id)
+        assert store is not None
+        for batch in batches:
+            decoded = [decode_event(json.dumps(e).encode()) for e in batch]
+            clock = max(e["ts"] for e in batch) + 60_000
+            context = Context(store_id, clock, 0, "desktop", "ih", store.salt)
+            result = await ingestor.ingest(decoded, context)
+            assert result.accepted + result.duplicates == len(batch), result.rejected
+
+    run_with_redis(settings, ingest)

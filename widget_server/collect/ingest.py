@@ -7,17 +7,21 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
+import functools
 from typing import Any
 
 import msgspec
 
 from widget_server.collect.events import Event, Item, event_encoder
+from widget_server.collect.money import to_minor
+from widget_server.collect.sources import NOT_SET, classify
 from widget_server.storage import keys
 from widget_server.storage.clock import MAX_EVENT_AGE_MS, now_ms, utc_day
 from widget_server.storage.connect import AsyncRedis
 from widget_server.storage.scripts import (
     INGEST,
     KIND_ADD_TO_CART,
+    KIND_CHECKOUT,
     KIND_ENGAGED,
     KIND_PAGE_VIEW,
     KIND_POPUP_CLICK,
@@ -25,6 +29,7 @@ from widget_server.storage.scripts import (
     KIND_PURCHASE,
     KIND_VIEW_ITEM,
 )
+from widget_server.storage.stores import customer_id
 
 # An event as it arrived (its JSON, decoded), or why it could not be decoded.
 DecodedEvent = tuple[bytes, Event] | str
@@ -32,6 +37,12 @@ DecodedEvent = tuple[bytes, Event] | str
 DUPLICATE_WINDOW_S = 48 * 3600
 MAX_EVENT_FUTURE_MS = 10 * 60 * 1000
 SESSION_IDLE_S = 30 * 60
+QUARTER_MS = 15 * 60 * 1000
+LIVE_TTL_S = 2 * 3600
+SESSION_LOG_DAYS = 400
+# Distinct values a UTC day keeps per breakdown dimension (landing pages, referrers,
+# campaigns); later new values of that day count as `(other)`.
+DIMENSION_VALUES_PER_DAY = 1000
 ENGAGED_MS = 10_000
 RATE_WINDOW_S = 60
 VISITOR_TTL_S = 400 * 86400
@@ -41,6 +52,7 @@ _KINDS = {
     "view_item": KIND_VIEW_ITEM,
     "add_to_cart": KIND_ADD_TO_CART,
     "purchase": KIND_PURCHASE,
+    "begin_checkout": KIND_CHECKOUT,
     "popup_shown": KIND_POPUP_SEEN,
     "popup_suppressed": KIND_POPUP_SEEN,
     "popup_click": KIND_POPUP_CLICK,
@@ -54,6 +66,7 @@ class IngestResult:
     duplicates: int = 0
     rejected: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     retry_after: int = 0  # > 0: rate-limited, nothing was stored
+    orders: int = 0  # an import's orders counted now (not known before)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -65,6 +78,8 @@ class Context:
     skew_ms: int  # server clock minus sender clock
     device: str
     ip_hash: str
+    salt: str = ""  # the store's, for customer ids made from e-mail addresses
+    history: bool = False  # an import of the shop's past: no 47-hour window
 
 
 # Only a skew larger than this is corrected: smaller ones are mostly network delay,
@@ -76,7 +91,7 @@ def check_event(event: Event, ctx: Context) -> Event | str:
     """The event with `ts` corrected for clock skew, or why it is refused (rules the
     schema cannot say)."""
     ts = event.ts + ctx.skew_ms if abs(ctx.skew_ms) > SKEW_TOLERANCE_MS else event.ts
-    if ts < ctx.now_ms - MAX_EVENT_AGE_MS:
+    if ts < ctx.now_ms - MAX_EVENT_AGE_MS and not ctx.history:
         return "ts: older than 47 hours; events are accepted for 47 hours"
     if ts > ctx.now_ms + MAX_EVENT_FUTURE_MS:
         return "ts: more than 10 minutes in the future"
@@ -89,6 +104,38 @@ def check_event(event: Event, ctx: Context) -> Event | str:
     if ts != event.ts:
         event = msgspec.structs.replace(event, ts=ts)
     return event
+
+
+def _clean(value: str) -> str:
+    # Dimension values travel tab-separated and sit before the session's `|` list.
+    return value.replace("\t", " ").replace("|", "/").replace("\n", " ")
+
+
+def _dims(event: Event, device: str) -> str:
+    """The values a session starting with this page view is broken down by, in the
+    order of keys.DIMENSIONS."""
+    source = classify(
+        event.url, event.ref, event.utm_source, event.utm_medium, event.utm_campaign
+    )
+    return "\t".join(
+        _clean(v)
+        for v in (
+            event.page_type or NOT_SET,
+            device,
+            source.channel,
+            source.referrer,
+            source.utm_source,
+            source.utm_medium,
+            source.utm_campaign,
+            source.landing_page,
+        )
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _no_dims(device: str) -> str:
+    """The dimension values of a session whose first event is not a page view."""
+    return "\t".join([NOT_SET, device, "direct", "(direct)", NOT_SET, NOT_SET, NOT_SET, NOT_SET])
 
 
 def session_category(category: str | None) -> str:
@@ -189,8 +236,42 @@ class Ingestor:
     async def ingest(self, events: list[DecodedEvent], ctx: Context) -> IngestResult:
         """Store the events: each is (its JSON as sent, the decoded event), or the
         reason it could not be decoded."""
+        result, plan, count = self._prepare(events, ctx)
+        if plan is None:
+            return result
+        job = _Job(plan, count, asyncio.get_running_loop().create_future())
+        first, second = await self._submit(ctx.store_id, job)
+        if first == -1:
+            result.retry_after = second
+        else:
+            result.accepted, result.duplicates = first, second
+        return result
+
+    async def ingest_history(
+        self, events: list[DecodedEvent], ctx: Context, *, orders_only: bool
+    ) -> IngestResult:
+        """Store events of the shop's past (an import): counted on their own days,
+        deduplicated for good, never as realtime traffic, in one script call of
+        their own (not coalesced with live requests). `orders_only`: past orders,
+        which had no web session."""
+        result, plan, _ = self._prepare(events, ctx)
+        if plan is None:
+            return result
+        plan["vl"] = 0
+        plan.pop("ipl", None)
+        flags = {"hist": 1, "orders": 1} if orders_only else {"hist": 1}
+        counts = await self._call(ctx.store_id, [plan], flags)
+        result.accepted, result.duplicates = int(counts[0]), int(counts[1])
+        result.orders = int(counts[2])
+        return result
+
+    def _prepare(
+        self, events: list[DecodedEvent], ctx: Context
+    ) -> tuple[IngestResult, dict[str, Any] | None, int]:
+        """The checked events as a request's part of the ingest script's plan (None
+        when no event is left), and how many events it holds."""
         result = IngestResult()
-        rows: list[tuple[str, str, str, str, int, str, int, str, int, int, str, str]] = []
+        rows: list[tuple[Any, ...]] = []
         cards: list[tuple[str, str]] = []
         server_fields = f',"rt":{ctx.now_ms},"dev":"{ctx.device}","ih":"{ctx.ip_hash}"}}'
         for index, decoded in enumerate(events):
@@ -204,17 +285,24 @@ class Ingestor:
             if isinstance(checked, str):
                 result.rejected.append({"index": index, "error": checked})
                 continue
-            if checked is not event:  # ts corrected: store the corrected event
+            if checked.uid is not None and "@" in checked.uid:
+                # An e-mail address is never stored: only its salted hash.
+                checked = msgspec.structs.replace(
+                    checked, uid=customer_id(ctx.salt, checked.uid)
+                )
+            if checked is not event:  # ts corrected or uid hashed: store the new event
                 event, sent = checked, event_encoder.encode(checked)
             # The stored form is the event as sent (checked against the schema, so
             # it is one JSON object) with the server's fields added.
             stored = sent[:-1].decode() + server_fields
             kind = _KINDS.get(event.type, 0)
-            revenue_minor = 0
+            revenue_minor = engaged_ms = 0
             if kind == KIND_PURCHASE:
-                revenue_minor = round((event.value or 0) * 100)
-            elif event.type == "engagement" and (event.engaged_ms or 0) >= ENGAGED_MS:
-                kind = KIND_ENGAGED
+                revenue_minor = to_minor(event.value or 0, event.currency)
+            elif event.type == "engagement":
+                engaged_ms = event.engaged_ms or 0
+                if engaged_ms >= ENGAGED_MS:
+                    kind = KIND_ENGAGED
             category = ""
             if kind == KIND_VIEW_ITEM and event.items:
                 item = event.items[0]
@@ -236,10 +324,15 @@ class Ingestor:
                     event.ts,
                     event.popup_id or "",
                     category,
+                    event.ts // QUARTER_MS,
+                    _dims(event, ctx.device) if kind == KIND_PAGE_VIEW else _no_dims(ctx.device),
+                    event.currency or "",
+                    engaged_ms,
+                    event.uid or "",
                 )
             )
         if not rows:
-            return result
+            return result, None, 0
 
         plan: dict[str, Any] = {"ev": rows, "vl": self._rate_limit_visitor}
         if cards:
@@ -247,13 +340,7 @@ class Ingestor:
         if self._rate_limit_ip:
             plan["ih"] = ctx.ip_hash
             plan["ipl"] = self._rate_limit_ip
-        job = _Job(plan, len(rows), asyncio.get_running_loop().create_future())
-        first, second = await self._submit(ctx.store_id, job)
-        if first == -1:
-            result.retry_after = second
-        else:
-            result.accepted, result.duplicates = first, second
-        return result
+        return result, plan, len(rows)
 
     async def _submit(self, store: str, job: _Job) -> tuple[int, int]:
         queue = self._queues.get(store)
@@ -278,7 +365,7 @@ class Ingestor:
                     jobs.append(job)
                     events += job.events
                 try:
-                    counts = await self._call(store, jobs)
+                    counts = await self._call(store, [job.plan for job in jobs])
                 except Exception as exc:
                     for job in jobs:
                         if not job.done.done():
@@ -294,7 +381,9 @@ class Ingestor:
                 for job in pending:  # only when cancelled at shutdown
                     job.done.cancel()
 
-    async def _call(self, store: str, jobs: list[_Job]) -> list[int]:
+    async def _call(
+        self, store: str, requests: list[dict[str, Any]], flags: dict[str, int] | None = None
+    ) -> list[int]:
         now = now_ms()
         # MessagePack: Redis' Lua reads it faster than JSON, and the events' stored
         # forms travel inside it as plain strings, with no escaping and no splitting.
@@ -308,7 +397,12 @@ class Ingestor:
                 "vis_ttl": VISITOR_TTL_S,
                 "win": RATE_WINDOW_S,
                 "w": now // 1000 // RATE_WINDOW_S,
-                "reqs": [job.plan for job in jobs],
+                "reqs": requests,
+                **(flags or {}),
+                "minute": now // 60_000,
+                "live_ttl": LIVE_TTL_S,
+                "cap": DIMENSION_VALUES_PER_DAY,
+                "slog_minid": f"{now - SESSION_LOG_DAYS * 86_400_000}-0",
             }
         )
         counts: list[int] = await self._script(keys=[keys.events(store)], args=[plan])

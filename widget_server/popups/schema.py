@@ -370,6 +370,12 @@ class StoreSettings(Model):
     showcase_holdout: float = Field(0, ge=0, le=90)
     showcases: list[ShowcaseSlot] = Field([], max_length=20)
     respect_gpc: bool = False  # honour Global Privacy Control in the snippet
+    # How long after a popup or showcase an order is still credited to it.
+    attribution_window_days: int = Field(7, ge=1, le=90)
+    # A customer is active while their last order is at most this old (retention).
+    activity_window_days: int = Field(365, ge=7, le=3660)
+    # Expected customer lifetime for customer lifetime value; unset: from churn.
+    customer_lifetime_years: float | None = Field(None, gt=0, le=50)
 
     @field_validator("timezone")
     @classmethod

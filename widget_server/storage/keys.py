@@ -23,6 +23,30 @@ RATE_IP = "rl:ip:"
 RATE_VISITOR = "rl:v:"
 VISITOR = "v:"
 CATALOG = "catalog"
+QUARTER = "q:"
+HOUR = "h:"
+DIMS_QUARTER = "dq:"
+DIMS_DAY = "dd:"
+DIMS_RANK = "dz:"
+DIMS_RANK_WEEK = "dzw:"
+VISITOR_COUNTS = "vc"
+IMPORTED = "imported:"
+LIVE = "live:"
+SESSION_LOG = "sessions"
+ORDER_LOG = "orders"
+# The dimensions sessions are broken down by, and the short codes their counters are
+# named with (`dims_quarter`, `dims_day`), in the order the ingest script gets them.
+DIMENSION_CODES = {
+    "page_type": "pt",
+    "device": "dv",
+    "channel": "ch",
+    "referrer": "rf",
+    "utm_source": "us",
+    "utm_medium": "um",
+    "utm_campaign": "uc",
+    "landing_page": "lp",
+}
+DIMENSIONS = tuple(DIMENSION_CODES.values())
 
 
 def store_prefix(store_id: str) -> str:
@@ -63,6 +87,13 @@ def seen_events(store_id: str, hour: int) -> str:
     return f"{store_prefix(store_id)}{SEEN}{hour}"
 
 
+def imported_events(store_id: str, hour: int) -> str:
+    """Hash whose fields are the ids of imported events of one hour (by their `ts`):
+    an import remembers what it counted for good, so a second import of the same
+    file, or an overlapping export, changes nothing."""
+    return f"{store_prefix(store_id)}{IMPORTED}{hour}"
+
+
 def session(store_id: str, session_id: str) -> str:
     """One session's state, "day page_views engaged purchased" followed by the
     categories viewed in it ("|shoes|bags"); expires after 30 minutes without an
@@ -81,8 +112,77 @@ def day(store_id: str, day: str) -> str:
 
 
 def day_visitors(store_id: str, day: str) -> str:
-    """HyperLogLog of the visitor ids seen on one UTC day."""
+    """HyperLogLog of the visitor ids whose session started on one UTC day."""
     return f"{store_prefix(store_id)}{DAY}{day}{VISITORS}"
+
+
+def quarter(store_id: str, number: int) -> str:
+    """Hash: one UTC quarter-hour's counters (number: quarter-hours since the epoch),
+    the same fields as a day's; with `hour` and `day`, any local period is a sum of
+    these (analytics/periods.py)."""
+    return f"{store_prefix(store_id)}{QUARTER}{number}"
+
+
+def hour(store_id: str, number: int) -> str:
+    """Hash: one UTC hour's counters (number: hours since the epoch)."""
+    return f"{store_prefix(store_id)}{HOUR}{number}"
+
+
+def visitors_of(bucket_key: str) -> str:
+    """HyperLogLog of the visitors whose session started in a day, hour or quarter."""
+    return f"{bucket_key}{VISITORS}"
+
+
+def dims_quarter(store_id: str, number: int) -> str:
+    """Hash: one UTC quarter-hour's session counters by dimension value, fields
+    `<dim>\t<value>\t<metric>` (dims and metrics: analytics/breakdown.py)."""
+    return f"{store_prefix(store_id)}{DIMS_QUARTER}{number}"
+
+
+def dims_day(store_id: str, day: str, dim: str) -> str:
+    """Hash: one UTC day's session counters of one dimension, fields
+    `<value>\t<metric>`, and `\t#`, how many values the day admitted (the rest
+    count as `(other)`)."""
+    return f"{store_prefix(store_id)}{DIMS_DAY}{day}:{dim}"
+
+
+def dims_rank(store_id: str, day: str, dim: str) -> str:
+    """Sorted set: one UTC day's sessions by value of one dimension, so that the top
+    values of a long range are one ZUNION away."""
+    return f"{store_prefix(store_id)}{DIMS_RANK}{day}:{dim}"
+
+
+def dims_rank_week(store_id: str, week: int, dim: str) -> str:
+    """Sorted set: one UTC week's sessions by value (week: Monday-based weeks since
+    the epoch, (day number + 3) // 7), so that a quarter's ranking reads 13 of these
+    instead of 90 days' worth."""
+    return f"{store_prefix(store_id)}{DIMS_RANK_WEEK}{week}:{dim}"
+
+
+def visitor_counts(store_id: str) -> str:
+    """Hash: distinct visitors of periods that can no longer change ("<start>:<end>",
+    in ms), so that a long timeseries does not merge the same HyperLogLogs again."""
+    return f"{store_prefix(store_id)}{VISITOR_COUNTS}"
+
+
+def live(store_id: str, minute: int) -> str:
+    """Hash: one minute of the server's clock (minutes since the epoch): `events`
+    and `p\t<path>` page views; with its visitors' HyperLogLog, kept two hours for
+    the realtime view."""
+    return f"{store_prefix(store_id)}{LIVE}{minute}"
+
+
+def session_log(store_id: str) -> str:
+    """Stream of session starts, an entry per ingest call (field `s`: "vid ts" pairs
+    separated by `;`): first visits and returns for visitor cohorts."""
+    return f"{store_prefix(store_id)}{SESSION_LOG}"
+
+
+def order_log(store_id: str) -> str:
+    """Sorted set of counted orders by time (score: ms), members
+    `<transaction id>\t<customer>\t<amount in minor units>\t<currency or ''>`:
+    what retention and cohorts read."""
+    return f"{store_prefix(store_id)}{ORDER_LOG}"
 
 
 def rate_visitor(store_id: str, visitor_id: str, window: int) -> str:
@@ -114,6 +214,13 @@ def catalog(store_id: str) -> str:
     """Hash: item id → the item's card as JSON (name, url, image, price, currency,
     category, brand, availability, updated_ms), from imports and `view_item` events."""
     return f"{store_prefix(store_id)}{CATALOG}"
+
+
+def catalog_version(store_id: str) -> str:
+    """Counter bumped by every catalog import or upsert, so that servers know when
+    the cards they cached (misses too) are stale. `view_item` product data does not
+    bump it: it trickles in all day, and the cache's ttl covers it."""
+    return f"{store_prefix(store_id)}{CATALOG}:ver"
 
 
 def visitor(store_id: str, visitor_id: str) -> str:

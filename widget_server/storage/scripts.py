@@ -20,6 +20,7 @@ KIND_PURCHASE = 4
 KIND_ENGAGED = 5  # an `engagement` event with engaged_ms >= 10 s
 KIND_POPUP_SEEN = 6  # `popup_shown` or `popup_suppressed`: counts for frequency caps
 KIND_POPUP_CLICK = 7
+KIND_CHECKOUT = 8
 
 _INGEST = """
 -- Append the events of one or more collect requests (coalesced by the server) to a
@@ -43,25 +44,150 @@ _INGEST = """
 --     vl       events a visitor may send per window (0: no limit)
 --     ev       [[id, sid, day, vid, kind, transaction_id or "", revenue_minor,
 --               stored form, hour of the event's ts as sent, ts, popup id or "",
---               category viewed or ""], ...]
+--               category viewed or "", quarter-hour of ts, dims, currency or "",
+--               engaged ms, customer id or ""], ...]
+--              dims: the session's dimension values if it starts with this event,
+--              tab-separated in the order of DIMENSIONS (collect/ingest.py)
 --     cat      [[item_id, card JSON], ...]: product data seen in view_item events,
 --              merged field by field into the catalog (absent: none)
 --   vis_ttl    seconds a visitor's record is kept after their last session starts
--- Returns {accepted, duplicates} per request, flattened; {-1, retry_after_seconds}
--- for a rate-limited request, which then changes nothing else.
+--   minute     the server's clock in minutes (realtime counters), live_ttl their life
+--   cap        dimension values a UTC day admits per dimension; the rest are (other)
+--   slog_minid session-log entries older than this id are trimmed
+--   hist       set for an import of the shop's past: its events are deduplicated
+--              for good (not for 48 hours), its orders' ids too, and nothing counts
+--              as realtime traffic
+--   orders     set for an import of past orders: orders only, no web sessions
+-- Returns {accepted, duplicates} per request, flattened (an import: {accepted,
+-- duplicates, orders counted}); {-1, retry_after_seconds} for a rate-limited
+-- request, which then changes nothing else.
 
 local plan = cmsgpack.unpack(ARGV[1])
 local P = plan.prefix
+local SEEN = plan.hist and '$IMPORTED' or '$SEEN'
 local out = {}
 
 
-local counters = {}   -- day -> field -> increment
-local function count(day, field, n)
-  local fields = counters[day]
-  if not fields then fields = {}; counters[day] = fields end
+local counters = {}   -- key -> field -> increment
+local function add(key, field, n)
+  local fields = counters[key]
+  if not fields then fields = {}; counters[key] = fields end
   fields[field] = (fields[field] or 0) + n
 end
-local visitors = {}   -- day -> list of visitor ids
+-- Every counter is kept per UTC quarter-hour, hour and day: any local day of any
+-- time zone is a sum of them (analytics/periods.py).
+local buckets = {}    -- quarter number -> {day=, qk=, hk=, dk=}
+local function bucket(q, day)
+  local b = buckets[q]
+  if not b then
+    b = {q = q, day = day, qk = P .. '$QUARTER' .. q,
+         hk = P .. '$HOUR' .. math.floor(q / 4), dk = P .. '$DAY' .. day}
+    buckets[q] = b
+  end
+  return b
+end
+local function count(b, field, n)
+  add(b.qk, field, n); add(b.hk, field, n); add(b.dk, field, n)
+end
+local visitors = {}   -- HyperLogLog key -> {vid = true}
+local function saw(key, vid)
+  local set = visitors[key]
+  if not set then set = {}; visitors[key] = set end
+  set[vid] = true
+end
+
+-- Session counters by dimension value: per quarter-hour (one hash for every
+-- dimension) and per UTC day (a hash per dimension). A day admits `cap` values per
+-- dimension; later new ones count as (other), so a flood of unique landing pages
+-- cannot grow a day without bound.
+local DIMENSIONS = {'$DIMENSIONS'}
+local admitted = {}   -- day key -> value -> true
+local distinct = {}   -- day key -> values admitted so far
+local function admit(day, dims)
+  local out, i = {}, 0
+  for value in string.gmatch(dims .. '\t', '([^\t]*)\t') do
+    i = i + 1
+    local dim = DIMENSIONS[i]
+    if not dim then break end
+    local key = P .. '$DIMS_DAY' .. day .. ':' .. dim
+    local known = admitted[key]
+    if not known then known = {}; admitted[key] = known end
+    if not known[value] then
+      if redis.call('HEXISTS', key, value .. '\ts') == 1 then
+        known[value] = true
+      else
+        local n = distinct[key]
+        if n == nil then n = tonumber(redis.call('HGET', key, '\t#') or '0') end
+        if n < plan.cap then
+          known[value] = true
+          distinct[key] = n + 1
+          add(key, '\t#', 1)
+        else
+          distinct[key] = n
+          value = '(other)'
+        end
+      end
+    end
+    out[i] = value
+  end
+  return table.concat(out, '\t')
+end
+local ranks = {}      -- sorted-set key -> value -> sessions
+local function by_dims(dims, q, day, metric, n)
+  if dims == '' then return end
+  local i = 0
+  for value in string.gmatch(dims .. '\t', '([^\t]*)\t') do
+    i = i + 1
+    local dim = DIMENSIONS[i]
+    if not dim then break end
+    add(P .. '$DIMS_QUARTER' .. q, dim .. '\t' .. value .. '\t' .. metric, n)
+    add(P .. '$DIMS_DAY' .. day .. ':' .. dim, value .. '\t' .. metric, n)
+    if metric == 's' then
+      local week = math.floor((math.floor(q / 96) + 3) / 7)
+      for _, key in ipairs({P .. '$DIMS_RANK' .. day .. ':' .. dim,
+                            P .. '$DIMS_RANK_WEEK' .. week .. ':' .. dim}) do
+        local r = ranks[key]
+        if not r then r = {}; ranks[key] = r end
+        r[value] = (r[value] or 0) + n
+      end
+    end
+  end
+end
+-- An order counts once (by transaction id, or by event id when it has none), at
+-- its own time, by its currency ('' is the store's): amounts in two currencies
+-- are never added up. Returns whether it was counted now.
+local function count_order(e, b, dims, q, day)
+  local tx = e[6]
+  if tx ~= '' then
+    local marker = P .. '$TRANSACTION' .. tx
+    local first
+    if plan.hist then  -- an imported order is remembered for good
+      first = redis.call('SET', marker, '1', 'NX')
+    else
+      first = redis.call('SET', marker, '1', 'NX', 'EX', plan.tx_ttl)
+    end
+    if not first then return false end
+  else
+    tx = e[1]
+  end
+  local cur = e[15]
+  count(b, 'purchases', 1)
+  count(b, 'revenue_minor', e[7])
+  count(b, 'orders:' .. cur, 1)
+  count(b, 'revenue:' .. cur, e[7])
+  by_dims(dims, q, day, 'o:' .. cur, 1)
+  by_dims(dims, q, day, 'r:' .. cur, e[7])
+  local customer = e[17]
+  if customer == '' then
+    customer = redis.call('HGET', P .. '$VISITOR' .. e[4], 'u') or e[4]
+  elseif customer == '-' then
+    customer = ''  -- an imported order without a customer: no one to retain
+  end
+  redis.call('ZADD', P .. '$ORDER_LOG', e[10], tx .. '\t' .. customer .. '\t' .. e[7] .. '\t' .. cur)
+  return true
+end
+local session_starts = {}   -- "vid ts" of every session this call starts
+local live_key = P .. '$LIVE' .. plan.minute
 -- Event ids already seen, looked up with one HMGET per hour's hash for the whole
 -- call, and the new ones written with one HSET per hour at the end: two commands
 -- per call instead of one per event.
@@ -77,7 +203,7 @@ do
     end
   end
   for hour, ids in pairs(by_hour) do
-    local found = redis.call('HMGET', P .. '$SEEN' .. hour, unpack(ids))
+    local found = redis.call('HMGET', P .. SEEN .. hour, unpack(ids))
     for i, id in ipairs(ids) do
       if found[i] then known[id] = true end
     end
@@ -86,7 +212,7 @@ end
 
 -- Every session of the call read with one MGET (false: no state yet).
 local session_states = {}
-do
+if not plan.orders then
   local sids, keys = {}, {}
   for _, req in ipairs(plan.reqs) do
     for _, e in ipairs(req.ev) do
@@ -104,26 +230,40 @@ do
 end
 local all_events = {} -- the stored forms of every accepted event, in order
 
--- A session's state is one string, "day page_views engaged purchased|cat|cat",
--- read and written once per call: two commands per session instead of a hash's
--- three. The categories viewed in it serve decisions' targeting.
+-- A session's state is one string, "day page_views engaged purchased quarter
+-- funnel_step\tdims|cat|cat", read and written once per call: two commands per
+-- session instead of a hash's three. The categories viewed in it serve decisions'
+-- targeting; the dimension values, the breakdowns of its later events.
 local MAX_CATEGORIES = 10
-local sessions = {}   -- sid -> {day=, page_views=, engaged=, purchased=, cats=}
-local function session_of(sid, day, vid, ts)
+local sessions = {}   -- sid -> {day=, q=, page_views=, engaged=, purchased=, f=, dims=, cats=}
+local function session_of(sid, day, q, vid, ts, dims)
   local s = sessions[sid]
   if s then return s end
   local state = session_states[sid]
-  s = {page_views = 0, engaged = false, purchased = false, cats = ''}
+  s = {page_views = 0, engaged = false, purchased = false, cats = '', f = 0, dims = ''}
   if state then
-    local d, v, e, p, c = string.match(state, '^(%S+) (%d+) (%d) (%d)(.*)$$')
+    local d, v, e, p, rest = string.match(state, '^(%S+) (%d+) (%d) (%d)(.*)$$')
     s.day, s.page_views, s.engaged, s.purchased = d, tonumber(v), e == '1', p == '1'
-    s.cats = c or ''
+    local sq, f, sdims, c = string.match(rest or '', '^ (%d+) (%d)\t([^|]*)(.*)$$')
+    if sq then
+      s.q, s.f, s.dims, s.cats = tonumber(sq), tonumber(f), sdims, c
+    else  -- written before quarter-hours were kept: its day is all we know
+      s.q, s.cats = q, rest or ''
+    end
   end
   if not s.day then
-    -- A session belongs to the day of its first event: its engaged and purchase
-    -- flags are counted there too, so per-day rates share one denominator.
-    s.day = day
-    count(day, 'sessions', 1)
+    -- A session belongs to the quarter-hour (so the local day) of its first event:
+    -- its engaged, converted and funnel flags are counted there too, so the rates
+    -- of a period share one denominator.
+    s.day, s.q = day, q
+    local b = bucket(q, day)
+    count(b, 'sessions', 1)
+    count(b, 'single_page_sessions', 1)
+    saw(b.qk .. '$VISITORS', vid); saw(b.hk .. '$VISITORS', vid); saw(b.dk .. '$VISITORS', vid)
+    s.dims = admit(day, dims)
+    by_dims(s.dims, q, day, 's', 1)
+    by_dims(s.dims, q, day, '1', 1)
+    session_starts[#session_starts + 1] = vid .. ' ' .. ts
     -- A new session: the visitor's previous session start becomes their last visit.
     local vkey = P .. '$VISITOR' .. vid
     local known = redis.call('HMGET', vkey, 'sid', 'ss')
@@ -204,7 +344,7 @@ for _, req in ipairs(plan.reqs) do
     out[#out + 1] = -1
     out[#out + 1] = retry
   else
-    local accepted, duplicates = 0, 0
+    local accepted, duplicates, orders = 0, 0, 0
     local batch = {}      -- the request's accepted events, stored as one entry
     for _, e in ipairs(req.ev) do
       -- A field in an hourly hash costs a fraction of a key with its own expiry.
@@ -216,40 +356,59 @@ for _, req in ipairs(plan.reqs) do
         ids[#ids + 1] = '1'
         accepted = accepted + 1
         batch[#batch + 1] = e[8]
-        local day, kind = e[3], e[5]
-        local s = session_of(e[2], day, e[4], e[10])
-        count(day, 'events', 1)
-        local seen = visitors[day]
-        if not seen then seen = {}; visitors[day] = seen end
-        seen[#seen + 1] = e[4]
+        local day, kind, q = e[3], e[5], e[13]
+        if plan.orders then
+          -- A past order, imported: no web session, no visitor, no page behind it.
+          if kind == 4 and count_order(e, bucket(q, day), '', q, day) then
+            orders = orders + 1
+          end
+          count(bucket(q, day), 'events', 1)
+        else
+        local s = session_of(e[2], day, q, e[4], e[10], e[14])
+        local b, sb = bucket(q, day), bucket(s.q, s.day)
+        count(b, 'events', 1)
+        if not plan.hist then
+          add(live_key, 'events', 1)
+          saw(live_key .. '$VISITORS', e[4])
+        end
+        if e[17] ~= '' then redis.call('HSET', P .. '$VISITOR' .. e[4], 'u', e[17]) end
 
         local engaged = false
         if kind == 1 then
-          count(day, 'page_views', 1)
+          count(b, 'page_views', 1)
+          if not plan.hist then
+            add(live_key, 'p\t' .. string.match(e[14], '([^\t]*)$$'), 1)
+          end
           s.page_views = s.page_views + 1
+          if s.page_views == 2 then
+            count(sb, 'single_page_sessions', -1)
+            by_dims(s.dims, s.q, s.day, '1', -1)
+          end
           if s.page_views >= 2 then engaged = true end
         elseif kind == 2 then
-          count(day, 'product_views', 1)
+          count(b, 'product_views', 1)
+          if s.f == 0 then s.f = 1; count(sb, 'funnel_1', 1) end
         elseif kind == 3 then
-          count(day, 'add_to_carts', 1)
+          count(b, 'add_to_carts', 1)
+          if s.f == 1 then s.f = 2; count(sb, 'funnel_2', 1) end
           engaged = true
+        elseif kind == 8 then
+          count(b, 'checkouts', 1)
+          if s.f == 2 then s.f = 3; count(sb, 'funnel_3', 1) end
         elseif kind == 4 then
           engaged = true
-          local first = true
-          if e[6] ~= '' then
-            first = redis.call('SET', P .. '$TRANSACTION' .. e[6], '1', 'NX', 'EX', plan.tx_ttl)
-          end
-          if first then
-            count(day, 'purchases', 1)
-            count(day, 'revenue_minor', e[7])
+          if count_order(e, b, s.dims, q, day) then
+            orders = orders + 1
             local vkey = P .. '$VISITOR' .. e[4]
             redis.call('HINCRBY', vkey, 'o', 1)
             redis.call('HSET', vkey, 'lp', e[10])
           end
           if not s.purchased then
             s.purchased = true
-            count(s.day, 'purchase_sessions', 1)
+            count(sb, 'purchase_sessions', 1)
+            by_dims(s.dims, s.q, s.day, 'c', 1)
           end
+          if s.f == 3 then s.f = 4; count(sb, 'funnel_4', 1) end
         elseif kind == 5 then
           engaged = true
         elseif kind == 6 then
@@ -263,10 +422,13 @@ for _, req in ipairs(plan.reqs) do
           local n = select(2, string.gsub(s.cats, '|', ''))
           if n < MAX_CATEGORIES then s.cats = s.cats .. '|' .. category end
         end
+        if e[16] > 0 then count(sb, 'engaged_ms', e[16]) end
         if engaged and not s.engaged then
           s.engaged = true
-          count(s.day, 'engaged_sessions', 1)
+          count(sb, 'engaged_sessions', 1)
+          by_dims(s.dims, s.q, s.day, 'e', 1)
         end
+        end  -- a web event
       else
         duplicates = duplicates + 1
       end
@@ -287,6 +449,7 @@ for _, req in ipairs(plan.reqs) do
     end
     out[#out + 1] = accepted
     out[#out + 1] = duplicates
+    if plan.hist then out[#out + 1] = orders end
   end
 end
 
@@ -294,14 +457,23 @@ end
 if #all_events > 0 then
   redis.call('XADD', KEYS[1], '*', 'events', '[' .. table.concat(all_events, ',') .. ']')
 end
+if plan.hist then
+  -- Past periods changed: their distinct visitors are counted again when asked.
+  redis.call('DEL', P .. '$VISITOR_COUNTS')
+end
 for sid, s in pairs(sessions) do
   local state = s.day .. ' ' .. s.page_views .. ' ' .. (s.engaged and '1' or '0') .. ' '
-    .. (s.purchased and '1' or '0') .. s.cats
+    .. (s.purchased and '1' or '0') .. ' ' .. s.q .. ' ' .. s.f .. '\t' .. s.dims .. s.cats
   redis.call('SET', P .. '$SESSION' .. sid, state, 'EX', plan.sess_ttl)
 end
+if #session_starts > 0 then
+  local log = P .. '$SESSION_LOG'
+  redis.call('XADD', log, '*', 's', table.concat(session_starts, ';'))
+  redis.call('XTRIM', log, 'MINID', '~', plan.slog_minid)
+end
 for hour, ids in pairs(new_ids) do
-  redis.call('HSET', P .. '$SEEN' .. hour, unpack(ids))
-  redis.call('EXPIRE', P .. '$SEEN' .. hour, plan.seen_ttl)
+  redis.call('HSET', P .. SEEN .. hour, unpack(ids))
+  if not plan.hist then redis.call('EXPIRE', P .. SEEN .. hour, plan.seen_ttl) end
 end
 for key, n in pairs(counts) do
   redis.call('INCRBY', key, n - starts[key])
@@ -309,15 +481,21 @@ for key, n in pairs(counts) do
 end
 -- Trimming once per call is as good as per entry, and cheaper.
 redis.call('XTRIM', KEYS[1], 'MINID', '~', plan.minid)
-for day, fields in pairs(counters) do
-  local key = P .. '$DAY' .. day
+for key, fields in pairs(counters) do
   for field, n in pairs(fields) do
-    redis.call('HINCRBY', key, field, n)
+    if n ~= 0 then redis.call('HINCRBY', key, field, n) end
   end
 end
-for day, ids in pairs(visitors) do
-  redis.call('PFADD', P .. '$DAY' .. day .. '$VISITORS', unpack(ids))
+for key, values in pairs(ranks) do
+  for value, n in pairs(values) do redis.call('ZINCRBY', key, n, value) end
 end
+redis.call('EXPIRE', live_key, plan.live_ttl)
+for key, set in pairs(visitors) do
+  local ids = {}
+  for vid in pairs(set) do ids[#ids + 1] = vid end
+  redis.call('PFADD', key, unpack(ids))
+end
+redis.call('EXPIRE', live_key .. '$VISITORS', plan.live_ttl)
 return out
 """
 
@@ -331,4 +509,36 @@ INGEST = Template(_INGEST).substitute(
     RATE_VISITOR=keys.RATE_VISITOR,
     VISITOR=keys.VISITOR,
     CATALOG=keys.CATALOG,
+    QUARTER=keys.QUARTER,
+    HOUR=keys.HOUR,
+    DIMS_QUARTER=keys.DIMS_QUARTER,
+    DIMS_DAY=keys.DIMS_DAY,
+    DIMS_RANK=keys.DIMS_RANK,
+    DIMS_RANK_WEEK=keys.DIMS_RANK_WEEK,
+    IMPORTED=keys.IMPORTED,
+    VISITOR_COUNTS=keys.VISITOR_COUNTS,
+    LIVE=keys.LIVE,
+    SESSION_LOG=keys.SESSION_LOG,
+    ORDER_LOG=keys.ORDER_LOG,
+    DIMENSIONS="', '".join(keys.DIMENSIONS),
 )
+
+# Distinct counts of several unions of HyperLogLogs in one round trip (a Cluster's
+# pipelines refuse PFCOUNT; every key here shares the store's slot).
+# KEYS  the HyperLogLogs of every union, one after another
+# ARGV  how many keys each union takes, in order
+# Returns the count of each union.
+PFCOUNTS = """
+local out, at = {}, 1
+for i = 1, #ARGV do
+  local n = tonumber(ARGV[i])
+  if n == 0 then
+    out[i] = 0
+  else
+    out[i] = redis.call('PFCOUNT', unpack(KEYS, at, at + n - 1))
+  end
+  at = at + n
+end
+return out
+"""
+

@@ -1,0 +1,324 @@
+"""Statistics: what the aggregates cost in Redis, and how fast the stats API reads them.
+
+    python benchmarks/stats.py [--sessions-per-day 100000] [--days 90] [--queries 200]
+
+1. Memory per store and day, from real traffic: a day of `--small-sessions` varied
+   sessions (views, products, carts, orders, engagement, seven channels, 40 landing
+   pages) goes through the real ingest script; the aggregate keys it wrote (counters
+   per quarter-hour, hour and day, their visitor HyperLogLogs, the breakdowns) are
+   measured with MEMORY USAGE, next to the stream and the duplicate ids.
+2. Read latency for a big store: `--days` days of `--sessions-per-day` sessions in
+   the aggregate layout the ingest script writes (sessions by time of day, channels,
+   devices, page types, 300 referrers, 60 campaigns and 3,000 landing pages by
+   Zipf's law; visitor HyperLogLogs of the right sizes). Writing 9 M sessions through
+   the ingest would take an hour and prove nothing more: what a read costs depends on
+   the buckets and their fields, which are the same. Each endpoint is then asked
+   `--queries` times over the whole range through the ASGI app (secret key, routing,
+   JSON), for a store in Asia/Kathmandu (+5:45: the most edge buckets) and one in UTC.
+
+Prints tables and writes benchmarks/results/stats.json. Budget (the statistics
+issue): p99 under 50 ms for overview, timeseries, breakdown and funnel over 90 days.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import redis
+from _machine import cpu_model
+from starlette.testclient import TestClient
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from widget_server.app import create_app  # noqa: E402
+from widget_server.collect.events import decode_event  # noqa: E402
+from widget_server.collect.ingest import Context, Ingestor  # noqa: E402
+from widget_server.settings import Settings  # noqa: E402
+from widget_server.storage import keys, stores  # noqa: E402
+from widget_server.storage.clock import utc_day  # noqa: E402
+from widget_server.storage.connect import run_with_storage  # noqa: E402
+from widget_server.storage.embedded_redis import EmbeddedRedis  # noqa: E402
+
+BUDGET_MS = 50.0
+QUARTER_MS = 900_000
+CHANNELS = ["direct", "organic_search", "paid_search", "social", "email", "referral", "other"]
+CHANNEL_P = [0.35, 0.3, 0.1, 0.1, 0.06, 0.07, 0.02]
+
+
+def _zipf(n: int, s: float = 1.1) -> np.ndarray:
+    weights = 1 / np.arange(1, n + 1) ** s
+    return weights / weights.sum()
+
+
+DIMENSIONS: dict[str, tuple[list[str], np.ndarray]] = {
+    "pt": (["home", "product", "category", "search", "cart", "other"],
+           np.array([0.3, 0.35, 0.2, 0.05, 0.05, 0.05])),
+    "dv": (["desktop", "mobile", "tablet"], np.array([0.4, 0.55, 0.05])),
+    "ch": (CHANNELS, np.array(CHANNEL_P)),
+    "rf": (["(direct)"] + [f"site{i}.example" for i in range(299)], _zipf(300)),
+    "us": (["(not set)"] + [f"source{i}" for i in range(39)], _zipf(40)),
+    "um": (["(not set)", "cpc", "email", "social", "referral", "display"],
+           np.array([0.7, 0.1, 0.06, 0.08, 0.04, 0.02])),
+    "uc": (["(not set)"] + [f"campaign-{i}" for i in range(59)], _zipf(60)),
+    "lp": (["/"] + [f"/products/item-{i}" for i in range(2999)], _zipf(3000, 1.0)),
+}  # fmt: skip
+
+
+# -- 1. memory per store-day from real traffic ---------------------------------------
+
+
+def _real_day(n_sessions: int, day_start: int, rng: random.Random) -> list[list[dict[str, Any]]]:
+    batches = []
+    sources = [
+        ({}, None), ({}, "https://www.google.com/"), ({}, "https://facebook.com/"),
+        ({"utm_medium": "email", "utm_source": "news"}, None), ({"gclid": "x"}, None),
+        ({}, "https://blog.example/"), ({"utm_medium": "display", "utm_source": "ads"}, None),
+    ]  # fmt: skip
+    serial = 0
+    for i in range(n_sessions):
+        t = day_start + int(rng.betavariate(2.5, 2) * 86_000_000)
+        vid, sid = f"v{rng.randrange(n_sessions * 2 // 3)}", f"s{i}"
+        query, ref = rng.choice(sources)
+        path = f"/products/p{min(int(rng.paretovariate(1.2)), 40)}"
+        tail = "&".join(f"{k}={v}" for k, v in query.items())
+        events = [{"type": "page_view", "url": f"https://shop.example{path}?{tail}",
+                   "page_type": "product", **({"ref": ref} if ref else {})}]  # fmt: skip
+        events += [{"type": "page_view", "url": "https://shop.example/c"}] * rng.choice([0, 1, 3])
+        if rng.random() < 0.5:
+            events.append({"type": "view_item", "items": [{"item_id": f"i{rng.randrange(500)}"}]})
+            if rng.random() < 0.3:
+                events.append({"type": "add_to_cart", "items": [{"item_id": "i1"}]})
+                if rng.random() < 0.4:
+                    events.append({"type": "begin_checkout"})
+                    events.append({"type": "purchase", "value": 30.0, "transaction_id": f"T{i}"})
+        events.append({"type": "engagement", "engaged_ms": rng.randrange(1000, 60000)})
+        batch = []
+        for event in events:
+            serial += 1
+            batch.append({"id": f"e{serial}", "ts": t, "vid": vid, "sid": sid, **event})
+            t += 20_000
+        batches.append(batch)
+    return batches
+
+
+def measure_memory(settings: Settings, n_sessions: int) -> dict[str, Any]:
+    rng = random.Random(1)
+    day = datetime.now(UTC).date() - timedelta(days=1)
+    day_start = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
+    batches = _real_day(n_sessions, day_start, rng)
+
+    async def run(r: Any) -> str:
+        store, _ = await stores.create_store(r, "Memory", ["shop.example"])
+        ingestor = Ingestor(r, retention_days=90, rate_limit_ip=0, rate_limit_visitor=0)
+        for batch in batches:
+            decoded = [decode_event(json.dumps(e).encode()) for e in batch]
+            ctx = Context(store.id, batch[-1]["ts"] + 60_000, 0, "desktop", "ih", store.salt)
+            await ingestor.ingest(decoded, ctx)
+        return store.id
+
+    store_id = run_with_storage(settings, run)
+    groups: dict[str, int] = {}
+    client = redis.Redis(unix_socket_path=str(EmbeddedRedis(settings.data_dir).socket_path))
+    prefix = keys.store_prefix(store_id)
+    for key in client.scan_iter(match=prefix + "*", count=1000):
+        name = key.decode()[len(prefix) :]
+        kind = name.split(":", 1)[0]
+        group = {
+            "q": "aggregates", "h": "aggregates", "day": "aggregates", "dq": "aggregates",
+            "dd": "aggregates", "events": "stream", "seen": "duplicate ids", "live": "realtime",
+            "sessions": "session log", "orders": "order log",
+        }.get(kind, "other (visitors, sessions, catalog)")  # fmt: skip
+        groups[group] = groups.get(group, 0) + int(client.memory_usage(key, samples=0) or 0)
+    events = sum(len(b) for b in batches)
+    return {"sessions": n_sessions, "events": events, "bytes": groups}
+
+
+# -- 2. read latency for a big store -------------------------------------------------
+
+
+def _fields(rng: np.random.Generator, sessions: int) -> tuple[dict[str, int], dict[str, int]]:
+    """One quarter-hour's counters and its breakdown fields, as ingest would write."""
+    engaged = int(rng.binomial(sessions, 0.55))
+    converted = int(rng.binomial(sessions, 0.025))
+    orders = converted + int(rng.binomial(converted, 0.05))
+    main = {
+        "sessions": sessions, "single_page_sessions": sessions - engaged + int(
+            rng.binomial(engaged, 0.3)), "engaged_sessions": engaged,
+        "purchase_sessions": converted, "page_views": int(sessions * 3.2),
+        "product_views": int(sessions * 1.4), "add_to_carts": int(sessions * 0.12),
+        "checkouts": int(sessions * 0.05), "events": int(sessions * 7.5),
+        "engaged_ms": sessions * 41_000, "funnel_1": int(sessions * 0.5),
+        "funnel_2": int(sessions * 0.1), "funnel_3": int(sessions * 0.04),
+        "funnel_4": converted, "purchases": orders, "orders:USD": orders,
+        "revenue:USD": orders * 4_250, "revenue_minor": orders * 4_250,
+    }  # fmt: skip
+    dims: dict[str, int] = {}
+    for code, (values, p) in DIMENSIONS.items():
+        counts = rng.multinomial(sessions, p)
+        for index in np.nonzero(counts)[0]:
+            n = int(counts[index])
+            value = values[index]
+            base = f"{code}\t{value}\t"
+            e = int(rng.binomial(n, 0.55))
+            c = int(rng.binomial(n, 0.025))
+            dims[base + "s"] = n
+            dims[base + "e"] = e
+            dims[base + "1"] = n - e
+            if c:
+                dims[base + "c"] = c
+                dims[base + "o:USD"] = c
+                dims[base + "r:USD"] = c * 4_250
+    return main, dims
+
+
+def fill_big_store(client: redis.Redis, store_id: str, first: date, days: int, per_day: int) -> float:
+    rng = np.random.default_rng(7)
+    started = time.perf_counter()
+    day0 = int(datetime(first.year, first.month, first.day, tzinfo=UTC).timestamp() * 1000)
+    shape = np.array([0.3, 0.2, 0.15, 0.1, 0.1, 0.2, 0.4, 0.7, 1.0, 1.2, 1.3, 1.4,
+                      1.4, 1.4, 1.3, 1.3, 1.3, 1.4, 1.5, 1.6, 1.6, 1.4, 1.0, 0.6])  # fmt: skip
+    quarter_share = np.repeat(shape, 4) / np.repeat(shape, 4).sum()
+    visitor_pool = per_day * 30
+    for d in range(days):
+        start_q = (day0 + d * 86_400_000) // QUARTER_MS
+        day_name = utc_day(day0 + d * 86_400_000)
+        per_quarter = rng.multinomial(per_day, quarter_share)
+        day_main: dict[str, int] = {}
+        day_dims: dict[str, dict[str, int]] = {}
+        hour_main: dict[int, dict[str, int]] = {}
+        pipe = client.pipeline(transaction=False)
+        for i, sessions in enumerate(per_quarter):
+            q = start_q + i
+            main, dims = _fields(rng, int(sessions))
+            pipe.hset(keys.quarter(store_id, q), mapping=main)
+            pipe.hset(keys.dims_quarter(store_id, q), mapping=dims)
+            ids = rng.integers(0, visitor_pool, int(sessions) * 7 // 10)
+            pipe.pfadd(keys.visitors_of(keys.quarter(store_id, q)), *ids.tolist())
+            hour = hour_main.setdefault(q // 4, {})
+            for field, n in main.items():
+                hour[field] = hour.get(field, 0) + n
+                day_main[field] = day_main.get(field, 0) + n
+            for field, n in dims.items():
+                code, value, metric = field.split("\t")
+                day_dims.setdefault(code, {})
+                name = f"{value}\t{metric}"
+                day_dims[code][name] = day_dims[code].get(name, 0) + n
+        for h, fields in hour_main.items():
+            pipe.hset(keys.hour(store_id, h), mapping=fields)
+            quarters = [keys.visitors_of(keys.quarter(store_id, 4 * h + k)) for k in range(4)]
+            pipe.pfmerge(keys.visitors_of(keys.hour(store_id, h)), *quarters)
+        pipe.hset(keys.day(store_id, day_name), mapping=day_main)
+        hours = [keys.visitors_of(keys.hour(store_id, h)) for h in hour_main]
+        pipe.pfmerge(keys.visitors_of(keys.day(store_id, day_name)), *hours)
+        for code, fields in day_dims.items():
+            values = {f.split("\t")[0] for f in fields}
+            pipe.hset(keys.dims_day(store_id, day_name, code), mapping={**fields, "\t#": len(values)})
+            ranks = {f[:-2]: n for f, n in fields.items() if f.endswith("\ts")}
+            pipe.zadd(keys.dims_rank(store_id, day_name, code), ranks)
+            week = ((day0 + d * 86_400_000) // 86_400_000 + 3) // 7
+            for value, n in ranks.items():
+                pipe.zincrby(keys.dims_rank_week(store_id, week, code), n, value)
+        pipe.execute()
+    return time.perf_counter() - started
+
+
+def _percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
+    return {"p50": pick(0.5), "p95": pick(0.95), "p99": pick(0.99), "mean": statistics.mean(ordered)}
+
+
+def time_reads(settings: Settings, secret: str, first: date, last: date, zone: str, n: int) -> list[dict[str, Any]]:
+    queries = [
+        ("overview", {}),
+        ("timeseries", {"interval": "day"}),
+        ("timeseries", {"interval": "week"}),
+        ("breakdown", {"by": "channel"}),
+        ("breakdown", {"by": "landing_page", "limit": "20"}),
+        ("funnel", {}),
+    ]
+    rows = []
+    auth = {"authorization": f"Bearer {secret}"}
+    with TestClient(create_app(settings)) as client:
+        assert client.patch("/v1/admin/settings", json={"timezone": zone}, headers=auth).status_code == 200
+        for path, params in queries:
+            params = {"from": str(first), "to": str(last), **params}
+            for _ in range(3):  # warm-up
+                assert client.get(f"/v1/stats/{path}", params=params, headers=auth).status_code == 200
+            times = []
+            for _ in range(n):
+                started = time.perf_counter()
+                response = client.get(f"/v1/stats/{path}", params=params, headers=auth)
+                times.append((time.perf_counter() - started) * 1000)
+                assert response.status_code == 200
+            label = path + "".join(f" {k}={v}" for k, v in params.items() if k not in ("from", "to"))
+            rows.append({"query": label, "zone": zone, **_percentiles(times)})
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sessions-per-day", type=int, default=100_000)
+    parser.add_argument("--days", type=int, default=90)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--small-sessions", type=int, default=2_000)
+    args = parser.parse_args()
+
+    print(f"machine: {cpu_model()}, Python {sys.version.split()[0]}")
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings.from_env({"TARRY_DATA_DIR": tmp, "TARRY_ACCESS_LOG": "false"})
+        server = EmbeddedRedis(Path(tmp))
+        server.acquire()
+        try:
+            memory = measure_memory(settings, args.small_sessions)
+            per_day = memory["bytes"]
+            print(f"\n1. Redis memory of one store-day of real traffic ({memory['sessions']:,} "
+                  f"sessions, {memory['events']:,} events):\n")  # fmt: skip
+            print("| what | bytes | per session | per event |\n|---|---:|---:|---:|")
+            for group, size in sorted(per_day.items(), key=lambda kv: -kv[1]):
+                print(f"| {group} | {size:,} | {size / memory['sessions']:.0f} | "
+                      f"{size / memory['events']:.0f} |")  # fmt: skip
+
+            client = redis.Redis(unix_socket_path=str(server.socket_path))
+            store, secret = run_with_storage(
+                settings, lambda r: stores.create_store(r, "Big", ["big.example"])
+            )
+            last = datetime.now(UTC).date() - timedelta(days=1)
+            first = last - timedelta(days=args.days - 1)
+            seconds = fill_big_store(client, store.id, first - timedelta(days=2), args.days + 4,
+                                     args.sessions_per_day)  # fmt: skip
+            used = client.info("memory")["used_memory"]
+            print(f"\n2. Big store: {args.days + 4} days x {args.sessions_per_day:,} sessions "
+                  f"written in {seconds:.0f} s; Redis uses {used / 2**20:,.0f} MiB "
+                  f"({used / (args.days + 4) / 2**20:.1f} MiB a day)\n")  # fmt: skip
+            rows = []
+            for zone in ("Asia/Kathmandu", "UTC"):
+                rows += time_reads(settings, secret, first, last, zone, args.queries)
+            print(f"| query ({args.days} days) | zone | p50 ms | p95 ms | p99 ms | budget |")
+            print("|---|---|---:|---:|---:|---|")
+            for row in rows:
+                verdict = "PASS" if row["p99"] < BUDGET_MS else "FAIL"
+                print(f"| {row['query']} | {row['zone']} | {row['p50']:.1f} | {row['p95']:.1f} | "
+                      f"{row['p99']:.1f} | {verdict} |")  # fmt: skip
+        finally:
+            server.release()
+    out = ROOT / "benchmarks" / "results"
+    out.mkdir(exist_ok=True)
+    (out / "stats.json").write_text(json.dumps({"memory": memory, "reads": rows}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
