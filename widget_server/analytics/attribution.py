@@ -322,15 +322,19 @@ class _Click:
     rec_id: str
 
 
-def _credited_click(clicks: list[_Click] | None, event: Event) -> _Click | None:
+def _credited_click(
+    clicks: list[_Click] | None, event: Event, window_ms: int = SHOWCASE_WINDOW_MS
+) -> _Click | None:
     """The latest earlier click of the item by this visitor that may take credit."""
     for click in reversed(clicks or ()):
-        if click.sid == event["sid"] or event["ts"] - click.ts <= SHOWCASE_WINDOW_MS:
+        if click.sid == event["sid"] or event["ts"] - click.ts <= window_ms:
             return click
     return None
 
 
-def _showcase_tallies(events: list[Event], start_ms: int | None) -> dict[str, _ShowcaseTally]:
+def _showcase_tallies(
+    events: list[Event], start_ms: int | None, window_ms: int = SHOWCASE_WINDOW_MS
+) -> dict[str, _ShowcaseTally]:
     tallies: defaultdict[str, _ShowcaseTally] = defaultdict(_ShowcaseTally)
     clicks: defaultdict[tuple[str, str], list[_Click]] = defaultdict(list)  # (visitor, item)
     for event in events:
@@ -353,7 +357,9 @@ def _showcase_tallies(events: list[Event], start_ms: int | None) -> dict[str, _S
             items = event.get("items") or []
             revenues = line_revenues_minor(event) if kind == "purchase" else [0] * len(items)
             for item, revenue in zip(items, revenues, strict=True):
-                credited = _credited_click(clicks.get((event["vid"], item["item_id"])), event)
+                credited = _credited_click(
+                    clicks.get((event["vid"], item["item_id"])), event, window_ms
+                )
                 if credited is None:
                     continue
                 tally = tallies[credited.placement]
@@ -375,8 +381,10 @@ def showcase_attribution(
     return _showcase_attribution(prepare(events, end_ms=end_ms), start_ms)
 
 
-def _showcase_attribution(events: list[Event], start_ms: int | None) -> ShowcaseReport:
-    tallies = _showcase_tallies(events, start_ms)
+def _showcase_attribution(
+    events: list[Event], start_ms: int | None, window_ms: int = SHOWCASE_WINDOW_MS
+) -> ShowcaseReport:
+    tallies = _showcase_tallies(events, start_ms, window_ms)
     lifts = _lift_by(events, start_ms, "showcase_view", "showcase_suppressed", "placement", _ALL)
     placements = {}
     for placement in sorted(tallies.keys() | (lifts.keys() - {_ALL})):

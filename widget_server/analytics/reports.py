@@ -12,7 +12,7 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 
-from widget_server.analytics import customers, traffic
+from widget_server.analytics import campaigns, counters, customers, traffic
 from widget_server.analytics.periods import (
     PeriodError,
     day_range,
@@ -183,6 +183,35 @@ async def _cohorts(redis: AsyncRedis, store: Store, ask: _Ask) -> dict[str, Any]
         "timezone": ask.zone.key,
         "rows": rows,
     }
+
+
+def _campaign_range(ask: _Ask) -> None:
+    if (ask.last - ask.first).days + 1 > campaigns.MAX_DAYS:
+        raise PeriodError(
+            f"to: popups and showcases read raw events, {campaigns.MAX_DAYS} days at most"
+        )
+
+
+async def _popups(redis: AsyncRedis, store: Store, ask: _Ask) -> dict[str, Any]:
+    _campaign_range(ask)
+    return await campaigns.popups(redis, store.id, ask.first, ask.last, ask.zone, ask.settings)
+
+
+async def _showcases(redis: AsyncRedis, store: Store, ask: _Ask) -> dict[str, Any]:
+    _campaign_range(ask)
+    (sums,) = await counters.sums(redis, store.id, [day_range(ask.first, ask.last, ask.zone)])
+    revenue = traffic.figures(sums, None, ask.currency)["revenue"]
+    return await campaigns.showcases(
+        redis, store.id, ask.first, ask.last, ask.zone, ask.settings, revenue
+    )
+
+
+async def popups(request: Request) -> Response:
+    return await _respond(request, "popups", _popups)
+
+
+async def showcases(request: Request) -> Response:
+    return await _respond(request, "showcases", _showcases)
 
 
 async def retention(request: Request) -> Response:

@@ -15,7 +15,7 @@ from widget_server.admin.catalog import CONTENT_TYPES
 from widget_server.admin.catalog import MAX_BODY as MAX_FEED_BYTES
 from widget_server.admin.catalog_import import FORMATS
 from widget_server.admin.rules import MAX_BODY as MAX_RULE_BYTES
-from widget_server.analytics import reports
+from widget_server.analytics import campaigns, customers, definitions, reports
 from widget_server.analytics.periods import INTERVALS
 from widget_server.collect.events import MAX_BODY_BYTES, MAX_EVENTS
 from widget_server.decide import endpoint as decide
@@ -498,7 +498,35 @@ def _report(summary: str, parameters: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _described(operation: dict[str, Any], text: str) -> dict[str, Any]:
+    """The report with its figures' definitions (analytics/definitions.py): the same
+    text as the README's."""
+    operation["get"]["description"] = text
+    return operation
+
+
 def _reports() -> dict[str, Any]:
+    traffic_text = "\n".join(
+        [definitions.SESSION_DAY, definitions.ORDER_DAY, definitions.describe(*definitions.FIGURES),
+         definitions.CHANGE]
+    )  # fmt: skip
+    described = _reports_plain()
+    for path, text in {
+        "/v1/stats/overview": traffic_text,
+        "/v1/stats/timeseries": traffic_text,
+        "/v1/stats/breakdown": definitions.BREAKDOWN,
+        "/v1/stats/funnel": definitions.FUNNEL,
+        "/v1/stats/realtime": definitions.REALTIME,
+        "/v1/stats/retention": customers.__doc__ or "",
+        "/v1/stats/cohorts": customers.__doc__ or "",
+        "/v1/stats/popups": campaigns.__doc__ or "",
+        "/v1/stats/showcases": campaigns.__doc__ or "",
+    }.items():
+        _described(described[path], text)
+    return described
+
+
+def _reports_plain() -> dict[str, Any]:
     local = [
         query("from", "the first local date (default: 6 days before `to`)", DAY),
         query("to", "the last local date in the store's time zone (default: today)", DAY),
@@ -538,6 +566,13 @@ def _reports() -> dict[str, Any]:
         ),
         "/v1/stats/realtime": _report("visitors and events of the last 30 minutes", []),
         "/v1/stats/retention": _report("customers: new, returning, active, lifetime value", local),
+        "/v1/stats/popups": _report(
+            "per popup rule and variant: shown, held out, clicks, sign-ups, orders, revenue, lift",
+            local,
+        ),
+        "/v1/stats/showcases": _report(
+            "per showcase placement: views, clicks, carts, orders, revenue, its share, lift", local
+        ),
         "/v1/stats/cohorts": _report(
             "of the customers (or visitors) first seen each month or week, who came back",
             [

@@ -1,0 +1,259 @@
+"""What each popup rule and variant, and each showcase placement, led to: the
+`popups` and `showcases` statistics, read from the raw event stream.
+
+Popups, per rule and per variant: sessions shown, held out (`popup_suppressed`),
+clicked and closed; e-mail sign-ups; orders (each once) credited within the
+store's attribution window: by *click* to the popup the visitor clicked last before
+the order, else by *view* to the one last shown, both within the window; revenue
+per impression (credited revenue / sessions shown); and lift against the holdout
+(`lift.py`: a session converts with a purchase after it was shown, or held out).
+Showcases, per placement (with the strategy it is set to): views, clicks, cart
+additions and bought items of the clicked items within the window, their revenue,
+its share of all revenue of the period, and lift against the showcase holdout.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections import defaultdict
+from datetime import date
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from widget_server.analytics.attribution import (
+    _NO_LIFT,
+    NONE,
+    Event,
+    _lift_by,
+    _minor,
+    _showcase_attribution,
+    prepare,
+)
+from widget_server.analytics.periods import day_range
+from widget_server.analytics.stats import read_events
+from widget_server.collect.money import from_minor
+from widget_server.popups.rulebook import Rulebook
+from widget_server.popups.schema import StoreSettings
+from widget_server.storage import keys
+from widget_server.storage.clock import MAX_EVENT_AGE_MS
+from widget_server.storage.connect import AsyncRedis
+
+DAY_MS = 86_400_000
+MAX_DAYS = 92
+
+
+@dataclasses.dataclass
+class _Tally:
+    shown: set[str] = dataclasses.field(default_factory=set)
+    suppressed: set[str] = dataclasses.field(default_factory=set)
+    clicked: set[str] = dataclasses.field(default_factory=set)
+    closed: set[str] = dataclasses.field(default_factory=set)
+    click_orders: int = 0
+    click_revenue: int = 0
+    view_orders: int = 0
+    view_revenue: int = 0
+
+    def as_json(self, currency: str, signups: int) -> dict[str, Any]:
+        shown = len(self.shown)
+        revenue = self.click_revenue + self.view_revenue
+        return {
+            "shown": shown,
+            "suppressed": len(self.suppressed),
+            "clicks": len(self.clicked),
+            "click_through_rate": len(self.clicked) / shown if shown else None,
+            "closes": len(self.closed),
+            "signups": signups,
+            "orders": self.click_orders + self.view_orders,
+            "revenue": from_minor(revenue, currency),
+            "orders_by_click": self.click_orders,
+            "revenue_by_click": from_minor(self.click_revenue, currency),
+            "orders_by_view": self.view_orders,
+            "revenue_by_view": from_minor(self.view_revenue, currency),
+            "revenue_per_impression": from_minor(revenue, currency) / shown if shown else None,
+        }
+
+
+_SESSION_SETS = {
+    "popup_shown": "shown",
+    "popup_suppressed": "suppressed",
+    "popup_click": "clicked",
+    "popup_close": "closed",
+}
+
+
+def popup_figures(
+    events: list[Event], start_ms: int, end_ms: int, window_ms: int
+) -> dict[str, tuple[_Tally, dict[str, _Tally]]]:
+    """Per rule: its tally and its variants'; `events` prepared (in time order, each
+    order once), from `window_ms` before `start_ms` (context for the credit)."""
+    tallies: defaultdict[tuple[str, str | None], _Tally] = defaultdict(_Tally)
+    last_click: dict[str, tuple[str, str, int]] = {}  # visitor -> (rule, variant, ts)
+    last_shown: dict[str, tuple[str, str, int]] = {}
+    for event in events:
+        kind, ts = event["type"], event["ts"]
+        counted = start_ms <= ts < end_ms
+        if kind in _SESSION_SETS:
+            rule = event.get("popup_id")
+            if not rule:
+                continue
+            variant = event.get("variant") or NONE
+            if kind == "popup_click":
+                last_click[event["vid"]] = (rule, variant, ts)
+            elif kind == "popup_shown":
+                last_shown[event["vid"]] = (rule, variant, ts)
+            if counted:
+                for key in ((rule, None), (rule, variant)):
+                    getattr(tallies[key], _SESSION_SETS[kind]).add(event["sid"])
+        elif kind == "purchase" and counted:
+            by_click = last_click.get(event["vid"])
+            if by_click is not None and ts - by_click[2] > window_ms:
+                by_click = None
+            by_view = last_shown.get(event["vid"])
+            if by_view is not None and ts - by_view[2] > window_ms:
+                by_view = None
+            target = by_click or by_view
+            if target is None:
+                continue
+            revenue = _minor(event.get("value"))
+            for key in ((target[0], None), (target[0], target[1])):
+                tally = tallies[key]
+                if by_click is not None:
+                    tally.click_orders += 1
+                    tally.click_revenue += revenue
+                else:
+                    tally.view_orders += 1
+                    tally.view_revenue += revenue
+    out: dict[str, tuple[_Tally, dict[str, _Tally]]] = {}
+    for (rule, variant), tally in sorted(
+        tallies.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")
+    ):
+        if variant is None:
+            out[rule] = (tally, {})
+        else:
+            out.setdefault(rule, (_Tally(), {}))[1][variant] = tally
+    return out
+
+
+def _variant_lift(events: list[Event], start_ms: int, rule: str, variant: str) -> dict[str, Any]:
+    """One variant's sessions against the rule's holdout."""
+    chosen = [
+        e
+        for e in events
+        if e["type"] == "purchase"
+        or (
+            e.get("popup_id") == rule
+            and (
+                e["type"] == "popup_suppressed"
+                or (e["type"] == "popup_shown" and (e.get("variant") or NONE) == variant)
+            )
+        )
+    ]
+    lifts = _lift_by(chosen, start_ms, "popup_shown", "popup_suppressed", "popup_id", None)
+    return (lifts.get(rule) or _NO_LIFT).to_json()  # type: ignore[return-value]
+
+
+async def _signups(redis: AsyncRedis, store_id: str, start_ms: int, end_ms: int) -> dict[str, int]:
+    counts: dict[str, int] = defaultdict(int)
+    for raw in (await redis.hgetall(keys.subscribers(store_id))).values():
+        record = json.loads(raw)
+        if start_ms <= int(record.get("ts", 0)) < end_ms:
+            counts[str(record.get("popup_id"))] += 1
+    return counts
+
+
+async def popups(
+    redis: AsyncRedis,
+    store_id: str,
+    first: date,
+    last: date,
+    zone: ZoneInfo,
+    settings: StoreSettings,
+) -> dict[str, Any]:
+    period = day_range(first, last, zone)
+    window_ms = settings.attribution_window_days * DAY_MS
+    since = period.start_ms - window_ms
+    raw = await read_events(redis, store_id, since, period.end_ms + MAX_EVENT_AGE_MS, since)
+    events = prepare(raw, end_ms=period.end_ms - 1)
+    figures = popup_figures(events, period.start_ms, period.end_ms, window_ms)
+    lifts = _lift_by(events, period.start_ms, "popup_shown", "popup_suppressed", "popup_id", None)
+    signups = await _signups(redis, store_id, period.start_ms, period.end_ms)
+    rules = {rule.id: rule for rule in await Rulebook(redis, store_id).rules() if rule.id}
+    rows = []
+    for rule_id in sorted(figures.keys() | set(rules)):
+        tally, variants = figures.get(rule_id) or (_Tally(), {})
+        rule = rules.get(rule_id)
+        lift = lifts.get(rule_id)
+        rows.append(
+            {
+                "rule_id": rule_id,
+                "name": rule.name if rule else None,
+                "template": rule.template if rule else None,
+                "enabled": rule.enabled if rule else False,
+                **tally.as_json(settings.currency, signups.get(rule_id, 0)),
+                "lift": (lift or _NO_LIFT).to_json(),
+                "variants": [
+                    {
+                        "variant": variant,
+                        **v.as_json(settings.currency, 0),
+                        "lift": _variant_lift(events, period.start_ms, rule_id, variant),
+                    }
+                    for variant, v in variants.items()
+                ],
+            }
+        )
+    return {
+        "from": first.isoformat(),
+        "to": last.isoformat(),
+        "timezone": zone.key,
+        "currency": settings.currency,
+        "attribution_window_days": settings.attribution_window_days,
+        "rows": rows,
+    }
+
+
+async def showcases(
+    redis: AsyncRedis,
+    store_id: str,
+    first: date,
+    last: date,
+    zone: ZoneInfo,
+    settings: StoreSettings,
+    total_revenue: float,
+) -> dict[str, Any]:
+    period = day_range(first, last, zone)
+    window_ms = settings.attribution_window_days * DAY_MS
+    since = period.start_ms - window_ms
+    raw = await read_events(redis, store_id, since, period.end_ms + MAX_EVENT_AGE_MS, since)
+    report = _showcase_attribution(
+        prepare(raw, end_ms=period.end_ms - 1), period.start_ms, window_ms
+    )
+    strategies = {slot.slot: slot.strategy for slot in settings.showcases}
+    rows = []
+    for placement, figures in report.placements.items():
+        revenue = figures.credit.revenue
+        rows.append(
+            {
+                "placement": placement,
+                "strategy": strategies.get(placement),
+                "views": figures.views,
+                "clicks": figures.clicks,
+                "click_through_rate": figures.click_rate,
+                "add_to_carts": figures.credit.add_to_carts,
+                "orders": figures.credit.purchases,
+                "items_purchased": figures.credit.items_purchased,
+                "revenue": revenue,
+                "share_of_revenue": revenue / total_revenue if total_revenue else None,
+                "suppressed": figures.suppressed,
+                "lift": figures.lift.to_json(),
+            }
+        )
+    return {
+        "from": first.isoformat(),
+        "to": last.isoformat(),
+        "timezone": zone.key,
+        "currency": settings.currency,
+        "attribution_window_days": settings.attribution_window_days,
+        "lift": report.lift.to_json(),
+        "rows": rows,
+    }
