@@ -23,7 +23,6 @@ issue): p99 under 50 ms for overview, timeseries, breakdown and funnel over 90 d
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import random
 import statistics
@@ -44,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 from widget_server.app import create_app  # noqa: E402
 from widget_server.collect.events import decode_event  # noqa: E402
-from widget_server.collect.ingest import Context, Ingestor  # noqa: E402
+from widget_server.collect.ingest import ATTRIBUTED_TYPES, Context, Ingestor  # noqa: E402
 from widget_server.settings import Settings  # noqa: E402
 from widget_server.storage import keys, stores  # noqa: E402
 from widget_server.storage.clock import utc_day  # noqa: E402
@@ -183,7 +182,9 @@ def _fields(rng: np.random.Generator, sessions: int) -> tuple[dict[str, int], di
     return main, dims
 
 
-def fill_big_store(client: redis.Redis, store_id: str, first: date, days: int, per_day: int) -> float:
+def fill_big_store(
+    client: redis.Redis, store_id: str, first: date, days: int, per_day: int
+) -> float:
     rng = np.random.default_rng(7)
     started = time.perf_counter()
     day0 = int(datetime(first.year, first.month, first.day, tzinfo=UTC).timestamp() * 1000)
@@ -191,6 +192,7 @@ def fill_big_store(client: redis.Redis, store_id: str, first: date, days: int, p
                       1.4, 1.4, 1.3, 1.3, 1.3, 1.4, 1.5, 1.6, 1.6, 1.4, 1.0, 0.6])  # fmt: skip
     quarter_share = np.repeat(shape, 4) / np.repeat(shape, 4).sum()
     visitor_pool = per_day * 30
+    week_dims: dict[tuple[int, str], dict[str, int]] = {}
     for d in range(days):
         start_q = (day0 + d * 86_400_000) // QUARTER_MS
         day_name = utc_day(day0 + d * 86_400_000)
@@ -203,7 +205,8 @@ def fill_big_store(client: redis.Redis, store_id: str, first: date, days: int, p
             q = start_q + i
             main, dims = _fields(rng, int(sessions))
             pipe.hset(keys.quarter(store_id, q), mapping=main)
-            pipe.hset(keys.dims_quarter(store_id, q), mapping=dims)
+            if dims:
+                pipe.hset(keys.dims_quarter(store_id, q), mapping=dims)
             ids = rng.integers(0, visitor_pool, int(sessions) * 7 // 10)
             pipe.pfadd(keys.visitors_of(keys.quarter(store_id, q)), *ids.tolist())
             hour = hour_main.setdefault(q // 4, {})
@@ -224,23 +227,145 @@ def fill_big_store(client: redis.Redis, store_id: str, first: date, days: int, p
         pipe.pfmerge(keys.visitors_of(keys.day(store_id, day_name)), *hours)
         for code, fields in day_dims.items():
             values = {f.split("\t")[0] for f in fields}
-            pipe.hset(keys.dims_day(store_id, day_name, code), mapping={**fields, "\t#": len(values)})
+            pipe.hset(
+                keys.dims_day(store_id, day_name, code), mapping={**fields, "\t#": len(values)}
+            )
             ranks = {f[:-2]: n for f, n in fields.items() if f.endswith("\ts")}
             pipe.zadd(keys.dims_rank(store_id, day_name, code), ranks)
             week = ((day0 + d * 86_400_000) // 86_400_000 + 3) // 7
             for value, n in ranks.items():
                 pipe.zincrby(keys.dims_rank_week(store_id, week, code), n, value)
+            weekly = week_dims.setdefault((week, code), {})
+            for name, n in fields.items():
+                weekly[name] = weekly.get(name, 0) + n
         pipe.execute()
+    pipe = client.pipeline(transaction=False)
+    for (week, code), fields in week_dims.items():
+        pipe.hset(keys.dims_week(store_id, week, code), mapping=fields)
+    pipe.execute()
     return time.perf_counter() - started
+
+
+def fill_raw_store(client: redis.Redis, store_id: str, events: int, days: int) -> int:
+    """`events` events over the last `days` days in the stream (popups, showcases,
+    carts, orders among page views), and the order and session logs they imply."""
+    rng = random.Random(3)
+    now = int(time.time() * 1000)
+    start = now - days * 86_400_000
+    per_session = 7.7  # the mix below, on average
+    sessions = int(events / per_session)
+    pipe = client.pipeline(transaction=False)
+    batch: list[str] = []
+    attributed: list[str] = []
+    orders = 0
+    starts: list[str] = []
+    serial = 0
+    for n in range(sessions):
+        vid, sid = f"v{rng.randrange(sessions // 3)}", f"s{n}"
+        t = start + rng.randrange(days * 86_400_000 - 3_600_000)
+        starts.append(f"{vid} {t}")
+        # A mix as a shop sees it: page views, product views, engagement; a carousel
+        # on most sessions' pages, a popup in a quarter of them (a tenth held out).
+        kinds = ["page_view"] * rng.randrange(2, 7) + ["view_item"] * rng.randrange(1, 3)
+        kinds.append("engagement")
+        if rng.random() < 0.6:
+            kinds.append("showcase_view")
+            if rng.random() < 0.1:
+                kinds.append("showcase_click")
+        if rng.random() < 0.25:
+            held = rng.random() < 0.1
+            kinds.append("popup_suppressed" if held else "popup_shown")
+            if not held and rng.random() < 0.2:
+                kinds.append("popup_click")
+        if rng.random() < 0.08:
+            kinds.append("add_to_cart")
+        bought = rng.random() < 0.03
+        if bought:
+            kinds.append("purchase")
+        for kind in kinds:
+            serial += 1
+            event: dict[str, Any] = {"id": f"e{serial}", "type": kind, "ts": t, "vid": vid,
+                                     "sid": sid}  # fmt: skip
+            if kind.startswith("popup"):
+                event.update(popup_id=f"r{rng.randrange(5)}", variant=rng.choice("AB"))
+            elif kind.startswith("showcase"):
+                event.update(placement="home", rec_id=f"x{n}", items=[{"item_id": "i1"}])
+            elif kind in ("add_to_cart", "view_item"):
+                event["items"] = [{"item_id": "i1", "price": 12.0}]
+            elif kind == "purchase":
+                orders += 1
+                event.update(
+                    value=42.0, transaction_id=f"T{n}", items=[{"item_id": "i1", "price": 42.0}]
+                )
+                pipe.zadd(keys.order_log(store_id), {f"T{n}\t{vid}\t4200\t": t})
+            if kind == "page_view":
+                event["url"] = f"https://raw.example/products/p{rng.randrange(3000)}"
+                event["title"] = "A product page of the shop"
+            stored = json.dumps(event, separators=(",", ":"))
+            batch.append(stored[:-1] + ',"rt":1,"dev":"desktop","ih":"0123456789abcdef"}')
+            if kind in ATTRIBUTED_TYPES:
+                attributed.append(stored)
+            t += 20_000
+        if len(batch) >= 200:
+            pipe.xadd(keys.events(store_id), {"events": "[" + ",".join(batch) + "]"})
+            if attributed:
+                log = keys.attribution_log(store_id)
+                pipe.xadd(log, {"events": "[" + ",".join(attributed) + "]"})
+            batch, attributed = [], []
+            if len(pipe) > 500:
+                pipe.execute()
+    if batch:
+        pipe.xadd(keys.events(store_id), {"events": "[" + ",".join(batch) + "]"})
+    if attributed:
+        pipe.xadd(keys.attribution_log(store_id), {"events": "[" + ",".join(attributed) + "]"})
+    for i in range(0, len(starts), 500):
+        pipe.xadd(keys.session_log(store_id), {"s": ";".join(starts[i : i + 500])})
+    pipe.execute()
+    return serial
+
+
+def time_raw_reads(settings: Settings, secret: str, n: int) -> list[dict[str, Any]]:
+    last = datetime.now(UTC).date()
+    first = last - timedelta(days=29)
+    rows = []
+    auth = {"authorization": f"Bearer {secret}"}
+    with TestClient(create_app(settings)) as client:
+        raw_queries: list[tuple[str, dict[str, str]]] = [
+            ("popups", {}),
+            ("showcases", {}),
+            ("retention", {}),
+            ("cohorts", {"of": "orders"}),
+            ("cohorts", {"of": "visitors", "by": "week"}),
+        ]
+        for path, params in raw_queries:
+            params = {"from": str(first), "to": str(last), **params}
+            times = []
+            for _ in range(n):
+                started = time.perf_counter()
+                response = client.get(f"/v1/stats/{path}", params=params, headers=auth)
+                times.append((time.perf_counter() - started) * 1000)
+                assert response.status_code == 200, response.text
+            label = path + "".join(
+                f" {k}={v}" for k, v in params.items() if k not in ("from", "to")
+            )
+            rows.append({"query": label, **_percentiles(times)})
+    return rows
 
 
 def _percentiles(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
     pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
-    return {"p50": pick(0.5), "p95": pick(0.95), "p99": pick(0.99), "mean": statistics.mean(ordered)}
+    return {
+        "p50": pick(0.5),
+        "p95": pick(0.95),
+        "p99": pick(0.99),
+        "mean": statistics.mean(ordered),
+    }
 
 
-def time_reads(settings: Settings, secret: str, first: date, last: date, zone: str, n: int) -> list[dict[str, Any]]:
+def time_reads(
+    settings: Settings, secret: str, first: date, last: date, zone: str, n: int
+) -> list[dict[str, Any]]:
     queries = [
         ("overview", {}),
         ("timeseries", {"interval": "day"}),
@@ -252,18 +377,25 @@ def time_reads(settings: Settings, secret: str, first: date, last: date, zone: s
     rows = []
     auth = {"authorization": f"Bearer {secret}"}
     with TestClient(create_app(settings)) as client:
-        assert client.patch("/v1/admin/settings", json={"timezone": zone}, headers=auth).status_code == 200
+        assert (
+            client.patch("/v1/admin/settings", json={"timezone": zone}, headers=auth).status_code
+            == 200
+        )
         for path, params in queries:
             params = {"from": str(first), "to": str(last), **params}
             for _ in range(3):  # warm-up
-                assert client.get(f"/v1/stats/{path}", params=params, headers=auth).status_code == 200
+                assert (
+                    client.get(f"/v1/stats/{path}", params=params, headers=auth).status_code == 200
+                )
             times = []
             for _ in range(n):
                 started = time.perf_counter()
                 response = client.get(f"/v1/stats/{path}", params=params, headers=auth)
                 times.append((time.perf_counter() - started) * 1000)
                 assert response.status_code == 200
-            label = path + "".join(f" {k}={v}" for k, v in params.items() if k not in ("from", "to"))
+            label = path + "".join(
+                f" {k}={v}" for k, v in params.items() if k not in ("from", "to")
+            )
             rows.append({"query": label, "zone": zone, **_percentiles(times)})
     return rows
 
@@ -274,6 +406,8 @@ def main() -> int:
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--small-sessions", type=int, default=2_000)
+    parser.add_argument("--raw-events", type=int, default=1_000_000)
+    parser.add_argument("--raw-queries", type=int, default=5)
     args = parser.parse_args()
 
     print(f"machine: {cpu_model()}, Python {sys.version.split()[0]}")
@@ -312,8 +446,20 @@ def main() -> int:
                 verdict = "PASS" if row["p99"] < BUDGET_MS else "FAIL"
                 print(f"| {row['query']} | {row['zone']} | {row['p50']:.1f} | {row['p95']:.1f} | "
                       f"{row['p99']:.1f} | {verdict} |")  # fmt: skip
+            raw_store, raw_secret = run_with_storage(
+                settings, lambda r: stores.create_store(r, "Raw", ["raw.example"])
+            )
+            written = fill_raw_store(client, raw_store.id, args.raw_events, 30)
+            raw_rows = time_raw_reads(settings, raw_secret, args.raw_queries)
+            print(f"\n3. Reports read from raw events and logs: a store with {written:,} events "
+                  "in 30 days (budget: under 1 s for 30 days):\n")  # fmt: skip
+            print("| query (30 days) | p50 ms | max ms | budget |\n|---|---:|---:|---|")
+            for row in raw_rows:
+                verdict = "PASS" if max(row["p99"], row["p50"]) < 1000 else "FAIL"
+                print(f"| {row['query']} | {row['p50']:.0f} | {row['p99']:.0f} | {verdict} |")
         finally:
             server.release()
+    rows += [{"zone": "-", **r} for r in raw_rows]
     out = ROOT / "benchmarks" / "results"
     out.mkdir(exist_ok=True)
     (out / "stats.json").write_text(json.dumps({"memory": memory, "reads": rows}, indent=2))

@@ -33,6 +33,7 @@ from openapi_core.exceptions import OpenAPIError
 from openapi_core.testing import MockRequest, MockResponse
 from starlette.testclient import TestClient
 
+from widget_server.admin import imports as admin_imports
 from widget_server.admin.catalog import MAX_BODY as MAX_FEED_BYTES
 from widget_server.admin.rules import MAX_BODY as MAX_RULE_BYTES
 from widget_server.app import create_app
@@ -255,6 +256,23 @@ def _admin(tour: Tour, app_settings: Settings) -> Shop:
     tour.call("POST", catalog, 401, conforms=False, content=CATALOG)
     huge = b"x" * (MAX_FEED_BYTES + 1)
     tour.call("POST", catalog, 413, conforms=None, content=huge, headers=csv)
+
+    imports_url = "/v1/admin/import"
+    orders = "InvoiceNo,StockCode,Quantity,InvoiceDate,UnitPrice,CustomerID\n"
+    orders += "5001,A,2,2024-01-05 10:00:00,3.5,77\n"
+    summary = tour.call("POST", imports_url + "?currency=EUR", 200, content=orders, headers=csv)
+    assert summary.json()["imported"]["orders"] == 1
+    tour.call("POST", imports_url + "?format=xls", 400, conforms=False, content=orders,
+              headers=csv)  # fmt: skip
+    tour.call("POST", imports_url, 400, conforms=None, content="\x00\x01", headers=csv)
+    tour.call("POST", imports_url, 401, conforms=False, content=orders,
+              headers={"content-type": "text/csv"})  # fmt: skip
+    limit = admin_imports.MAX_BODY
+    admin_imports.MAX_BODY = 10
+    try:
+        tour.call("POST", imports_url, 413, conforms=None, content=orders, headers=csv)
+    finally:
+        admin_imports.MAX_BODY = limit
 
     coupons = "/v1/admin/coupons/flash"
     added = tour.call("POST", coupons, 200, json={"codes": ["F1", "F2", "F1"]}, headers=auth)

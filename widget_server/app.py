@@ -25,6 +25,7 @@ from starlette.types import Receive, Scope, Send
 from recommender import pin_blas
 from widget_server import health
 from widget_server.admin import catalog as admin_catalog
+from widget_server.admin import imports as admin_imports
 from widget_server.admin import rules as admin_rules
 from widget_server.analytics import reports, stats
 from widget_server.collect import snippet
@@ -162,6 +163,7 @@ def create_app(settings: Settings | None = None) -> TarryApp:
             Route("/v1/stats/popups", reports.popups, methods=["GET"]),
             Route("/v1/stats/showcases", reports.showcases, methods=["GET"]),
             Route("/v1/admin/catalog", admin_catalog.import_catalog, methods=["POST"]),
+            Route("/v1/admin/import", admin_imports.import_events, methods=["POST"]),
             Route("/v1/decide", decide, methods=["GET"]),
             Route("/v1/recommendations", recommendations, methods=["GET"]),
             *admin_rules.routes,

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from recommender import pin_blas
+from widget_server.imports import command as import_command
 from widget_server.models import commands as cli_models
 from widget_server.models.registry import RegistryError
 from widget_server.models.training import TrainingError
@@ -186,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     catalog.add_argument("--json", action="store_true", help="print one JSON object")
     catalog.set_defaults(run=_import_catalog)
     cli_models.add_commands(commands)
+    import_command.add_command(commands)
     return parser
 
 
@@ -201,6 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stores.StoreError,
         EmbeddedRedisError,
         cli_models.CommandError,
+        import_command.ImportFailed,
         TrainingError,
         RegistryError,
     ) as exc:

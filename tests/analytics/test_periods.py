@@ -18,6 +18,7 @@ from widget_server.analytics.periods import (
     local_midnight,
     periods,
     signed_cover,
+    with_weeks,
 )
 
 QUARTERS_IN_30_DAYS = 30 * 96
@@ -27,7 +28,7 @@ def quarters_of(signed: list) -> Counter[int]:
     """How many times each quarter-hour is counted by a signed cover."""
     counted: Counter[int] = Counter()
     for bucket, sign in signed:
-        first = bucket.number * bucket.size // QUARTER_MS
+        first = bucket.start_ms // QUARTER_MS
         for q in range(first, first + bucket.size // QUARTER_MS):
             counted[q] += sign
     return +counted
@@ -48,6 +49,9 @@ def test_a_signed_cover_counts_each_quarter_once(start: int, length: int, dims_o
     signed = signed_cover(a, b, sizes)
     assert quarters_of(signed) == expected
     assert len(signed) <= len(cover(a, b, sizes))
+    weekly = with_weeks(signed)
+    assert quarters_of(weekly) == expected
+    assert len(weekly) <= len(signed)
 
 
 def test_a_kathmandu_day_takes_few_buckets() -> None:

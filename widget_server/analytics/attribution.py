@@ -35,6 +35,7 @@ from typing import Annotated, Any, TypedDict
 import msgspec
 
 from widget_server.analytics.lift import Group, Lift, LiftReport, compare
+from widget_server.collect.ingest import ATTRIBUTED_TYPES
 
 Event = Mapping[str, Any]
 
@@ -47,19 +48,8 @@ SHOWCASE_WINDOW_MS = 24 * 3600 * 1000
 # so it never clashes with a real one.
 NONE = "(none)"
 
-RELEVANT_TYPES = frozenset(
-    {
-        "add_to_cart",
-        "purchase",
-        "popup_shown",
-        "popup_click",
-        "popup_close",
-        "popup_suppressed",
-        "showcase_view",
-        "showcase_click",
-        "showcase_suppressed",
-    }
-)
+# The events attribution reads, which the ingest script also keeps apart.
+RELEVANT_TYPES = ATTRIBUTED_TYPES
 _POPUP_SESSION_FIELDS = {
     "popup_shown": "shown",
     "popup_click": "clicked",
@@ -405,13 +395,6 @@ def _showcase_attribution(
 # -- lift ----------------------------------------------------------------------------
 
 
-@dataclasses.dataclass
-class _Assignment:
-    treated: bool
-    counted: bool
-    converted: bool = False
-
-
 def _lift_by(
     events: list[Event],
     start_ms: int | None,
@@ -426,35 +409,40 @@ def _lift_by(
     visitor, so it should not) counts as treated only, from its first
     `treated_type` event. It converts with a purchase after that event. A session
     whose first such event is before `start_ms` is not counted."""
-    assignments: dict[tuple[str, str], _Assignment] = {}  # (value, session)
-    by_session: defaultdict[str, list[_Assignment]] = defaultdict(list)
+    # An assignment is [treated, counted, converted]: lists, not objects, because a
+    # month of a busy shop runs this over hundreds of thousands of events. One that
+    # is replaced (held out, then shown) stays in `waiting` but is counted nowhere.
+    assignments: dict[tuple[str, str], list[bool]] = {}  # (value, session)
+    waiting: defaultdict[str, list[list[bool]]] = defaultdict(list)
     for event in events:
-        kind, sid = event["type"], event["sid"]
+        kind = event["type"]
         if kind == "purchase":
-            for assignment in by_session.get(sid, ()):
-                assignment.converted = True
+            pending = waiting.get(event["sid"])
+            if pending:
+                for assignment in pending:
+                    assignment[2] = True
             continue
-        if kind not in (treated_type, held_type):
+        if kind != treated_type and kind != held_type:
             continue
+        sid = event["sid"]
         treated = kind == treated_type
         value = event.get(field) or NONE
+        counted = _counted(event, start_ms)
         for key in (value, overall) if overall is not None else (value,):
             current = assignments.get((key, sid))
-            if current is not None and (current.treated or not treated):
+            if current is not None and (current[0] or not treated):
                 continue
-            if current is not None:
-                by_session[sid].remove(current)
-            assignment = _Assignment(treated, _counted(event, start_ms))
+            assignment = [treated, counted, False]
             assignments[(key, sid)] = assignment
-            by_session[sid].append(assignment)
+            waiting[sid].append(assignment)
     groups: defaultdict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
-    for (key, _), assignment in assignments.items():
-        if not assignment.counted:
+    for (key, _), (treated, counted, converted) in assignments.items():
+        if not counted:
             continue
         counts = groups[key]
-        offset = 0 if assignment.treated else 2
+        offset = 0 if treated else 2
         counts[offset] += 1
-        counts[offset + 1] += assignment.converted
+        counts[offset + 1] += converted
     return {
         key: compare(Group(t_n, t_x), Group(h_n, h_x))
         for key, (t_n, t_x, h_n, h_x) in groups.items()

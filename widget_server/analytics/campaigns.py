@@ -30,6 +30,7 @@ from widget_server.analytics.attribution import (
     _showcase_attribution,
     prepare,
 )
+from widget_server.analytics.lift import Group, Lift, compare
 from widget_server.analytics.periods import day_range
 from widget_server.analytics.stats import read_events
 from widget_server.collect.money import from_minor
@@ -74,6 +75,9 @@ class _Tally:
         }
 
 
+_POPUP_TYPES = frozenset(
+    {"popup_shown", "popup_suppressed", "popup_click", "popup_close", "purchase"}
+)
 _SESSION_SETS = {
     "popup_shown": "shown",
     "popup_suppressed": "suppressed",
@@ -135,22 +139,47 @@ def popup_figures(
     return out
 
 
-def _variant_lift(events: list[Event], start_ms: int, rule: str, variant: str) -> dict[str, Any]:
-    """One variant's sessions against the rule's holdout."""
-    chosen = [
-        e
-        for e in events
-        if e["type"] == "purchase"
-        or (
-            e.get("popup_id") == rule
-            and (
-                e["type"] == "popup_suppressed"
-                or (e["type"] == "popup_shown" and (e.get("variant") or NONE) == variant)
-            )
+def variant_lifts(events: list[Event], start_ms: int) -> dict[tuple[str, str], Lift]:
+    """Each variant's sessions against its rule's holdout, in one pass, as
+    `attribution._lift_by` counts a rule's: a session is treated from its first
+    `popup_shown` of the rule, held out from its first `popup_suppressed` (treated
+    wins when it has both), and converts with a purchase after that; one whose first
+    such event is before `start_ms` is not counted."""
+    treated: dict[tuple[str, str], dict[str, list[bool]]] = defaultdict(dict)
+    treated_rule: dict[str, set[str]] = defaultdict(set)
+    held: dict[str, dict[str, list[bool]]] = defaultdict(dict)
+    waiting: dict[str, list[list[bool]]] = defaultdict(list)  # session -> [counted, converted]
+    for event in events:
+        kind, sid = event["type"], event["sid"]
+        if kind == "purchase":
+            for assignment in waiting.get(sid, ()):
+                assignment[1] = True
+            continue
+        rule = event.get("popup_id")
+        if not rule or kind not in ("popup_shown", "popup_suppressed"):
+            continue
+        if kind == "popup_shown":
+            key = (rule, event.get("variant") or NONE)
+            if sid in treated[key]:
+                continue
+            assignment = [event["ts"] >= start_ms, False]
+            treated[key][sid] = assignment
+            treated_rule[rule].add(sid)
+            waiting[sid].append(assignment)
+            held[rule].pop(sid, None)
+        elif sid not in held[rule] and sid not in treated_rule[rule]:
+            assignment = [event["ts"] >= start_ms, False]
+            held[rule][sid] = assignment
+            waiting[sid].append(assignment)
+    out = {}
+    for (rule, variant), sessions in treated.items():
+        shown = [a for a in sessions.values() if a[0]]
+        holdout = [a for a in held.get(rule, {}).values() if a[0]]
+        out[(rule, variant)] = compare(
+            Group(len(shown), sum(a[1] for a in shown)),
+            Group(len(holdout), sum(a[1] for a in holdout)),
         )
-    ]
-    lifts = _lift_by(chosen, start_ms, "popup_shown", "popup_suppressed", "popup_id", None)
-    return (lifts.get(rule) or _NO_LIFT).to_json()  # type: ignore[return-value]
+    return out
 
 
 async def _signups(redis: AsyncRedis, store_id: str, start_ms: int, end_ms: int) -> dict[str, int]:
@@ -175,7 +204,9 @@ async def popups(
     since = period.start_ms - window_ms
     raw = await read_events(redis, store_id, since, period.end_ms + MAX_EVENT_AGE_MS, since)
     events = prepare(raw, end_ms=period.end_ms - 1)
+    events = [e for e in events if e["type"] in _POPUP_TYPES]
     figures = popup_figures(events, period.start_ms, period.end_ms, window_ms)
+    lifts_of_variants = variant_lifts(events, period.start_ms)
     lifts = _lift_by(events, period.start_ms, "popup_shown", "popup_suppressed", "popup_id", None)
     signups = await _signups(redis, store_id, period.start_ms, period.end_ms)
     rules = {rule.id: rule for rule in await Rulebook(redis, store_id).rules() if rule.id}
@@ -196,7 +227,7 @@ async def popups(
                     {
                         "variant": variant,
                         **v.as_json(settings.currency, 0),
-                        "lift": _variant_lift(events, period.start_ms, rule_id, variant),
+                        "lift": (lifts_of_variants.get((rule_id, variant)) or _NO_LIFT).to_json(),
                     }
                     for variant, v in variants.items()
                 ],

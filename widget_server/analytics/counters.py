@@ -7,6 +7,7 @@ once per request however many periods share it, in one pipeline.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Sequence
 
@@ -14,10 +15,12 @@ from widget_server.analytics.periods import (
     DAY_MS,
     HOUR_MS,
     QUARTER_MS,
+    WEEK_MS,
     Bucket,
     Period,
     cover,
     signed_cover,
+    with_weeks,
 )
 from widget_server.storage import keys
 from widget_server.storage.clock import MAX_EVENT_AGE_MS, utc_day
@@ -45,8 +48,36 @@ def _number(raw: bytes) -> int:
     return int(raw)
 
 
-async def sums(redis: AsyncRedis, store_id: str, periods: Sequence[Period]) -> list[Counter[str]]:
-    """Every counter of each period, summed (fields absent from a bucket are 0)."""
+async def sums(
+    redis: AsyncRedis, store_id: str, periods: Sequence[Period], now_ms: int | None = None
+) -> list[Counter[str]]:
+    """Every counter of each period, summed (fields absent from a bucket are 0). The
+    sums of periods no live event can change any more are kept (`keys.settled_sums`;
+    an import deletes them), so a long timeseries reads one field a period."""
+    settled_before = (now_ms if now_ms is not None else clock_now()) - SETTLED_MS
+    names = [f"{p.start_ms}:{p.end_ms}" for p in periods]
+    settled = [p.end_ms <= settled_before for p in periods]
+    kept: list[bytes | None] = [None] * len(periods)
+    if any(settled):
+        kept = await redis.hmget(keys.settled_sums(store_id), names)
+    missing = [i for i, hit in enumerate(kept) if hit is None]
+    computed = await _sums(redis, store_id, [periods[i] for i in missing])
+    out: list[Counter[str]] = [
+        Counter(json.loads(hit)) if hit is not None else Counter() for hit in kept
+    ]
+    keep: dict[str, str] = {}
+    for i, total in zip(missing, computed, strict=True):
+        out[i] = total
+        if settled[i]:
+            keep[names[i]] = json.dumps(dict(total))
+    if keep:
+        await redis.hset(keys.settled_sums(store_id), mapping=keep)
+    return out
+
+
+async def _sums(redis: AsyncRedis, store_id: str, periods: Sequence[Period]) -> list[Counter[str]]:
+    if not periods:
+        return []
     covers = [signed_cover(p.start_ms, p.end_ms) for p in periods]
     wanted = sorted({bucket_key(store_id, b) for c in covers for b, _ in c})
     async with redis.pipeline(transaction=False) as pipe:
@@ -157,12 +188,14 @@ async def dimension_values(
     wanted = [(value, metric) for value in values for metric in metrics]
     if not wanted:
         return {}
-    signed = signed_cover(period.start_ms, period.end_ms, DIMENSION_SIZES)
+    signed = with_weeks(signed_cover(period.start_ms, period.end_ms, DIMENSION_SIZES))
     day_fields = [f"{v}\t{m}" for v, m in wanted]
     quarter_fields = [f"{code}\t{field}" for field in day_fields]
     async with redis.pipeline(transaction=False) as pipe:
         for bucket, _ in signed:
-            if bucket.size == DAY_MS:
+            if bucket.size == WEEK_MS:
+                pipe.hmget(keys.dims_week(store_id, bucket.number, code), day_fields)
+            elif bucket.size == DAY_MS:
                 day = utc_day(bucket.number * DAY_MS)
                 pipe.hmget(keys.dims_day(store_id, day, code), day_fields)
             else:

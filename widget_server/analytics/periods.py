@@ -20,6 +20,9 @@ QUARTER_MS = 15 * 60 * 1000
 HOUR_MS = 4 * QUARTER_MS
 DAY_MS = 24 * HOUR_MS
 SIZES = (DAY_MS, HOUR_MS, QUARTER_MS)
+WEEK_MS = 7 * DAY_MS
+# UTC weeks start on Monday: the epoch was a Thursday, three days after one.
+WEEK_OFFSET_MS = 3 * DAY_MS
 
 Interval = Literal["hour", "day", "week", "month"]
 INTERVALS: tuple[Interval, ...] = ("hour", "day", "week", "month")
@@ -38,6 +41,10 @@ class Bucket:
 
     size: int
     number: int
+
+    @property
+    def start_ms(self) -> int:
+        return self.number * self.size - (WEEK_OFFSET_MS if self.size == WEEK_MS else 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +118,23 @@ def _edge(
     rest = cover(day_start, start_ms, sizes) if at_start else cover(end_ms, day_end, sizes)
     around = [(Bucket(DAY_MS, day_start // DAY_MS), 1)] + [(bucket, -1) for bucket in rest]
     return around if len(around) < len(direct) else direct
+
+
+def with_weeks(signed: list[tuple[Bucket, int]]) -> list[tuple[Bucket, int]]:
+    """The same signed cover with every whole UTC week (Monday to Sunday) of days
+    counted positively as one week bucket (number: (day number + 3) // 7)."""
+    days = {b.number for b, sign in signed if b.size == DAY_MS and sign > 0}
+    weeks = {
+        (d + 3) // 7 for d in days if (d + 3) % 7 == 0 and all(d + k in days for k in range(7))
+    }
+    if not weeks:
+        return signed
+    out = [
+        (b, sign)
+        for b, sign in signed
+        if not (b.size == DAY_MS and sign > 0 and (b.number + 3) // 7 in weeks)
+    ]
+    return out + [(Bucket(WEEK_MS, w), 1) for w in sorted(weeks)]
 
 
 def day_range(first: date, last: date, zone: ZoneInfo) -> Period:

@@ -57,6 +57,71 @@ _KINDS = {
     "popup_suppressed": KIND_POPUP_SEEN,
     "popup_click": KIND_POPUP_CLICK,
 }
+# The events popup and showcase statistics read: also kept in a stream of their own
+# (keys.attribution_log), so that a report does not read every page view.
+ATTRIBUTED_TYPES = frozenset(
+    {
+        "add_to_cart",
+        "purchase",
+        "popup_shown",
+        "popup_click",
+        "popup_close",
+        "popup_suppressed",
+        "showcase_view",
+        "showcase_click",
+        "showcase_suppressed",
+    }
+)
+
+
+class _AttributedItem(msgspec.Struct, omit_defaults=True):
+    item_id: str
+    price: float | None = None
+    quantity: int | None = None
+
+
+class _Attributed(msgspec.Struct, omit_defaults=True):
+    """What popup and showcase statistics read of an event: a fraction of what is
+    stored of it, so that a month of reports decodes fast."""
+
+    id: str
+    type: str
+    ts: int
+    vid: str
+    sid: str
+    popup_id: str | None = None
+    variant: str | None = None
+    placement: str | None = None
+    rec_id: str | None = None
+    value: float | None = None
+    transaction_id: str | None = None
+    items: list[_AttributedItem] | None = None
+
+
+def _attributed(event: Event) -> str:
+    items = (
+        [_AttributedItem(i.item_id, i.price, i.quantity) for i in event.items]
+        if event.items
+        else None
+    )
+    return _json(
+        _Attributed(
+            event.id,
+            event.type,
+            event.ts,
+            event.vid,
+            event.sid,
+            event.popup_id,
+            event.variant,
+            event.placement,
+            event.rec_id,
+            event.value,
+            event.transaction_id,
+            items,
+        )
+    ).decode()
+
+
 _NEEDS_POPUP = frozenset({"popup_shown", "popup_click", "popup_close", "popup_suppressed"})
 
 
@@ -114,9 +179,7 @@ def _clean(value: str) -> str:
 def _dims(event: Event, device: str) -> str:
     """The values a session starting with this page view is broken down by, in the
     order of keys.DIMENSIONS."""
-    source = classify(
-        event.url, event.ref, event.utm_source, event.utm_medium, event.utm_campaign
-    )
+    source = classify(event.url, event.ref, event.utm_source, event.utm_medium, event.utm_campaign)
     return "\t".join(
         _clean(v)
         for v in (
@@ -136,6 +199,21 @@ def _dims(event: Event, device: str) -> str:
 def _no_dims(device: str) -> str:
     """The dimension values of a session whose first event is not a page view."""
     return "\t".join([NOT_SET, device, "direct", "(direct)", NOT_SET, NOT_SET, NOT_SET, NOT_SET])
+
+
+# At most this many items of one cart addition or purchase join the visitor's list.
+ITEMS_REMEMBERED_PER_EVENT = 10
+
+
+def _item_ids(event: Event, kind: int) -> str:
+    """The items a view, cart addition or purchase adds to the visitor's history."""
+    if not event.items or kind not in (KIND_VIEW_ITEM, KIND_ADD_TO_CART, KIND_PURCHASE):
+        return ""
+    chosen = event.items[:1] if kind == KIND_VIEW_ITEM else event.items
+    # Item ids may hold spaces, which separate an entry's parts: not those.
+    return "\t".join(
+        i.item_id.replace(" ", "_").replace("\t", "_") for i in chosen[:ITEMS_REMEMBERED_PER_EVENT]
+    )
 
 
 def session_category(category: str | None) -> str:
@@ -287,9 +365,7 @@ class Ingestor:
                 continue
             if checked.uid is not None and "@" in checked.uid:
                 # An e-mail address is never stored: only its salted hash.
-                checked = msgspec.structs.replace(
-                    checked, uid=customer_id(ctx.salt, checked.uid)
-                )
+                checked = msgspec.structs.replace(checked, uid=customer_id(ctx.salt, checked.uid))
             if checked is not event:  # ts corrected or uid hashed: store the new event
                 event, sent = checked, event_encoder.encode(checked)
             # The stored form is the event as sent (checked against the schema, so
@@ -329,6 +405,8 @@ class Ingestor:
                     event.currency or "",
                     engaged_ms,
                     event.uid or "",
+                    _item_ids(event, kind),
+                    _attributed(event) if event.type in ATTRIBUTED_TYPES else "",
                 )
             )
         if not rows:

@@ -195,6 +195,27 @@ class FeedRefused(msgspec.Struct):
     ] = UNSET
 
 
+class ImportCounts(msgspec.Struct):
+    events: Annotated[int, _about("events counted now")]
+    orders: Annotated[int, _about("orders counted now (each order id once, for good)")]
+
+
+class ImportSummary(msgspec.Struct):
+    """What an import did: every record is counted now, already there, skipped or bad."""
+
+    store_id: str
+    format: Annotated[str, _one_of(("shopify", "orders", "tarry", "ga4"), "the file's format")]
+    records: Annotated[int, _about("records read (an order of several lines is one)")]
+    lines: Annotated[int, _about("the file's lines read")]
+    imported: ImportCounts
+    already_there: Annotated[int, _about("events an earlier import already counted")]
+    customers: Annotated[int, _about("distinct customers in the file")]
+    skipped: Annotated[dict[str, int], _about("records left out on purpose, by reason")]
+    bad_rows: int
+    errors: Annotated[list[RejectedLine], _about("the first 50 bad rows, by line")]
+    complete: Annotated[bool, _about("false when the import was stopped before the end")]
+
+
 class Subscribed(msgspec.Struct):
     subscribed: Literal[True]
     new: Annotated[bool, _about("false when the address (any case) was already kept")]
@@ -257,6 +278,7 @@ ANSWERS: tuple[type, ...] = (
     CouponStatus,
     CouponsAdded,
     Imported,
+    ImportSummary,
     FeedRefused,
     Subscribed,
     Subscribers,

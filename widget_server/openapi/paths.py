@@ -11,6 +11,7 @@ from typing import Any
 
 from recommender.serving import MAX_ITEMS as MAX_RECOMMENDED
 from recommender.serving import STRATEGIES
+from widget_server.admin import imports
 from widget_server.admin.catalog import CONTENT_TYPES
 from widget_server.admin.catalog import MAX_BODY as MAX_FEED_BYTES
 from widget_server.admin.catalog_import import FORMATS
@@ -20,6 +21,7 @@ from widget_server.analytics.periods import INTERVALS
 from widget_server.collect.events import MAX_BODY_BYTES, MAX_EVENTS
 from widget_server.decide import endpoint as decide
 from widget_server.decide import recommendations, subscribers
+from widget_server.imports.formats.rows import FORMATS as IMPORT_FORMATS
 from widget_server.models.showcases import MAX_ITEMS as MAX_SLOT_ITEMS
 from widget_server.popups.coupons import MAX_CODES_PER_UPLOAD
 from widget_server.popups.rulebook import MAX_RULES
@@ -220,6 +222,7 @@ def _recommendation_parameters() -> list[dict[str, Any]]:
 
 
 DAY = {"type": "string", "format": "date"}
+CURRENCY = {"type": "string", "pattern": "^[A-Za-z]{3}$"}
 DAY_RANGE = [
     query("from", "the first UTC day (default: 6 days before `to`)", DAY),
     query("to", "the last UTC day (default: today)", DAY),
@@ -426,6 +429,39 @@ def _catalog() -> dict[str, Any]:
                 )
             ],
             content,
+        )
+    }
+
+
+def _import() -> dict[str, Any]:
+    export = {"schema": {"description": "the export file (CSV or JSON lines)"}}
+    return {
+        "post": secret(
+            "import a store's past orders or events from an export file; counted on their"
+            " own days, a second import of the same file changes nothing",
+            {
+                200: answer("what was counted, already there, skipped, bad", "ImportSummary"),
+                400: answer("a bad parameter, or a file not of the format", "Error"),
+                413: answer(f"a file over {imports.MAX_BODY} bytes", "Error"),
+            },
+            [
+                query(
+                    "format",
+                    "default: guessed from the file",
+                    {"type": "string", "enum": list(IMPORT_FORMATS)},
+                ),
+                query(
+                    "map",
+                    "FIELD=COLUMN, repeated: the columns of an order-lines file",
+                    {"type": "string"},
+                ),
+                query("currency", "the orders' currency when the file has none", CURRENCY),
+                query("zone", "the IANA time zone of times without an offset", {"type": "string"}),
+            ],
+            {
+                media_type: export
+                for media_type in ("text/csv", "application/x-ndjson", "application/json", "*/*")
+            },
         )
     }
 
@@ -643,6 +679,7 @@ def operations() -> dict[str, Any]:
         "/v1/admin/settings": _settings(),
         "/v1/admin/coupons/{pool}": _coupons(),
         "/v1/admin/catalog": _catalog(),
+        "/v1/admin/import": _import(),
         **_subscribers(),
         "/healthz": {"get": op("the process answers", NO_KEY, {200: answer("alive", "Alive")})},
         "/readyz": {

@@ -29,8 +29,13 @@ DIMS_QUARTER = "dq:"
 DIMS_DAY = "dd:"
 DIMS_RANK = "dz:"
 DIMS_RANK_WEEK = "dzw:"
+DIMS_WEEK = "dw:"
+SETTLED_SUMS = "sums"
 VISITOR_COUNTS = "vc"
 IMPORTED = "imported:"
+VISITOR_ITEMS = "vi:"
+ATTRIBUTION_LOG = "attrib"
+CUSTOMER_ITEMS = "ci:"
 LIVE = "live:"
 SESSION_LOG = "sessions"
 ORDER_LOG = "orders"
@@ -62,6 +67,12 @@ def store_index() -> str:
     return f"{PREFIX}:stores"
 
 
+def demo() -> str:
+    """Hash: the store `tarry demo` made in this Redis (`store_id`), the moment its
+    simulated history ends (`anchor_ms`), and `seeded` once that history is in."""
+    return f"{PREFIX}:demo"
+
+
 def daily_salt(day: str) -> str:
     """Random salt for hashing IP addresses on one UTC day; expires after two days."""
     return f"{PREFIX}:salt:{day}"
@@ -81,10 +92,30 @@ def events(store_id: str) -> str:
     return f"{store_prefix(store_id)}events"
 
 
+def attribution_log(store_id: str) -> str:
+    """Stream of the events popup and showcase statistics read (popups, showcases,
+    carts, purchases), only the fields they read, an entry per ingest call (field
+    `events`, a JSON array): a report reads these instead of every page view.
+    Trimmed like `events`."""
+    return f"{store_prefix(store_id)}{ATTRIBUTION_LOG}"
+
+
 def seen_events(store_id: str, hour: int) -> str:
     """Hash whose fields are the ids of accepted events sent in one hour (by the
     sender's clock, the same on every retry); kept 48 hours after its last write."""
     return f"{store_prefix(store_id)}{SEEN}{hour}"
+
+
+def visitor_items(store_id: str, visitor_id: str) -> str:
+    """List: the visitor's last items, newest first, at most 50, as
+    "<item id> <kind> <ts>" (kind: v viewed, c added to cart, p bought); kept as long
+    as the visitor's record. What the server knows of a returning visitor."""
+    return f"{store_prefix(store_id)}{VISITOR_ITEMS}{visitor_id}"
+
+
+def customer_items(store_id: str, customer: str) -> str:
+    """List: the same, for a customer id (`uid`) seen on any of their devices."""
+    return f"{store_prefix(store_id)}{CUSTOMER_ITEMS}{customer}"
 
 
 def imported_events(store_id: str, hour: int) -> str:
@@ -146,6 +177,19 @@ def dims_day(store_id: str, day: str, dim: str) -> str:
     return f"{store_prefix(store_id)}{DIMS_DAY}{day}:{dim}"
 
 
+def dims_week(store_id: str, week: int, dim: str) -> str:
+    """Hash: one UTC week's session counters of one dimension (as `dims_day`; week
+    as in `dims_rank_week`), so that a quarter's breakdown reads 13 of these."""
+    return f"{store_prefix(store_id)}{DIMS_WEEK}{week}:{dim}"
+
+
+def settled_sums(store_id: str) -> str:
+    """Hash: the summed counters (JSON) of periods that can no longer change
+    ("<start>:<end>", in ms), so that a long timeseries reads one field a period;
+    an import, which changes the past, deletes it."""
+    return f"{store_prefix(store_id)}{SETTLED_SUMS}"
+
+
 def dims_rank(store_id: str, day: str, dim: str) -> str:
     """Sorted set: one UTC day's sessions by value of one dimension, so that the top
     values of a long range are one ZUNION away."""
@@ -157,6 +201,12 @@ def dims_rank_week(store_id: str, week: int, dim: str) -> str:
     the epoch, (day number + 3) // 7), so that a quarter's ranking reads 13 of these
     instead of 90 days' worth."""
     return f"{store_prefix(store_id)}{DIMS_RANK_WEEK}{week}:{dim}"
+
+
+def scratch(store_id: str, name: str) -> str:
+    """A short-lived key of the store's slot for one job (e.g. an import's count of
+    distinct customers), which deletes it when done."""
+    return f"{store_prefix(store_id)}scratch:{name}"
 
 
 def visitor_counts(store_id: str) -> str:

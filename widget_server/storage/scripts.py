@@ -45,7 +45,9 @@ _INGEST = """
 --     ev       [[id, sid, day, vid, kind, transaction_id or "", revenue_minor,
 --               stored form, hour of the event's ts as sent, ts, popup id or "",
 --               category viewed or "", quarter-hour of ts, dims, currency or "",
---               engaged ms, customer id or ""], ...]
+--               engaged ms, customer id or "", item ids (tab-separated) of a
+--               view, cart addition or purchase or "", what attribution reads of
+--               it (keys.attribution_log; JSON) or ""], ...]
 --              dims: the session's dimension values if it starts with this event,
 --              tab-separated in the order of DIMENSIONS (collect/ingest.py)
 --     cat      [[item_id, card JSON], ...]: product data seen in view_item events,
@@ -140,10 +142,11 @@ local function by_dims(dims, q, day, metric, n)
     i = i + 1
     local dim = DIMENSIONS[i]
     if not dim then break end
+    local week = math.floor((math.floor(q / 96) + 3) / 7)
     add(P .. '$DIMS_QUARTER' .. q, dim .. '\t' .. value .. '\t' .. metric, n)
     add(P .. '$DIMS_DAY' .. day .. ':' .. dim, value .. '\t' .. metric, n)
+    add(P .. '$DIMS_WEEK' .. week .. ':' .. dim, value .. '\t' .. metric, n)
     if metric == 's' then
-      local week = math.floor((math.floor(q / 96) + 3) / 7)
       for _, key in ipairs({P .. '$DIMS_RANK' .. day .. ':' .. dim,
                             P .. '$DIMS_RANK_WEEK' .. week .. ':' .. dim}) do
         local r = ranks[key]
@@ -183,8 +186,28 @@ local function count_order(e, b, dims, q, day)
   elseif customer == '-' then
     customer = ''  -- an imported order without a customer: no one to retain
   end
-  redis.call('ZADD', P .. '$ORDER_LOG', e[10], tx .. '\t' .. customer .. '\t' .. e[7] .. '\t' .. cur)
+  local member = tx .. '\t' .. customer .. '\t' .. e[7] .. '\t' .. cur
+  redis.call('ZADD', P .. '$ORDER_LOG', e[10], member)
   return true
+end
+-- Each visitor's (and customer's) last items, newest first: pushed once per key
+-- per call, then trimmed.
+local MAX_ITEMS_KEPT = 50
+local KIND_LETTER = {[2] = 'v', [3] = 'c', [4] = 'p'}
+local item_pushes = {}   -- list key -> entries, oldest first
+local function remember_items(e)
+  local letter = KIND_LETTER[e[5]]
+  if not letter or e[18] == '' then return end
+  local targets = {P .. '$VISITOR_ITEMS' .. e[4]}
+  if e[17] ~= '' and e[17] ~= '-' then targets[2] = P .. '$CUSTOMER_ITEMS' .. e[17] end
+  for item in string.gmatch(e[18], '[^\t]+') do
+    local entry = item .. ' ' .. letter .. ' ' .. e[10]
+    for _, key in ipairs(targets) do
+      local list = item_pushes[key]
+      if not list then list = {}; item_pushes[key] = list end
+      list[#list + 1] = entry
+    end
+  end
 end
 local session_starts = {}   -- "vid ts" of every session this call starts
 local live_key = P .. '$LIVE' .. plan.minute
@@ -229,6 +252,7 @@ if not plan.orders then
   end
 end
 local all_events = {} -- the stored forms of every accepted event, in order
+local attributed = {} -- those of them the popup and showcase reports read
 
 -- A session's state is one string, "day page_views engaged purchased quarter
 -- funnel_step\tdims|cat|cat", read and written once per call: two commands per
@@ -356,6 +380,7 @@ for _, req in ipairs(plan.reqs) do
         ids[#ids + 1] = '1'
         accepted = accepted + 1
         batch[#batch + 1] = e[8]
+        if e[19] ~= '' and not plan.hist then attributed[#attributed + 1] = e[19] end
         local day, kind, q = e[3], e[5], e[13]
         if plan.orders then
           -- A past order, imported: no web session, no visitor, no page behind it.
@@ -373,6 +398,7 @@ for _, req in ipairs(plan.reqs) do
         end
         if e[17] ~= '' then redis.call('HSET', P .. '$VISITOR' .. e[4], 'u', e[17]) end
 
+        remember_items(e)
         local engaged = false
         if kind == 1 then
           count(b, 'page_views', 1)
@@ -457,9 +483,14 @@ end
 if #all_events > 0 then
   redis.call('XADD', KEYS[1], '*', 'events', '[' .. table.concat(all_events, ',') .. ']')
 end
+if #attributed > 0 then
+  local log = P .. '$ATTRIBUTION_LOG'
+  redis.call('XADD', log, '*', 'events', '[' .. table.concat(attributed, ',') .. ']')
+  redis.call('XTRIM', log, 'MINID', '~', plan.minid)
+end
 if plan.hist then
   -- Past periods changed: their distinct visitors are counted again when asked.
-  redis.call('DEL', P .. '$VISITOR_COUNTS')
+  redis.call('DEL', P .. '$VISITOR_COUNTS', P .. '$SETTLED_SUMS')
 end
 for sid, s in pairs(sessions) do
   local state = s.day .. ' ' .. s.page_views .. ' ' .. (s.engaged and '1' or '0') .. ' '
@@ -485,6 +516,11 @@ for key, fields in pairs(counters) do
   for field, n in pairs(fields) do
     if n ~= 0 then redis.call('HINCRBY', key, field, n) end
   end
+end
+for key, entries in pairs(item_pushes) do
+  redis.call('LPUSH', key, unpack(entries))
+  redis.call('LTRIM', key, 0, MAX_ITEMS_KEPT - 1)
+  redis.call('EXPIRE', key, plan.vis_ttl)
 end
 for key, values in pairs(ranks) do
   for value, n in pairs(values) do redis.call('ZINCRBY', key, n, value) end
@@ -515,7 +551,12 @@ INGEST = Template(_INGEST).substitute(
     DIMS_DAY=keys.DIMS_DAY,
     DIMS_RANK=keys.DIMS_RANK,
     DIMS_RANK_WEEK=keys.DIMS_RANK_WEEK,
+    DIMS_WEEK=keys.DIMS_WEEK,
+    SETTLED_SUMS=keys.SETTLED_SUMS,
     IMPORTED=keys.IMPORTED,
+    ATTRIBUTION_LOG=keys.ATTRIBUTION_LOG,
+    VISITOR_ITEMS=keys.VISITOR_ITEMS,
+    CUSTOMER_ITEMS=keys.CUSTOMER_ITEMS,
     VISITOR_COUNTS=keys.VISITOR_COUNTS,
     LIVE=keys.LIVE,
     SESSION_LOG=keys.SESSION_LOG,
@@ -541,4 +582,3 @@ for i = 1, #ARGV do
 end
 return out
 """
-

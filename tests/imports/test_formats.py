@@ -1,0 +1,885 @@
+"""The readers of exports (widget_server/imports/formats): hand-written files in
+tests/data/imports/, each event expected as computed by hand; errors and skips by
+line; stable ids; sniffing; streaming."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import tracemalloc
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from recommender import interactions
+from widget_server.collect.events import decode_event
+from widget_server.imports.formats import sessions, tarry
+from widget_server.imports.formats.rows import FORMATS, FormatError, Row, read, sniff
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+FILES = DATA / "imports"
+FILE_FORMATS = {
+    "shopify-orders.csv": "shopify",
+    "shopify-reordered.csv": "shopify",
+    "orders-uci-layout.csv": "orders",
+    "tarry-events.csv": "tarry",
+    "ga4-events.jsonl": "ga4",
+}
+
+
+def rows_of(name: str, **options: Any) -> list[Row]:
+    with open(FILES / name, "rb") as stream:
+        return list(read(FILE_FORMATS[name], stream, **options))
+
+
+def rows_from(fmt: str, text: str, **options: Any) -> list[Row]:
+    return list(read(fmt, io.BytesIO(text.encode()), **options))
+
+
+def ms(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> int:
+    """Milliseconds of a UTC time (the offsets are converted by hand in each test)."""
+    return int(datetime(year, month, day, hour, minute, second, tzinfo=UTC).timestamp()) * 1000
+
+
+def blake(*fields: str) -> str:
+    """The ids' digest: blake2b, 8 bytes, of the fields joined by the unit separator."""
+    return hashlib.blake2b("\x1f".join(fields).encode(), digest_size=8).hexdigest()
+
+
+def by_line(rows: list[Row]) -> list[Row]:
+    return sorted(rows, key=lambda row: (row.line, row.event is None))
+
+
+# -- shopify ----------------------------------------------------------------------
+
+
+def test_shopify_export_is_one_purchase_per_order_with_refunds_voids_and_bad_rows() -> None:
+    """shopify-orders.csv: Shopify's 79 columns, a BOM and CRLF; the order fields on
+    each order's first row only; a multi-line order in INR at +0530; a refunded
+    and a voided order; a partly refunded one at -0500 whose Notes cell spans two
+    lines; an unparseable `Created at`; a bad quantity on an order's second line;
+    a point-of-sale order without e-mail."""
+    assert rows_of("shopify-orders.csv") == [
+        Row(
+            2,
+            event={
+                "id": "o:1001",
+                "type": "purchase",
+                "ts": ms(2024, 3, 5, 8, 37, 33),  # 14:07:33 +0530
+                "vid": "c:" + blake("asha.rao@example.com"),
+                "sid": "o:1001",
+                "transaction_id": "1001",
+                "value": 2448.0,  # Total: 2 x 499 + 1000 + 350 + 100 shipping
+                "currency": "INR",
+                "uid": "Asha.Rao@Example.com",  # as written: the ingest hashes it
+                "items": [
+                    {
+                        "item_id": "TEE-RED-M",
+                        "item_name": "Red tee - M",
+                        "price": 499.0,
+                        "quantity": 2,
+                        "item_brand": "Acme Apparel",
+                    },
+                    {  # no SKU: the name is the id
+                        "item_id": "Gift card",
+                        "item_name": "Gift card",
+                        "price": 1000.0,
+                        "quantity": 1,
+                        "item_brand": "Tarry Test Shop",
+                    },
+                    {
+                        "item_id": "MUG-L",
+                        "item_name": "Mug, large",
+                        "price": 350.0,
+                        "quantity": 1,
+                        "item_brand": "Clay & Co",
+                    },
+                ],
+            },
+        ),
+        Row(5, skipped="refunded order"),
+        Row(6, skipped="voided order"),
+        Row(
+            7,
+            event={
+                "id": "o:1004",
+                "type": "purchase",
+                "ts": ms(2024, 3, 7, 2, 15),  # 2024-03-06 21:15 -0500
+                "vid": "c:" + blake("dan@example.com"),
+                "sid": "o:1004",
+                "transaction_id": "1004",
+                "value": 54.5,  # 80.00 less 25.50 refunded
+                "currency": "USD",
+                "uid": "dan@example.com",
+                "items": [
+                    {
+                        "item_id": "HOOD-BLU-L",
+                        "item_name": "Blue hoodie - L",
+                        "price": 50.0,
+                        "quantity": 1,
+                        "item_brand": "Acme Apparel",
+                    },
+                    {
+                        "item_id": "BEANIE",
+                        "item_name": "Beanie",
+                        "price": 25.0,
+                        "quantity": 1,
+                        "item_brand": "Acme Apparel",
+                    },
+                ],
+            },
+        ),
+        # Line 8 is the second line of order #1004's Notes; #1005 starts on line 10.
+        Row(10, error="Created at: not a date: 'yesterday'"),
+        Row(
+            12,
+            event={
+                "id": "o:1006",
+                "type": "purchase",
+                "ts": ms(2024, 3, 7, 13, 0),  # 08:00 -0500
+                "vid": "c:" + blake("finn@example.com"),
+                "sid": "o:1006",
+                "transaction_id": "1006",
+                "value": 40.0,  # the order's Total, though a line of it is bad
+                "currency": "USD",
+                "uid": "finn@example.com",
+                "items": [
+                    {
+                        "item_id": "PIN-1",
+                        "item_name": "Pin badge",
+                        "price": 5.0,
+                        "quantity": 2,
+                        "item_brand": "Tarry Test Shop",
+                    }
+                ],
+            },
+        ),
+        Row(13, error="Lineitem quantity: not a whole number: 'two'"),
+        Row(
+            14,
+            event={
+                "id": "o:1007",
+                "type": "purchase",
+                "ts": ms(2024, 3, 8, 11, 0),  # 12:00 +0100
+                "vid": "c:-",
+                "sid": "o:1007",
+                "transaction_id": "1007",
+                "value": 18.0,
+                "currency": "EUR",
+                "items": [
+                    {
+                        "item_id": "CARD-1",
+                        "item_name": "Postcard",
+                        "price": 6.0,
+                        "quantity": 3,
+                        "item_brand": "Tarry Test Shop",
+                    }
+                ],
+            },
+        ),
+    ]
+
+
+def test_shopify_columns_in_any_order_with_extra_ones() -> None:
+    """shopify-reordered.csv: a few of the columns, shuffled, one Shopify does not
+    have, LF line ends, no BOM; a quoted name holding quotes and a comma."""
+    assert rows_of("shopify-reordered.csv") == [
+        Row(
+            2,
+            event={
+                "id": "o:2001",
+                "type": "purchase",
+                "ts": ms(2024, 3, 9, 10, 0),
+                "vid": "c:" + blake("gus@example.com"),
+                "sid": "o:2001",
+                "transaction_id": "2001",
+                "value": 29.97,
+                "currency": "GBP",
+                "uid": "gus@example.com",
+                "items": [
+                    {"item_id": "KEY-1", "item_name": "Keyring", "price": 9.99, "quantity": 3}
+                ],
+            },
+        ),
+        Row(
+            3,
+            event={
+                "id": "o:2002",
+                "type": "purchase",
+                "ts": ms(2024, 3, 9, 18, 30),
+                "vid": "c:" + blake("hana@example.com"),
+                "sid": "o:2002",
+                "transaction_id": "2002",
+                "value": 15.0,
+                "currency": "GBP",
+                "uid": "hana@example.com",
+                "items": [
+                    {
+                        "item_id": 'Notebook "A5", dotted',
+                        "item_name": 'Notebook "A5", dotted',
+                        "price": 15.0,
+                        "quantity": 1,
+                    }
+                ],
+            },
+        ),
+    ]
+
+
+SHOPIFY_MINIMAL = "Name,Email,Financial Status,Currency,Total,Created at,Lineitem quantity,Lineitem name,Lineitem price,Lineitem sku\n"  # noqa: E501
+
+
+def test_shopify_semicolons_and_one_customer_in_any_case() -> None:
+    """A spreadsheet's `;`-separated save reads the same; `Ann@Shop.com` and
+    `ann@shop.com` are one visitor (their uid stays as written)."""
+    text = SHOPIFY_MINIMAL.replace(",", ";") + (
+        "#1;Ann@Shop.com;paid;EUR;10,5;2024-03-05 10:00:00 +0000;1;Cup;10,5;CUP\n"
+        "#2;ann@shop.com;paid;EUR;4.00;2024-03-06 10:00:00 +0000;1;Lid;4.00;LID\n"
+    )
+    rows = rows_from("shopify", text)
+    assert rows[0] == Row(2, error="Total: not a number: '10,5'")  # a decimal comma is refused
+    assert rows[1].event is not None
+    assert rows[1].event["vid"] == "c:" + blake("ann@shop.com")
+    assert rows[1].event["uid"] == "ann@shop.com"
+    text = SHOPIFY_MINIMAL + (
+        "#1,Ann@Shop.com,paid,EUR,10.50,2024-03-05 10:00:00 +0000,1,Cup,10.50,CUP\n"
+    )
+    (row,) = rows_from("shopify", text)
+    assert row.event is not None and row.event["vid"] == "c:" + blake("ann@shop.com")
+
+
+def test_shopify_order_ids_that_are_not_ids_are_hashed() -> None:
+    """`Name` is the merchant's to choose: one outside the id alphabet becomes a
+    digest, the same each time, in the event id and the transaction id alike."""
+    text = SHOPIFY_MINIMAL + "#EU 1/7,,paid,EUR,5,2024-03-05 10:00:00 +0000,1,Cup,5,CUP\n"
+    (row,) = rows_from("shopify", text)
+    assert row.event is not None
+    assert row.event["id"] == row.event["sid"] == "o:" + blake("EU 1/7")
+    assert row.event["transaction_id"] == blake("EU 1/7")
+
+
+def test_shopify_missing_column_names_it_and_the_columns_found() -> None:
+    header = "Name,Email,Total,Lineitem quantity,Lineitem name,Lineitem price\n"
+    with pytest.raises(FormatError) as raised:
+        read("shopify", io.BytesIO(header.encode()))  # at once, before any row is asked for
+    message = str(raised.value)
+    assert "missing column for Created at" in message
+    assert (
+        "columns found: 'Name', 'Email', 'Total', 'Lineitem quantity', 'Lineitem name', "
+        "'Lineitem price'" in message
+    )
+
+
+# -- generic order lines ------------------------------------------------------------
+
+
+def test_uci_layout_order_lines_become_orders() -> None:
+    """orders-uci-layout.csv: UCI Online Retail's own columns; an invoice of three
+    lines; a cancellation (`C` invoice); a line without CustomerID; an invoice whose
+    lines are split by another's, one item twice and a line at price 0; an invoice
+    of a return only; a quantity that is not a number."""
+    rows = rows_of("orders-uci-layout.csv", currency="GBP")
+    assert by_line(rows) == [
+        Row(
+            2,
+            event={
+                "id": "o:536365",
+                "type": "purchase",
+                "ts": ms(2010, 12, 1, 8, 26),
+                "vid": "c:17850",  # CustomerID 17850.0
+                "sid": "o:536365",
+                "transaction_id": "536365",
+                "value": 50.94,  # 6 x 2.55 + 6 x 3.39 + 2 x 7.65 = 15.30 + 20.34 + 15.30
+                "currency": "GBP",
+                "uid": "17850",
+                "items": [
+                    {
+                        "item_id": "85123A",
+                        "item_name": "WHITE HANGING HEART T-LIGHT HOLDER",
+                        "price": 2.55,
+                        "quantity": 6,
+                    },
+                    {
+                        "item_id": "71053",
+                        "item_name": "WHITE METAL LANTERN",
+                        "price": 3.39,
+                        "quantity": 6,
+                    },
+                    {
+                        "item_id": "22752",
+                        "item_name": "SET 7 BABUSHKA NESTING BOXES",
+                        "price": 7.65,
+                        "quantity": 2,
+                    },
+                ],
+            },
+        ),
+        Row(5, skipped="cancellation"),
+        Row(
+            6,
+            event={
+                "id": "o:536380",
+                "type": "purchase",
+                "ts": ms(2010, 12, 1, 9, 41),
+                "vid": "c:-",  # no CustomerID: no uid either
+                "sid": "o:536380",
+                "transaction_id": "536380",
+                "value": 34.8,  # 24 x 1.45
+                "currency": "GBP",
+                "items": [
+                    {
+                        "item_id": "22961",
+                        "item_name": "JAM MAKING SET PRINTED",
+                        "price": 1.45,
+                        "quantity": 24,
+                    }
+                ],
+            },
+        ),
+        Row(
+            7,
+            event={
+                "id": "o:536381",
+                "type": "purchase",
+                "ts": ms(2010, 12, 1, 9, 41),
+                "vid": "c:15311",
+                "sid": "o:536381",
+                "transaction_id": "536381",
+                "value": 40.35,  # 1 x 4.95 + 2 x 12.75 + 2 x 4.95 (line 10); line 11 is free
+                "currency": "GBP",
+                "uid": "15311",
+                "items": [
+                    {
+                        "item_id": "22139",
+                        "item_name": "RETROSPOT TEA SET, CERAMIC 11 PC",
+                        "price": 4.95,
+                        "quantity": 3,  # lines 7 and 10
+                    },
+                    {
+                        "item_id": "21258",
+                        "item_name": 'VICTORIAN SEWING BOX "LARGE"',
+                        "price": 12.75,
+                        "quantity": 2,
+                    },
+                ],
+            },
+        ),
+        Row(
+            9,
+            event={
+                "id": "o:536382",
+                "type": "purchase",
+                "ts": ms(2010, 12, 1, 9, 45),
+                "vid": "c:12583",
+                "sid": "o:536382",
+                "transaction_id": "536382",
+                "value": 18.0,
+                "currency": "GBP",
+                "uid": "12583",
+                "items": [
+                    {"item_id": "POST", "item_name": "POSTAGE", "price": 18.0, "quantity": 1}
+                ],
+            },
+        ),
+        Row(12, skipped="cancellation"),  # a return (-2) and nothing else
+        Row(
+            13,
+            event={
+                "id": "o:536384",
+                "type": "purchase",
+                "ts": ms(2010, 12, 1, 9, 53),
+                "vid": "c:18074",
+                "sid": "o:536384",
+                "transaction_id": "536384",
+                "value": 7.8,  # 12 x 0.65; line 13 is bad
+                "currency": "GBP",
+                "uid": "18074",
+                "items": [
+                    {
+                        "item_id": "84755",
+                        "item_name": "COLOUR GLASS T-LIGHT HOLDER HANGING",
+                        "price": 0.65,
+                        "quantity": 12,
+                    }
+                ],
+            },
+        ),
+        Row(13, error="Quantity: not a whole number: 'six'"),
+    ]
+
+
+def test_uci_sample_imports_as_it_is() -> None:
+    """The real sample in tests/data (188 invoices, 21 of them cancellations, and
+    stock write-offs at price 0): one row per invoice, none bad; the file's first
+    invoice as summed by hand."""
+    with gzip.open(DATA / "online-retail-sample.csv.gz") as stream:
+        rows = list(read("orders", stream, currency="GBP"))
+    kinds = Counter("event" if r.event else r.skipped or f"error {r.error}" for r in rows)
+    assert kinds == {
+        "event": 158,
+        "cancellation": 21,
+        "nothing sold: no line with a positive quantity and price": 9,
+    }
+    first = next(r.event for r in rows if r.event and r.event["id"] == "o:536365")
+    # 6 x 2.55 + 6 x 3.39 + 8 x 2.75 + 6 x 3.39 + 6 x 3.39 + 2 x 7.65 + 6 x 4.25
+    assert first["value"] == 139.12
+    assert len(first["items"]) == 7
+    assert first["vid"] == "c:17850"
+
+
+def test_order_lines_mapped_by_name_with_their_currency_and_zone() -> None:
+    """Columns of any name, mapped; the file's own currency column; naive times in
+    the shop's zone (Asia/Kolkata, +0530)."""
+    text = (
+        "Order Ref,Client,Product,Units,Each,When,Money,Kind\n"
+        "A-1,ann@shop.com,CUP,2,3.10,2024-03-05 10:00:00,inr,Kitchen\n"
+        "A-1,ann@shop.com,LID,1,0.80,2024-03-05 10:00:00,inr,Kitchen\n"
+    )
+    mapping = {
+        "order_id": "order ref",  # names match in any case
+        "customer": "Client",
+        "item_id": "Product",
+        "quantity": "Units",
+        "price": "Each",
+        "time": "When",
+        "currency": "Money",
+        "category": "Kind",
+    }
+    rows = rows_from("orders", text, mapping=mapping, zone="Asia/Kolkata", currency="USD")
+    assert rows == [
+        Row(
+            2,
+            event={
+                "id": "o:A-1",
+                "type": "purchase",
+                "ts": ms(2024, 3, 5, 4, 30),  # 10:00 in Kolkata
+                "vid": "c:" + blake("ann@shop.com"),
+                "sid": "o:A-1",
+                "transaction_id": "A-1",
+                "value": 7.0,  # 2 x 3.10 + 0.80
+                "currency": "INR",  # the file's, over the option
+                "uid": "ann@shop.com",
+                "items": [
+                    {"item_id": "CUP", "price": 3.1, "quantity": 2, "item_category": "Kitchen"},
+                    {"item_id": "LID", "price": 0.8, "quantity": 1, "item_category": "Kitchen"},
+                ],
+            },
+        )
+    ]
+
+
+def test_order_lines_missing_or_wrongly_mapped_columns() -> None:
+    header = "Invoice Number,Item,Amount\nX,1,2\n"
+    with pytest.raises(FormatError) as raised:
+        read("orders", io.BytesIO(header.encode()))
+    message = str(raised.value)
+    assert message.startswith("missing column for order_id: InvoiceNo, order_id, order,")
+    assert "(or map one: order_id=COLUMN)" in message
+    assert "columns found: 'Invoice Number', 'Item', 'Amount'" in message
+    with pytest.raises(FormatError, match=r"mapping: order_id=Ref: no such column; columns found"):
+        read("orders", io.BytesIO(header.encode()), mapping={"order_id": "Ref"})
+    with pytest.raises(FormatError, match=r"mapping: unknown field 'colour'; the fields are"):
+        read("orders", io.BytesIO(header.encode()), mapping={"colour": "Item"})
+
+
+def test_an_order_that_comes_back_after_others_is_an_error_not_a_second_order() -> None:
+    """Lines of an order split by a few others still make one order (UCI's invoice
+    542806 is); lines that come back after more than the orders kept open are
+    reported, since the order was given out already."""
+    lines = ["order_id,sku,qty,price,date", "1,A,1,2.00,2024-01-01"]
+    lines += [f"{n},B,1,1.00,2024-01-01" for n in range(2, 40)]
+    lines += ["1,C,1,5.00,2024-01-01", "1,D,1,5.00,2024-01-01"]
+    rows = rows_from("orders", "\n".join(lines) + "\n")
+    first = [r for r in rows if r.event and r.event["id"] == "o:1"]
+    assert len(first) == 1 and first[0].event is not None and first[0].event["value"] == 2.0
+    assert [r for r in rows if r.error] == [
+        Row(
+            41,
+            error="order_id: order '1' continues here after other orders (2 lines left out); "
+            "an order's lines must be together",
+        )
+    ]
+
+
+def test_order_lines_with_blank_lines_and_rows_of_the_wrong_width() -> None:
+    """Line numbers count every line of the file, blank ones before the header
+    too; a row with cells missing, or more than the header, is bad on its own."""
+    text = (
+        "\n\norder_id,sku,qty,price,date\n"
+        "1,A,1,2.00,2024-01-01\n"
+        "\n"
+        "2,B,1,2024-01-01\n"
+        "3,C,1,1.00,2024-01-01,,\n"
+        "4,D,1,1.00,2024-01-01,oops\n"
+    )
+    rows = by_line(rows_from("orders", text))
+    assert [(r.line, r.error or (r.event and r.event["id"])) for r in rows] == [
+        (4, "o:1"),
+        (6, "row: 4 cells, the header has 5"),
+        (7, "o:3"),  # empty cells past the header's are what spreadsheets add
+        (8, "row: 6 cells, the header has 5"),
+    ]
+
+
+def test_a_huge_order_keeps_its_value_and_the_first_200_items() -> None:
+    lines = ["order_id,sku,qty,price,date"] + [
+        f"W1,SKU{n},1,1.25,2024-01-01T09:00:00Z" for n in range(250)
+    ]
+    (row,) = rows_from("orders", "\n".join(lines))
+    assert row.event is not None
+    assert row.event["value"] == 312.5
+    assert [item["item_id"] for item in row.event["items"]] == [f"SKU{n}" for n in range(200)]
+
+
+# -- Tarry's event CSV ----------------------------------------------------------------
+
+
+def tarry_event(
+    kind: str, ts: int, vid: str, sid: str, item: str, session: str = ""
+) -> dict[str, Any]:
+    return {
+        "id": "t:" + blake(str(ts), vid, session, kind, item),
+        "type": kind,
+        "ts": ts,
+        "vid": vid,
+        "sid": sid,
+        "items": [{"item_id": item}],
+    }
+
+
+def test_tarry_csv_with_aliases_and_sessions_cut_after_30_idle_minutes() -> None:
+    """tarry-events.csv: times in ms, s and ISO 8601; `view`, `addtocart`,
+    `transaction` and `click` as `tarry eval` reads them; a visitor back after two
+    hours starts a new session; a page_view names no item event; bad times."""
+    start_v1, later_v1, start_v2 = ms(2024, 3, 5, 8, 0), ms(2024, 3, 5, 10, 0), ms(2024, 3, 5, 8, 5)
+    session_v1, session_v2 = f"v1.{start_v1}", f"v2.{start_v2}"
+    assert rows_of("tarry-events.csv") == [
+        Row(2, event=tarry_event("view_item", start_v1, "v1", session_v1, "SKU-1")),
+        Row(3, event=tarry_event("add_to_cart", ms(2024, 3, 5, 8, 1), "v1", session_v1, "SKU-1")),
+        Row(4, event=tarry_event("purchase", ms(2024, 3, 5, 8, 5), "v1", session_v1, "SKU-1")),
+        Row(5, event=tarry_event("view_item", later_v1, "v1", f"v1.{later_v1}", "SKU-2")),
+        Row(6, skipped="event not used: page_view"),
+        Row(7, error="timestamp: empty"),
+        Row(8, error="timestamp: not a date: 'soon'"),
+        Row(9, event=tarry_event("view_item", start_v2, "v2", session_v2, "SKU-3")),
+    ]
+
+
+def test_tarry_csv_with_its_own_sessions_and_other_column_names() -> None:
+    text = (
+        "user_id,session,event_type,product_id,ts\n"
+        "u 1,s-9,cart,P1,2024-03-05 09:00:00\n"  # naive: in the zone given
+        "u 1,s-9,view,P2,1709629200000\n"
+    )
+    rows = rows_from("tarry", text, zone="America/New_York")
+    vid = blake("u 1")  # a space is not in the id alphabet
+    assert rows == [
+        Row(2, event=tarry_event("add_to_cart", ms(2024, 3, 5, 14, 0), vid, "s-9", "P1", "s-9")),
+        Row(3, event=tarry_event("view_item", 1709629200000, vid, "s-9", "P2", "s-9")),
+    ]
+
+
+def test_tarry_reads_events_as_tarry_eval_does() -> None:
+    """The alias table and the session gap are copies of the recommender's (which
+    is not imported, for numpy's sake): they must stay the same."""
+    assert dict(interactions.EVENT_ALIASES) == tarry.EVENT_ALIASES
+    assert sessions.SESSION_GAP_MS == interactions.SESSION_GAP_MS
+
+
+def test_sessions_forget_idle_visitors_without_changing_any_session() -> None:
+    """More visitors than are remembered (60,000 seen once), in time order, while 5
+    others stay active throughout: the sessions are the ones a reader remembering
+    every visitor would cut, the active visitors' one long session each."""
+    events = [
+        (f"active{n % 10}" if n % 2 == 0 else f"once{n}", 1709625600000 + n * 1000)
+        for n in range(120_000)
+    ]
+    cut = sessions.Sessions()
+    remembered: dict[str, tuple[str, int]] = {}
+    for visitor, ts in events:
+        last = remembered.get(visitor)
+        if last is None or ts - last[1] > sessions.SESSION_GAP_MS:
+            last = (f"{visitor}.{ts}", ts)
+        remembered[visitor] = (last[0], ts)
+        assert cut.session_of(visitor, ts) == last[0]
+    assert cut.session_of("active0", events[-1][1]) == "active0.1709625600000"
+
+
+# -- GA4's BigQuery export ------------------------------------------------------------
+
+GA4_VISITOR = "1197596843.1709625599"
+GA4_SESSION = "1197596843.1709625599.1709625599"
+
+
+def ga4_id(timestamp_us: str, name: str, *batch: str) -> str:
+    return "g:" + blake(GA4_VISITOR, timestamp_us, name, *(batch or ("", "", "")))
+
+
+def test_ga4_export_session_maps_onto_tarry_events() -> None:
+    """ga4-events.jsonl: a session of session_start, page_view (from a newsletter
+    link), view_item, add_to_cart, purchase, user_engagement and scroll; INT64
+    values as strings, as BigQuery writes them, and as numbers; a truncated line;
+    a cookieless ping without user_pseudo_id."""
+    mug = {"item_id": "SKU-1", "item_name": "Blue mug", "item_category": "Mugs", "price": 12.5}
+    assert rows_of("ga4-events.jsonl") == [
+        Row(1, skipped="event not used: session_start"),
+        Row(
+            2,
+            event={
+                "id": ga4_id("1709625600123456", "page_view", "1709625600100", "1", "0"),
+                "type": "page_view",
+                "ts": ms(2024, 3, 5, 8, 0) + 123,  # microseconds 1709625600123456
+                "vid": GA4_VISITOR,
+                "sid": GA4_SESSION,
+                "url": "https://shop.example/?utm_source=news&utm_medium=email&utm_campaign=spring",
+                "ref": "https://mail.example/",
+                "title": "Tarry Test Shop",
+                "utm_source": "news",
+                "utm_medium": "email",
+                "utm_campaign": "spring",
+            },
+        ),
+        Row(
+            3,
+            event={
+                "id": ga4_id("1709625630000000", "view_item"),
+                "type": "view_item",
+                "ts": ms(2024, 3, 5, 8, 0, 30),
+                "vid": GA4_VISITOR,
+                "sid": GA4_SESSION,
+                "url": "https://shop.example/products/blue-mug",
+                "currency": "EUR",
+                "value": 12.5,
+                "items": [{**mug, "item_brand": "Acme", "quantity": 1}],
+            },
+        ),
+        Row(
+            4,
+            event={
+                "id": ga4_id("1709625640000000", "add_to_cart"),
+                "type": "add_to_cart",
+                "ts": ms(2024, 3, 5, 8, 0, 40),
+                "vid": GA4_VISITOR,
+                "sid": GA4_SESSION,
+                "url": "https://shop.example/products/blue-mug",
+                "currency": "EUR",
+                "value": 25.0,
+                "items": [{**mug, "quantity": 2}],
+            },
+        ),
+        Row(
+            5,
+            event={
+                "id": "o:T-1001",  # as the shop's own export names the order
+                "type": "purchase",
+                "ts": ms(2024, 3, 5, 8, 1, 40),
+                "vid": GA4_VISITOR,
+                "sid": GA4_SESSION,
+                "uid": "cust-42",
+                "url": "https://shop.example/checkout/thank-you",
+                "currency": "EUR",
+                "value": 25.0,  # ecommerce.purchase_revenue
+                "transaction_id": "T-1001",
+                "items": [{**mug, "quantity": 2}],
+            },
+        ),
+        Row(
+            6,
+            event={
+                "id": ga4_id("1709625710000000", "user_engagement"),
+                "type": "engagement",
+                "ts": ms(2024, 3, 5, 8, 1, 50),
+                "vid": GA4_VISITOR,
+                "sid": GA4_SESSION,
+                "uid": "cust-42",
+                "engaged_ms": 15000,
+                "url": "https://shop.example/checkout/thank-you",
+            },
+        ),
+        Row(7, skipped="event not used: scroll"),
+        Row(8, error="not JSON: Input data was truncated"),
+        Row(9, skipped="event without user_pseudo_id"),
+    ]
+
+
+def test_ga4_file_that_is_not_an_export() -> None:
+    with pytest.raises(FormatError, match=r"^line 1: not JSON lines"):
+        read("ga4", io.BytesIO(b"event_name,event_timestamp\n"))
+    with pytest.raises(FormatError) as raised:
+        read("ga4", io.BytesIO(b'\n{"name": "page_view", "time": 1}\n'))
+    assert str(raised.value) == (
+        "line 2: missing field event_name (not a GA4 BigQuery export row); fields found: name, time"
+    )
+
+
+def test_ga4_file_with_a_byte_order_mark() -> None:
+    line = b'{"event_name":"page_view","event_timestamp":"1709625600000000","user_pseudo_id":"u"}'
+    (row,) = list(read("ga4", io.BytesIO(b"\xef\xbb\xbf" + line + b"\n")))
+    assert row.event is not None and row.event["ts"] == ms(2024, 3, 5, 8, 0)
+    assert row.event["sid"] == f"u.{ms(2024, 3, 5, 8, 0)}"  # no ga_session_id: cut by time
+
+
+# -- all formats ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(FILE_FORMATS))
+def test_ids_are_the_same_on_every_read(name: str) -> None:
+    first, second = rows_of(name, currency="GBP"), rows_of(name, currency="GBP")
+    assert first == second
+    ids = [row.event["id"] for row in first if row.event]
+    assert ids and len(ids) == len(set(ids))
+
+
+@pytest.mark.parametrize("name", sorted(FILE_FORMATS))
+def test_sniff_tells_each_file_by_its_first_bytes(name: str) -> None:
+    assert sniff((FILES / name).read_bytes()[:4096]) == FILE_FORMATS[name]
+
+
+def test_sniff_knows_no_other_file() -> None:
+    with gzip.open(DATA / "online-retail-sample.csv.gz") as stream:
+        assert sniff(stream.read(300)) == "orders"
+    assert sniff(b"id,title,price\nSKU-1,Mug,3\n") is None
+    assert sniff(b'{"session": 1, "events": []}\n') is None
+    assert sniff(b"") is None
+    assert sniff(b"\xff\xfe\x00garbage") is None
+
+
+@pytest.mark.parametrize("name", sorted(FILE_FORMATS))
+def test_events_are_what_collect_accepts(name: str) -> None:
+    """Every event decodes under the collect schema with nothing dropped. The UCI
+    layout's 2010 times are before the schema's floor for live events (2020); they
+    are checked at a 2024 time, the rest of each event as read."""
+    for row in rows_of(name, currency="GBP"):
+        if row.event is None:
+            continue
+        event = {**row.event, "ts": max(row.event["ts"], ms(2024, 1, 1))}
+        sent = json.dumps(event).encode()
+        try:
+            stored, _ = decode_event(sent)
+        except msgspec.ValidationError as exc:
+            pytest.fail(f"{name}:{row.line}: {exc}")
+        assert json.loads(stored) == event
+
+
+@pytest.mark.parametrize(
+    ("fmt", "options", "message"),
+    [
+        ("csv", {}, "format: 'csv' is not one of shopify, orders, tarry, ga4"),
+        ("orders", {"currency": "euro"}, "currency: not a three-letter currency code"),
+        ("orders", {"zone": "Mars/Olympus"}, "zone: not a time zone such as Europe/Paris"),
+        ("tarry", {"mapping": {"item_id": "sku"}}, "mapping: only the orders format"),
+    ],
+)
+def test_wrong_options_are_format_errors(fmt: str, options: dict[str, Any], message: str) -> None:
+    with pytest.raises(FormatError, match="^" + message):
+        read(fmt, io.BytesIO(b"order_id,sku,qty,price,date\n"), **options)
+
+
+def test_an_empty_file_is_a_format_error() -> None:
+    for fmt in FORMATS:
+        with pytest.raises(FormatError, match="the file is empty"):
+            read(fmt, io.BytesIO(b"\n\n"))
+
+
+def test_broken_quoting_ends_the_file_with_one_error() -> None:
+    """A stray quote swallows the rest of the file into one cell: the csv module's
+    size limit stops it, as one error from its line on, and memory stays bounded."""
+    text = 'order_id,sku,qty,price,date\n1,A,1,2.00,2024-01-01\n2,"B,1,1.00,2024-01-01\n'
+    text += "x" * 200_000 + "\n"
+    rows = rows_from("orders", text)
+    assert rows[-1].line == 3 and rows[-1].error is not None
+    assert rows[-1].error.startswith("not CSV from this line on (field larger than field limit")
+    assert [r.event["id"] for r in rows if r.event] == ["o:1"]
+
+
+# -- streaming ------------------------------------------------------------------------
+
+
+class GeneratedFile(io.RawIOBase):
+    """A file whose lines are made as they are read, counting how many were."""
+
+    def __init__(self, lines: Iterator[bytes]) -> None:
+        self._lines = lines
+        self._pending = b""
+        self.lines_made = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            line = next(self._lines, None)
+            if line is None:
+                return 0
+            self._pending, self.lines_made = line, self.lines_made + 1
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
+
+
+def uci_lines(orders: int) -> Iterator[bytes]:
+    yield b"InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+    for order in range(orders):
+        for line in range(3):
+            yield (
+                f"{500000 + order},SKU{line},THING {line},2,2011-01-01 10:00:00,1.25,"
+                f"{12000 + order % 997}.0,United Kingdom\n"
+            ).encode()
+
+
+def shopify_lines(orders: int) -> Iterator[bytes]:
+    yield SHOPIFY_MINIMAL.encode()
+    for n in range(orders):
+        yield f"#{n},c{n}@x.example,paid,EUR,5,2024-03-05 10:00:00 +0000,1,Cup,5,CUP\n".encode()
+
+
+def tarry_lines(events: int) -> Iterator[bytes]:
+    yield b"timestamp,visitor_id,event,item_id\n"
+    for n in range(events):
+        yield f"{1709625600000 + n * 1000},v{n % 50},view,SKU{n % 7}\n".encode()
+
+
+def ga4_lines(events: int) -> Iterator[bytes]:
+    for n in range(events):
+        record = {
+            "event_name": "page_view",
+            "event_timestamp": str(1709625600000000 + n * 1_000_000),
+            "user_pseudo_id": f"u{n % 50}",
+        }
+        yield json.dumps(record).encode() + b"\n"
+
+
+GENERATED = {"orders": uci_lines, "shopify": shopify_lines, "tarry": tarry_lines, "ga4": ga4_lines}
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_rows_come_before_the_file_is_read(fmt: str) -> None:
+    generated = GeneratedFile(GENERATED[fmt](100_000))
+    rows = read(fmt, io.BufferedReader(generated))
+    first = next(rows)
+    assert first.event is not None
+    assert generated.lines_made < 1_000  # of 100,000 and more
+
+
+def test_memory_stays_flat_on_a_large_file() -> None:
+    """60,000 order lines (4.2 MB) read in under 3 MB, most of it the order ids kept
+    to tell a late line from a new order (10,000 at most); the file alone, or the
+    20,000 events kept, would take more."""
+    stream = io.BufferedReader(GeneratedFile(uci_lines(20_000)))
+    tracemalloc.start()
+    try:
+        rows = read("orders", stream)
+        count = sum(1 for _ in rows)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert count == 20_000
+    assert peak < 3_000_000
