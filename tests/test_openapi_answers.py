@@ -274,6 +274,14 @@ def _admin(tour: Tour, app_settings: Settings) -> Shop:
     finally:
         admin_imports.MAX_BODY = limit
 
+    erase = "/v1/admin/visitors/"
+    tour.call("POST", "/v1/collect", 200, json={"k": store.public_key,
+              "events": [event(vid="erase-me")]}, headers={"user-agent": BROWSER_UA})  # fmt: skip
+    assert tour.call("DELETE", erase + "erase-me", 200, headers=auth).json()["erased"]["events"]
+    tour.call("DELETE", erase + "erase-me", 404, headers=auth)
+    tour.call("DELETE", erase + "a%20b", 400, conforms=None, headers=auth)
+    tour.call("DELETE", erase + "erase-me", 401, conforms=False)
+
     coupons = "/v1/admin/coupons/flash"
     added = tour.call("POST", coupons, 200, json={"codes": ["F1", "F2", "F1"]}, headers=auth)
     assert added.json()["duplicates"] == 1

@@ -27,6 +27,7 @@ from widget_server import health
 from widget_server.admin import catalog as admin_catalog
 from widget_server.admin import imports as admin_imports
 from widget_server.admin import rules as admin_rules
+from widget_server.admin import visitors as admin_visitors
 from widget_server.analytics import reports, stats
 from widget_server.collect import snippet
 from widget_server.collect.endpoint import CollectEndpoint
@@ -164,6 +165,7 @@ def create_app(settings: Settings | None = None) -> TarryApp:
             Route("/v1/stats/showcases", reports.showcases, methods=["GET"]),
             Route("/v1/admin/catalog", admin_catalog.import_catalog, methods=["POST"]),
             Route("/v1/admin/import", admin_imports.import_events, methods=["POST"]),
+            Route("/v1/admin/visitors/{vid}", admin_visitors.delete_visitor, methods=["DELETE"]),
             Route("/v1/decide", decide, methods=["GET"]),
             Route("/v1/recommendations", recommendations, methods=["GET"]),
             *admin_rules.routes,

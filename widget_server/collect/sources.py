@@ -145,9 +145,10 @@ def classify(
 
 def _channel(source: str, medium: str, ref_host: str, ad_click: bool) -> str:
     search_source = _named(source, _SEARCH)
-    if ad_click or ((medium in _PAID or medium.startswith("paid")) and (
-        search_source or _matches(ref_host, _SEARCH) or not source
-    )):
+    if ad_click or (
+        (medium in _PAID or medium.startswith("paid"))
+        and (search_source or _matches(ref_host, _SEARCH) or not source)
+    ):
         return "paid_search"
     if medium in _EMAIL or source in _EMAIL:
         return "email"

@@ -216,6 +216,12 @@ class ImportSummary(msgspec.Struct):
     complete: Annotated[bool, _about("false when the import was stopped before the end")]
 
 
+class VisitorErased(msgspec.Struct):
+    store_id: str
+    vid: str
+    erased: Annotated[dict[str, int], _about("what was removed, by kind")]
+
+
 class Subscribed(msgspec.Struct):
     subscribed: Literal[True]
     new: Annotated[bool, _about("false when the address (any case) was already kept")]
@@ -279,6 +285,7 @@ ANSWERS: tuple[type, ...] = (
     CouponsAdded,
     Imported,
     ImportSummary,
+    VisitorErased,
     FeedRefused,
     Subscribed,
     Subscribers,

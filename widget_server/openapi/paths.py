@@ -680,6 +680,17 @@ def operations() -> dict[str, Any]:
         "/v1/admin/coupons/{pool}": _coupons(),
         "/v1/admin/catalog": _catalog(),
         "/v1/admin/import": _import(),
+        "/v1/admin/visitors/{vid}": {
+            "delete": secret(
+                "erase a visitor: their events, orders, records, subscriptions and codes",
+                {
+                    200: answer("what was removed, by kind", "VisitorErased"),
+                    400: answer("not a visitor id", "Error"),
+                    404: answer("nothing is kept of this visitor", "Error"),
+                },
+                [path("vid", "the visitor id, as events send it")],
+            )
+        },
         **_subscribers(),
         "/healthz": {"get": op("the process answers", NO_KEY, {200: answer("alive", "Alive")})},
         "/readyz": {

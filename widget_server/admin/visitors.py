@@ -1,0 +1,157 @@
+"""`DELETE /v1/admin/visitors/{vid}` (secret key): erase what Tarry keeps of one
+visitor, on request (the right to erasure).
+
+Removed: their events from the event stream and the attribution log (an entry
+holds one ingest call, which may hold other visitors' events: those are written
+back as a new entry, keeping their times), their session starts from the session
+log, their orders from the order log (and their order ids' markers), their
+visitor record, item history, session states and rate-limit counters, the customer
+history of their `uid`, their e-mail subscriptions and the coupon codes given to
+them. Kept: the counters (sums of many visitors, with no id in them), the
+HyperLogLogs (hashed registers, from which no id can be read back), and for 48
+hours the random ids of their events in the duplicate check, so that a retry of
+one cannot bring them back. Every key is the store's, on its one Cluster slot; the stream is
+read in pages, so a large store is erased without blocking Redis.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from widget_server.auth import store_from_secret
+from widget_server.responses import STORAGE_ERRORS, error, json_response, storage_unavailable
+from widget_server.storage import keys
+from widget_server.storage.connect import AsyncRedis
+
+PAGE = 2_000
+_VISITOR_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}\Z")
+
+
+@dataclasses.dataclass
+class _Dropped:
+    """What a stream gave up of the visitor: how many items, and what they named."""
+
+    items: int = 0
+    sessions: set[str] = dataclasses.field(default_factory=set)
+    uids: set[str] = dataclasses.field(default_factory=set)
+    transactions: set[str] = dataclasses.field(default_factory=set)
+
+
+async def _rewrite_stream(redis: AsyncRedis, key: str, field: bytes, keeps: Any) -> _Dropped:
+    """Drop what `keeps(item)` refuses from every entry of a stream whose `field` is
+    a JSON array (events) or `;`-joined pairs (session starts)."""
+    dropped = _Dropped()
+    start = "-"
+    while True:
+        entries = await redis.xrange(key, min=start, count=PAGE)
+        for entry_id, fields in entries:
+            raw = fields.get(field)
+            if raw is None:
+                continue
+            items: list[Any] = json.loads(raw) if field == b"events" else raw.decode().split(";")
+            left = [item for item in items if keeps(item)]
+            if len(left) == len(items):
+                continue
+            for item in items:
+                if isinstance(item, dict) and not keeps(item):
+                    dropped.sessions.add(str(item.get("sid")))
+                    if item.get("uid"):
+                        dropped.uids.add(str(item["uid"]))
+                    if item.get("transaction_id"):
+                        dropped.transactions.add(str(item["transaction_id"]))
+            dropped.items += len(items) - len(left)
+            async with redis.pipeline(transaction=True) as pipe:
+                pipe.xdel(key, entry_id)
+                if left:
+                    kept = (
+                        json.dumps(left, separators=(",", ":"))
+                        if field == b"events"
+                        else ";".join(left)
+                    )
+                    pipe.xadd(key, {field.decode(): kept})
+                await pipe.execute()
+        if len(entries) < PAGE:
+            return dropped
+        start = "(" + entries[-1][0].decode()
+
+
+async def erase_visitor(redis: AsyncRedis, store_id: str, vid: str) -> dict[str, int]:
+    """Erase the visitor; what was removed, by kind."""
+    record = await redis.hgetall(keys.visitor(store_id, vid))
+    uids = {record[b"u"].decode()} if b"u" in record else set()
+
+    def other_event(event: dict[str, Any]) -> bool:
+        return bool(event.get("vid") != vid)
+
+    events = await _rewrite_stream(redis, keys.events(store_id), b"events", other_event)
+    attributed = await _rewrite_stream(
+        redis, keys.attribution_log(store_id), b"events", other_event
+    )
+    starts = await _rewrite_stream(
+        redis, keys.session_log(store_id), b"s", lambda pair: pair.rpartition(" ")[0] != vid
+    )
+    uids |= events.uids
+    sessions = events.sessions | attributed.sessions
+    transactions = events.transactions | attributed.transactions
+    customers = {vid, *uids}
+    orders = 0
+    order_log = keys.order_log(store_id)
+    for member in await redis.zrange(order_log, 0, -1):
+        transaction, customer = member.decode().split("\t")[:2]
+        if customer in customers:
+            orders += int(await redis.zrem(order_log, member))
+            transactions.add(transaction)
+    subscriptions = 0
+    for email, raw in (await redis.hgetall(keys.subscribers(store_id))).items():
+        if json.loads(raw).get("vid") == vid:
+            subscriptions += int(await redis.hdel(keys.subscribers(store_id), email))
+    codes = 0
+    async for pool_key in redis.scan_iter(match=keys.coupons_given(store_id, "*")):
+        codes += int(await redis.hdel(pool_key, vid))
+    limits = [
+        k async for k in redis.scan_iter(match=keys.rate_visitor(store_id, vid, 0)[:-1] + "*")
+    ]
+    doomed = [
+        keys.visitor(store_id, vid),
+        keys.visitor_items(store_id, vid),
+        *(keys.customer_items(store_id, uid) for uid in uids),
+        *(keys.session(store_id, sid) for sid in sessions),
+        *(keys.transaction(store_id, tx) for tx in transactions),
+        *limits,
+    ]
+    records = int(await redis.delete(*doomed)) if doomed else 0
+    return {
+        "events": events.items,
+        "attribution_events": attributed.items,
+        "session_starts": starts.items,
+        "orders": orders,
+        "subscriptions": subscriptions,
+        "coupon_codes": codes,
+        "records": records,
+    }
+
+
+async def delete_visitor(request: Request) -> Response:
+    redis = request.app.state.storage.client
+    vid = request.path_params["vid"]
+    try:
+        store = await store_from_secret(request, redis)
+        if isinstance(store, Response):
+            return store
+        if not _VISITOR_ID.match(vid):
+            return error(
+                400, "vid: 1 to 64 letters, digits or _.:- (a visitor id as events send it)"
+            )
+        erased = await erase_visitor(redis, store.id, vid)
+    except STORAGE_ERRORS:
+        request.app.state.metrics.redis_errors.inc()
+        return storage_unavailable()
+    if not any(erased.values()):
+        return error(404, f"vid: nothing is kept of visitor {vid!r}")
+    return json_response({"store_id": store.id, "vid": vid, "erased": erased})
