@@ -27,10 +27,21 @@ def public_key_param(params: QueryParams) -> tuple[str, str]:
     return "k", ""
 
 
+def secret_key_in_page(param: str) -> str:
+    """What a page that sends the secret key is told: it leaked."""
+    return (
+        f"{param}: this is the store's secret key (sk_...), which must never be in a page:"
+        " send the public key (pk_...), and replace this secret key with"
+        " `tarry store rotate-secret`"
+    )
+
+
 async def store_from_public_key(request: Request, key: str, param: str = "k") -> Store | Response:
     """The enabled store of a public key (sent as `param`), or the 401 / 403 answer:
     an unknown key, or a page origin outside the store's domains."""
     cors = cors_headers(request)
+    if key.startswith("sk_"):
+        return error(401, secret_key_in_page(param), cors)
     if not key.startswith("pk_"):
         return error(401, f"{param}: a public key (pk_...) is required", cors)
     state = request.app.state

@@ -60,8 +60,10 @@ def test_a_key_error_names_the_key_parameter_sent(
     unknown = client.get(path, params={param: "pk_nosuchstore0_x", **page})
     assert unknown.status_code == 401
     assert unknown.json() == {"error": f"{param}: unknown or disabled public key"}
-    not_public = client.get(path, params={param: "sk_secret", **page})
+    not_public = client.get(path, params={param: "rk_nothing", **page})
     assert not_public.json() == {"error": f"{param}: a public key (pk_...) is required"}
+    leaked = client.get(path, params={param: "sk_secret", **page})
+    assert leaked.json()["error"].startswith(f"{param}: this is the store's secret key")
     # With neither, the error names the parameter's first name.
     missing = client.get(path, params=page)
     assert missing.json() == {"error": "k: a public key (pk_...) is required"}

@@ -18,6 +18,7 @@ from typing import Any
 import msgspec
 from starlette.types import Receive, Scope, Send
 
+from widget_server.auth import secret_key_in_page
 from widget_server.collect import privacy
 from widget_server.collect.events import (
     MAX_BODY_BYTES,
@@ -37,10 +38,7 @@ from widget_server.storage.stores import PublicKeyCache
 
 log = logging.getLogger("tarry")
 _encode = msgspec.json.Encoder().encode
-SECRET_KEY_IN_PAGE = (
-    "k: this is the store's secret key (sk_...), which must never be in a page: send the"
-    " public key (pk_...), and replace this secret key with `tarry store rotate-secret`"
-)
+SECRET_KEY_IN_PAGE = secret_key_in_page("k")
 _PREFLIGHT_HEADERS = [
     (b"access-control-allow-methods", b"POST, OPTIONS"),
     (b"access-control-allow-headers", b"Content-Type"),
