@@ -144,3 +144,30 @@ def test_the_public_key_never_reads_stats_or_changes_rules(settings) -> None:
             assert answer.status_code == 401, (method, path)
             answer = client.request(method, _url(path), params={"k": mine.public_key})
             assert answer.status_code == 401, (method, path)
+
+
+def test_a_secret_key_is_kept_only_as_its_hash(settings) -> None:
+    """No key of Redis holds a secret key, only its SHA-256 (compared in constant
+    time: `hmac.compare_digest` in storage/stores.py)."""
+    import hashlib
+
+    from helpers import sync_client
+
+    store, secret = make_store(settings)
+    with sync_client(settings) as r:
+        dump = b"".join((r.dump(key) or b"") + key for key in r.scan_iter(match="t:*"))
+    assert secret.encode() not in dump
+    assert hashlib.sha256(secret.encode()).hexdigest().encode() in dump
+    assert store.public_key.encode() in dump  # the public key is public
+
+
+def test_security_md_names_only_tests_that_exist() -> None:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    text = (root / "SECURITY.md").read_text(encoding="utf-8")
+    named = re.findall(r"`(tests/[\w/]+\.py)(?:::(\w+))?`", text)
+    assert len(named) >= 10
+    for path, test in named:
+        source = (root / path).read_text(encoding="utf-8")
+        assert not test or f"def {test}(" in source, (path, test)
