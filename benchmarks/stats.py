@@ -235,6 +235,9 @@ def fill_big_store(
             week = ((day0 + d * 86_400_000) // 86_400_000 + 3) // 7
             for value, n in ranks.items():
                 pipe.zincrby(keys.dims_rank_week(store_id, week, code), n, value)
+            month = day_name[:7]
+            for value, n in ranks.items():
+                pipe.zincrby(keys.dims_rank_month(store_id, month, code), n, value)
             weekly = week_dims.setdefault((week, code), {})
             for name, n in fields.items():
                 weekly[name] = weekly.get(name, 0) + n

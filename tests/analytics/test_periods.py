@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, available_timezones
@@ -97,7 +98,7 @@ def test_local_days_and_hours_follow_the_wall_clock(zone: str, day: date, hours:
     assert (whole.end_ms - whole.start_ms) / 3_600_000 == hours
     cut = periods(day, day, tz, "hour")
     assert cut[0].start_ms == whole.start_ms and cut[-1].end_ms == whole.end_ms
-    assert all(a.end_ms == b.start_ms for a, b in zip(cut, cut[1:], strict=False))
+    assert all(a.end_ms == b.start_ms for a, b in itertools.pairwise(cut))
     labels = [p.label for p in cut]
     assert len(set(labels)) == len(labels)  # the repeated hour carries its offset
     assert labels[0] == datetime(day.year, day.month, day.day, tzinfo=tz).isoformat()[:16] + (

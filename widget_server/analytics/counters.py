@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Sequence
+from datetime import date, timedelta
 
 from widget_server.analytics.periods import (
     DAY_MS,
@@ -142,9 +143,7 @@ def _money_metrics(currency: str) -> tuple[str, ...]:
 SESSION_METRICS = ("s", "e", "1", "c")
 
 
-def _rank_keys(store_id: str, code: str, first_day: int, last_day: int) -> list[str]:
-    """Whole UTC weeks (Monday first) as one sorted set each, the days around them
-    as one a day."""
+def _weeks_and_days(store_id: str, code: str, first_day: int, last_day: int) -> list[str]:
     names = []
     day = first_day
     while day <= last_day:
@@ -155,6 +154,30 @@ def _rank_keys(store_id: str, code: str, first_day: int, last_day: int) -> list[
             names.append(keys.dims_rank(store_id, utc_day(day * DAY_MS), code))
             day += 1
     return names
+
+
+def _rank_keys(store_id: str, code: str, first_day: int, last_day: int) -> list[str]:
+    """Whole UTC months as one sorted set each, whole weeks (Monday first) around
+    them, and the days left: the fewest sets, so the fewest members to merge."""
+    epoch = date(1970, 1, 1)
+    first, last = epoch + timedelta(days=first_day), epoch + timedelta(days=last_day)
+    month = first if first.day == 1 else (first.replace(day=28) + timedelta(days=4)).replace(day=1)
+    months = []
+    while True:
+        after = (month.replace(day=28) + timedelta(days=4)).replace(day=1)
+        if after - timedelta(days=1) > last:
+            break
+        months.append(month)
+        month = after
+    if not months:
+        return _weeks_and_days(store_id, code, first_day, last_day)
+    head_end = (months[0] - epoch).days - 1
+    tail_start = (month - epoch).days
+    return [
+        *_weeks_and_days(store_id, code, first_day, head_end),
+        *(keys.dims_rank_month(store_id, m.strftime("%Y-%m"), code) for m in months),
+        *_weeks_and_days(store_id, code, tail_start, last_day),
+    ]
 
 
 async def ranked_values(

@@ -29,6 +29,7 @@ DIMS_QUARTER = "dq:"
 DIMS_DAY = "dd:"
 DIMS_RANK = "dz:"
 DIMS_RANK_WEEK = "dzw:"
+DIMS_RANK_MONTH = "dzm:"
 DIMS_WEEK = "dw:"
 SETTLED_SUMS = "sums"
 VISITOR_COUNTS = "vc"
@@ -175,6 +176,11 @@ def dims_day(store_id: str, day: str, dim: str) -> str:
     `<value>\t<metric>`, and `\t#`, how many values the day admitted (the rest
     count as `(other)`)."""
     return f"{store_prefix(store_id)}{DIMS_DAY}{day}:{dim}"
+
+
+def dims_rank_month(store_id: str, month: str, dim: str) -> str:
+    """Sorted set: one UTC calendar month's (`2026-05`) sessions by value."""
+    return f"{store_prefix(store_id)}{DIMS_RANK_MONTH}{month}:{dim}"
 
 
 def dims_week(store_id: str, week: int, dim: str) -> str:

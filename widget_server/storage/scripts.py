@@ -148,7 +148,8 @@ local function by_dims(dims, q, day, metric, n)
     add(P .. '$DIMS_WEEK' .. week .. ':' .. dim, value .. '\t' .. metric, n)
     if metric == 's' then
       for _, key in ipairs({P .. '$DIMS_RANK' .. day .. ':' .. dim,
-                            P .. '$DIMS_RANK_WEEK' .. week .. ':' .. dim}) do
+                            P .. '$DIMS_RANK_WEEK' .. week .. ':' .. dim,
+                            P .. '$DIMS_RANK_MONTH' .. string.sub(day, 1, 7) .. ':' .. dim}) do
         local r = ranks[key]
         if not r then r = {}; ranks[key] = r end
         r[value] = (r[value] or 0) + n
@@ -551,6 +552,7 @@ INGEST = Template(_INGEST).substitute(
     DIMS_DAY=keys.DIMS_DAY,
     DIMS_RANK=keys.DIMS_RANK,
     DIMS_RANK_WEEK=keys.DIMS_RANK_WEEK,
+    DIMS_RANK_MONTH=keys.DIMS_RANK_MONTH,
     DIMS_WEEK=keys.DIMS_WEEK,
     SETTLED_SUMS=keys.SETTLED_SUMS,
     IMPORTED=keys.IMPORTED,
