@@ -1,6 +1,8 @@
 """Readers for public data sets, mapped onto Tarry's interactions.
 
-Only the mapping lives here; the files stay where they are (`../shared/data/`).
+Only the mapping lives here. The full files are not part of the repository (the
+tests use small samples in `tests/data/`); `locate` finds one under a data folder,
+laid out as `SOURCES` names, or says where to get it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,28 @@ from pathlib import Path
 from recommender.interactions import Interaction
 
 OTTO_EVENTS = {"clicks": "view_item", "carts": "add_to_cart", "orders": "purchase"}
+
+ONLINE_RETAIL = "online-retail/online-retail.csv.gz"
+OTTO_SAMPLE = "otto-sample/train_sample_20_sessions.jsonl"
+# Where each file comes from, as a person reading one line needs it.
+SOURCES = {
+    ONLINE_RETAIL: "UCI Online Retail as gzipped CSV (InvoiceDate as YYYY-MM-DD HH:MM:SS), "
+    "from https://archive.ics.uci.edu/dataset/352/online+retail",
+    OTTO_SAMPLE: "OTTO sessions as JSON lines (test/resources/train.jsonl), "
+    "from https://github.com/otto-de/recsys-dataset",
+}
+
+
+class MissingDataset(FileNotFoundError):
+    """A data file is not where it was looked for; the message says where to get it."""
+
+
+def locate(data_dir: str | Path, name: str) -> Path:
+    """`data_dir / name` if that file exists, else `MissingDataset` in one line."""
+    path = Path(data_dir) / name
+    if not path.is_file():
+        raise MissingDataset(f"missing {path}: {SOURCES[name]}")
+    return path
 
 
 def online_retail(path: str | Path) -> Iterator[Interaction]:

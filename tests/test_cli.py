@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
+import argparse
+import gc
+import itertools
 import json
+import os
+import queue
+import re
 import signal
 import subprocess
 import threading
 import time
 import urllib.error
 import urllib.request
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import event
+from conftest import free_port
+from helpers import event, make_store
 from processes import Server, run_cli, stored_ids
+
+from widget_server.cli import build_parser
+
+ROOT = Path(__file__).resolve().parent.parent
+TAG = re.compile(r'<script async src="(?P<src>[^"]+)" data-key="(?P<key>pk_[^"]+)"></script>')
 
 
 def test_store_create_json_prints_exactly_one_object(cli_env, capsys) -> None:
@@ -89,6 +103,89 @@ def test_bad_input_is_a_clear_cli_error(cli_env, capsys, argv, message) -> None:
     assert code == 2
     assert out == ""
     assert err.startswith(message)
+
+
+# Every command that names a store, with otherwise good arguments; `{feed}` is a
+# valid product feed.
+UNKNOWN_STORE_COMMANDS = [
+    ["store", "rotate-secret", "nope"],
+    ["store", "disable", "nope"],
+    ["store", "enable", "nope"],
+    ["import-catalog", "--store", "nope", "{feed}"],
+    ["import-events", "--store", "nope", "{feed}"],
+    ["train", "--store", "nope"],
+    ["model", "list", "--store", "nope"],
+    ["model", "list", "--store", "nope", "--json"],
+    ["model", "rollback", "--store", "nope"],
+    ["model", "rollback", "--store", "nope", "--to", "v1"],
+]
+
+
+def _commands(
+    parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]:
+    """Every leaf command of the parser, as its words and its own parser."""
+    actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not actions:
+        yield path, parser
+    for action in actions:
+        for name, sub in action.choices.items():
+            yield from _commands(sub, (*path, name))
+
+
+def test_the_table_has_every_command_that_takes_a_store() -> None:
+    takes_a_store = {
+        " ".join(words)
+        for words, parser in _commands(build_parser())
+        if any(a.dest in ("store", "store_id") for a in parser._actions)
+    }
+    assert len(takes_a_store) >= 7  # the walk found the commands
+    tabled = {
+        " ".join(itertools.takewhile(lambda w: w != "nope" and not w.startswith("-"), argv))
+        for argv in UNKNOWN_STORE_COMMANDS
+    }
+    assert takes_a_store == tabled
+
+
+@pytest.mark.parametrize("argv", UNKNOWN_STORE_COMMANDS, ids=" ".join)
+def test_an_unknown_store_is_the_same_error_everywhere(cli_env, capsys, tmp_path, argv) -> None:
+    feed = tmp_path / "feed.csv"
+    feed.write_text("item_id,name\nsku-1,Mug\n")
+    code, out, err = run_cli(capsys, *(str(feed) if a == "{feed}" else a for a in argv))
+    assert (code, out, err) == (2, "", "tarry: store: no store with id 'nope'\n")
+
+
+def test_model_commands_leave_no_connection_open(cli_env, capsys, settings) -> None:
+    store, _ = make_store(settings)
+    gc.collect()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        for argv in (["model", "list", "--store", store.id], ["train", "--store", store.id]):
+            run_cli(capsys, *argv)
+        gc.collect()  # an unclosed socket warns when it is collected
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
+def test_store_create_prints_the_tag_with_the_public_url(cli_env, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("TARRY_PUBLIC_URL", "https://tarry.shop.example/")
+    code, out, _ = run_cli(capsys, "store", "create", "--name", "A", "--domain", "a.example")
+    assert code == 0
+    tag = TAG.search(out)
+    assert tag and tag["src"] == "https://tarry.shop.example/t.js", out
+    assert f"public_key:  {tag['key']}" in out
+    assert "TARRY_HOST" not in out and "TARRY_PUBLIC_URL" not in out  # nothing to fill in
+
+
+def test_store_create_without_a_public_url_names_where_the_server_listens(
+    cli_env, capsys, monkeypatch
+) -> None:
+    monkeypatch.setenv("TARRY_HOST", "10.1.2.3")
+    monkeypatch.setenv("TARRY_PORT", "8123")
+    code, out, _ = run_cli(capsys, "store", "create", "--name", "A", "--domain", "a.example")
+    assert code == 0
+    tag = TAG.search(out)
+    assert tag and tag["src"] == "http://10.1.2.3:8123/t.js", out
+    assert "set TARRY_PUBLIC_URL" in out  # and how to say otherwise
 
 
 def test_bad_settings_are_named(monkeypatch, capsys) -> None:
@@ -171,3 +268,85 @@ def test_graceful_shutdown_loses_nothing_acknowledged(tmp_path: Path) -> None:
     stored = stored_ids(tmp_path / "d", created["store_id"])
     assert set(acknowledged) <= set(stored)
     assert len(stored) == len(set(stored))  # and nothing twice
+
+
+# -- the scripts a newcomer runs first ---------------------------------------------
+
+
+def _clean_env(data_dir: Path, **env: str) -> dict[str, str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("TARRY_")}
+    return {**clean, "TARRY_DATA_DIR": str(data_dir), "TARRY_ACCESS_LOG": "false", **env}
+
+
+def _first_match(lines: queue.Queue[str], pattern: re.Pattern[str]) -> re.Match[str]:
+    """The first of the lines that matches, within a minute."""
+    seen = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=1)
+        except queue.Empty:
+            continue
+        seen.append(line)
+        if match := pattern.search(line):
+            return match
+    pytest.fail("no such line in:\n" + "".join(seen))
+
+
+def test_scripts_serve_first_run_prints_a_tag_the_server_answers(tmp_path: Path) -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [str(ROOT / "scripts" / "serve"), "--port", str(port)],
+        env=_clean_env(tmp_path / "data"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    assert process.stdout is not None
+    stdout = process.stdout
+    reader = threading.Thread(target=lambda: [lines.put(line) for line in stdout])
+    reader.start()
+    try:
+        tag = _first_match(lines, TAG)  # the store's keys come before the server
+        assert tag["src"] == f"http://127.0.0.1:{port}/t.js"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(tag["src"], timeout=2) as response:
+                    body = response.read().decode()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        assert body.startswith("/*! tarry")  # the snippet itself, at the printed address
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+        reader.join(timeout=30)  # it ends at the output's end
+        stdout.close()
+
+
+def test_scripts_tarry_runs_commands_from_wherever_it_is_called(tmp_path: Path) -> None:
+    env = _clean_env(tmp_path / "data")
+    tarry = str(ROOT / "scripts" / "tarry")
+
+    def run(*argv: str) -> str:
+        done = subprocess.run(
+            [tarry, *argv], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert "import-catalog" in run("--help")
+    assert run("store", "list", "--json") == "[]\n"
+    store_id = json.loads(run("store", "create", "--name", "S", "--domain", "s.example", "--json"))[
+        "store_id"
+    ]
+    (tmp_path / "feed.csv").write_text("item_id,name\nsku-1,Mug\n")
+    # a file named relative to the caller's folder, not the project's
+    assert run("import-catalog", "--store", store_id, "feed.csv", "--json") == (
+        '{"imported": 1, "rejected": []}\n'
+    )
+    assert [s["store_id"] for s in json.loads(run("store", "list", "--json"))] == [store_id]

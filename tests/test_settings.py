@@ -49,6 +49,10 @@ def test_values_are_parsed() -> None:
         ({"TARRY_ACCESS_LOG": "maybe"}, "TARRY_ACCESS_LOG: must be true or false"),
         ({"TARRY_DATA_DIR": " "}, "TARRY_DATA_DIR: must not be empty"),
         ({"TARRY_EVENT_RETENTION_DAYS": "0"}, "TARRY_EVENT_RETENTION_DAYS: must be between 1"),
+        ({"TARRY_PUBLIC_URL": "tarry.example.com"}, "TARRY_PUBLIC_URL: must be an http://"),
+        ({"TARRY_PUBLIC_URL": "ftp://tarry.example.com"}, "TARRY_PUBLIC_URL: must be an http://"),
+        ({"TARRY_PUBLIC_URL": "https://t.example:99999"}, "TARRY_PUBLIC_URL: must be an http://"),
+        ({"TARRY_PUBLIC_URL": "https://t.example/?v=1"}, "TARRY_PUBLIC_URL: must be a plain"),
     ],
 )
 def test_bad_values_are_named(env: dict[str, str], message: str) -> None:
@@ -61,3 +65,20 @@ def test_readme_documents_every_setting() -> None:
     readme = README.read_text()
     for setting in SETTINGS.values():
         assert f"`{setting.env}`" in readme, f"README does not document {setting.env}"
+
+
+@pytest.mark.parametrize(
+    ("env", "address"),
+    [
+        ({}, "http://127.0.0.1:8000"),
+        ({"TARRY_HOST": "10.0.0.5", "TARRY_PORT": "9000"}, "http://10.0.0.5:9000"),
+        ({"TARRY_HOST": "::1", "TARRY_PORT": "9000"}, "http://[::1]:9000"),
+        ({"TARRY_PUBLIC_URL": " https://tarry.shop.example/ "}, "https://tarry.shop.example"),
+        (
+            {"TARRY_PUBLIC_URL": "https://shop.example/tarry/", "TARRY_PORT": "9000"},
+            "https://shop.example/tarry",  # behind a proxy, a path prefix is kept
+        ),
+    ],
+)
+def test_the_address_browsers_reach(env: dict[str, str], address: str) -> None:
+    assert Settings.from_env(env).address() == address

@@ -58,8 +58,18 @@ def _store_create(settings: Settings, args: argparse.Namespace) -> int:
     print(f"secret_key:  {secret}")
     print("\nThe secret key is shown only this once; keep it somewhere safe.")
     print("Script tag for the store theme:")
-    print(f'  <script async src="https://TARRY_HOST/t.js" data-key="{store.public_key}"></script>')
+    print(f"  {snippet_tag(settings, store.public_key)}")
+    if not settings.public_url:
+        print(
+            "(the address `tarry serve` listens on; set TARRY_PUBLIC_URL to the one "
+            "shoppers' browsers reach, e.g. behind a proxy)"
+        )
     return 0
+
+
+def snippet_tag(settings: Settings, public_key: str) -> str:
+    """The tag a store's pages load the snippet with, from this server's address."""
+    return f'<script async src="{settings.address()}/t.js" data-key="{public_key}"></script>'
 
 
 def _store_list(settings: Settings, args: argparse.Namespace) -> int:
@@ -104,6 +114,9 @@ def _import_catalog(settings: Settings, args: argparse.Namespace) -> int:
     from widget_server.admin import catalog_import
     from widget_server.storage import catalog as catalog_store
 
+    # An unknown store is said first, as by every command taking --store, before
+    # a feed of up to 50 MB is read for nothing.
+    run_with_storage(settings, lambda r: stores.require_store(r, args.store))
     try:
         with open(args.file, "rb") as feed:
             data = feed.read()

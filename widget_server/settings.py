@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import socket
+import urllib.parse
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,27 @@ def _optional_url(name: str, raw: str) -> str | None:
     if not raw.startswith(schemes):
         raise SettingsError(f"{name}: must start with one of {', '.join(schemes)}, got {raw!r}")
     return raw
+
+
+def _optional_public_url(name: str, raw: str) -> str | None:
+    value = raw.strip()
+    if value == "":
+        return None
+    try:
+        parts = urllib.parse.urlsplit(value)
+        bad = parts.scheme not in ("http", "https") or not parts.hostname or parts.port == 0
+    except ValueError:  # a port that is not a number, or out of range
+        bad = True
+    if bad:
+        raise SettingsError(
+            f"{name}: must be an http:// or https:// address such as "
+            f"https://tarry.example.com, got {raw!r}"
+        )
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise SettingsError(
+            f"{name}: must be a plain address (no user, query or fragment), got {raw!r}"
+        )
+    return value.rstrip("/")
 
 
 def _int_between(low: int, high: int) -> Callable[[str, str], int]:
@@ -80,6 +103,21 @@ def _path(name: str, raw: str) -> Path:
     return Path(raw).expanduser()
 
 
+MIN_SECRET_CHARS = 32
+
+
+def _optional_secret(name: str, raw: str) -> str | None:
+    value = raw.strip()
+    if value == "":
+        return None
+    if len(value) < MIN_SECRET_CHARS:
+        raise SettingsError(
+            f"{name}: must be at least {MIN_SECRET_CHARS} characters (a random string, "
+            f"e.g. from `openssl rand -hex 32`), got {len(value)}"
+        )
+    return value
+
+
 SETTINGS: dict[str, Setting] = {
     "redis_url": Setting(
         "TARRY_REDIS_URL",
@@ -102,6 +140,14 @@ SETTINGS: dict[str, Setting] = {
     ),
     "host": Setting("TARRY_HOST", "127.0.0.1", "Address `tarry serve` listens on.", _text),
     "port": Setting("TARRY_PORT", "8000", "Port `tarry serve` listens on.", _int_between(1, 65535)),
+    "public_url": Setting(
+        "TARRY_PUBLIC_URL",
+        "",
+        "The address shoppers' browsers reach Tarry at (https://tarry.example.com, "
+        "e.g. behind a proxy), used in the script tag Tarry prints. Unset: "
+        "http://TARRY_HOST:TARRY_PORT.",
+        _optional_public_url,
+    ),
     "log_level": Setting(
         "TARRY_LOG_LEVEL", "info", f"One of {', '.join(LOG_LEVELS)}.", _one_of(LOG_LEVELS)
     ),
@@ -146,6 +192,13 @@ SETTINGS: dict[str, Setting] = {
         "`tarry train` yourself, e.g. from cron).",
         _int_between(0, 7 * 24 * 60),
     ),
+    "dashboard_secret": Setting(
+        "TARRY_DASHBOARD_SECRET",
+        "",
+        "Signs the dashboard's sign-in cookies (at least 32 characters; the same on "
+        "every server). Unset: a random one made once and kept in TARRY_DATA_DIR.",
+        _optional_secret,
+    ),
 }
 
 
@@ -156,6 +209,7 @@ class Settings:
     data_dir: Path
     host: str
     port: int
+    public_url: str | None
     log_level: str
     access_log: bool
     origins: str
@@ -164,6 +218,8 @@ class Settings:
     rate_limit_ip: int
     rate_limit_visitor: int
     retrain_minutes: int
+    # Kept out of the repr, so that logging the settings never prints it.
+    dashboard_secret: str | None = dataclasses.field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -177,3 +233,14 @@ class Settings:
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
+
+    def address(self) -> str:
+        """Where a browser reaches this server: `public_url`, else where it listens."""
+        if self.public_url:
+            return self.public_url
+        host = self.host
+        if host in ("", "0.0.0.0", "::"):
+            host = socket.gethostname()  # every interface: the machine's own name
+        elif ":" in host:
+            host = f"[{host}]"  # an IPv6 literal
+        return f"http://{host}:{self.port}"

@@ -24,7 +24,7 @@ from widget_server.app import create_app
 from widget_server.storage import keys
 
 DAY = 86_400_000
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"  # tests/data: samples, credited there
 
 
 def test_weights_decay_and_damping_by_hand() -> None:
@@ -122,7 +122,7 @@ def test_real_otto_sessions_map_onto_tarry_events() -> None:
     purchase; sessions are anonymous visitors."""
     names = {"clicks": "view_item", "carts": "add_to_cart", "orders": "purchase"}
     records = []
-    with open(SHARED / "otto-sample" / "train_sample_20_sessions.jsonl") as handle:
+    with open(DATA / "otto-20-sessions.jsonl") as handle:
         for line in handle:
             session = json.loads(line)
             for e in session["events"]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import gzip
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,7 +13,7 @@ from recommender.datasets import online_retail, otto_sessions
 from recommender.interactions import Interaction
 from recommender.splits import session_split, user_split
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"  # tests/data: samples, credited there
 
 
 def record(t: int, user: str, item: str) -> Interaction:
@@ -49,16 +51,39 @@ def test_session_split_predicts_late_sessions_from_their_first_items() -> None:
 
 
 def test_online_retail_reads_known_customers_purchases() -> None:
-    rows = list(online_retail(SHARED / "online-retail" / "online-retail.csv.gz"))
-    # 541,909 lines less anonymous ones, cancellations and non-positive quantities
-    assert len(rows) == 397_924
-    assert len({r.visitor_id for r in rows}) == 4_339
+    path = DATA / "online-retail-sample.csv.gz"
+    rows = list(online_retail(path))
+    # The expected figures, counted here from the raw lines: a purchase is a line of
+    # a known customer, not of a cancellation, with a positive quantity.
+    with gzip.open(path, "rt", newline="", encoding="utf-8") as handle:
+        header, *lines = list(csv.reader(handle))
+    invoice, item, description, quantity, _, _, customer, _ = range(len(header))
+    assert header[customer] == "CustomerID" and header[description] == "Description"
+    anonymous = [line for line in lines if line[customer] == ""]
+    cancelled = [line for line in lines if line[invoice].startswith("C")]
+    returns = [line for line in lines if float(line[quantity]) <= 0]
+    # The sample holds every kind of line the reader must skip, and quoted commas.
+    assert anonymous and cancelled and returns
+    assert any("," in line[description] for line in lines)
+    bought = [
+        line
+        for line in lines
+        if line[customer] and not line[invoice].startswith("C") and float(line[quantity]) > 0
+    ]
+    assert 0 < len(rows) == len(bought) < len(lines)
+    assert [r.item_id for r in rows] == [line[item] for line in bought]
+    assert [r.session_id for r in rows] == [line[invoice] for line in bought]
+    customers = {line[customer].removesuffix(".0") for line in bought}
+    assert {r.visitor_id for r in rows} == customers and len(customers) > 1
+    # a customer who only ever cancelled is not a visitor
+    only_cancelled = {line[customer] for line in cancelled} - {line[customer] for line in bought}
+    assert only_cancelled and not {c.removesuffix(".0") for c in only_cancelled} & customers
     first = datetime(2010, 12, 1, 8, 26, tzinfo=UTC).timestamp() * 1000
     assert rows[0] == Interaction(int(first), "17850", "536365", "purchase", "85123A")
 
 
 def test_otto_sessions_map_to_ga4_events() -> None:
-    rows = list(otto_sessions(SHARED / "otto-sample" / "train_sample_20_sessions.jsonl"))
+    rows = list(otto_sessions(DATA / "otto-20-sessions.jsonl"))
     assert len(rows) == 862
     assert {r.event for r in rows} == {"view_item", "add_to_cart", "purchase"}
     assert sum(r.event == "purchase" for r in rows) == 10

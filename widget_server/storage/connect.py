@@ -116,6 +116,12 @@ def sync_storage(settings: Settings) -> Iterator[Any]:
             client.ping()
             yield client
         finally:
+            if isinstance(client, redis.RedisCluster):
+                # The cluster client's close() leaves the pools it made for each
+                # node open (redis-py 8): their sockets would leak.
+                for node in client.nodes_manager.nodes_cache.values():
+                    if node.redis_connection is not None:
+                        node.redis_connection.connection_pool.disconnect()
             client.close()
     finally:
         if embedded is not None:
