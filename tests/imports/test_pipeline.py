@@ -166,3 +166,60 @@ def _counters(settings, store_id: str) -> dict[str, dict[bytes, bytes]]:
             if not key.endswith(keys.VISITORS.encode()):
                 out[key.decode()[len(prefix) :]] = r.hgetall(key)
     return out
+
+
+SHOPIFY = Path(__file__).resolve().parents[1] / "data" / "imports" / "shopify-orders.csv"
+
+
+def test_a_shopify_export_counts_as_worked_out_by_hand(shop, capsys) -> None:
+    """tests/data/imports/shopify-orders.csv, by hand (its README): #1001 is paid in
+    INR at 14:07:33 +0530 on 5 March; #1002 refunded and #1003 voided count for
+    nothing; #1004 is 80.00 less 25.50 refunded = 54.50 USD at 21:15 -0500 on 6 March,
+    which is 7 March in UTC; #1005 is a bad row (its date); #1006 counts its Total,
+    40.00 USD at 08:00 -0500 on 7 March, and its second line is a bad row (its
+    quantity); #1007 is 18.00 EUR without a customer. The store's currency is USD."""
+    settings, store, secret = shop
+    args = ["import-events", "--store", store.id, str(SHOPIFY), "--json"]
+    code, out, _ = run_cli(capsys, *args)
+    assert code == 0, out
+    summary = __import__("json").loads(out)
+    assert summary["format"] == "shopify"
+    assert summary["imported"]["orders"] == 4
+    assert summary["skipped"] == {"refunded order": 1, "voided order": 1}
+    assert [e["line"] for e in summary["errors"]] == [10, 13]
+    assert summary["customers"] == 3
+    _, again, _ = run_cli(capsys, *args)
+    assert __import__("json").loads(again)["imported"] == {"events": 0, "orders": 0}
+
+    with TestClient(create_app(settings), headers={"user-agent": BROWSER_UA}) as client:
+        auth = {"authorization": f"Bearer {secret}"}
+
+        def day_rows(zone: str) -> dict[str, tuple[int, float]]:
+            assert (
+                client.patch(
+                    "/v1/admin/settings", json={"timezone": zone, "currency": "USD"}, headers=auth
+                ).status_code
+                == 200
+            )
+            rows = client.get(
+                "/v1/stats/timeseries", headers=auth,
+                params={"from": "2024-03-05", "to": "2024-03-08"},
+            ).json()["rows"]  # fmt: skip
+            return {r["period"]: (r["orders"], r["revenue"]) for r in rows}
+
+        assert day_rows("America/New_York") == {
+            "2024-03-05": (0, 0.0), "2024-03-06": (1, 54.5),
+            "2024-03-07": (1, 40.0), "2024-03-08": (0, 0.0),
+        }  # fmt: skip
+        assert day_rows("UTC")["2024-03-07"] == (2, 94.5)
+        week = _overview(client, secret, "2024-03-05", "2024-03-08")
+        assert week["revenue_minor"] == 5450 + 4000
+        others = week["other_currencies"]
+        assert sorted((o["currency"], o["orders"], o["revenue"]) for o in others) == [
+            ("EUR", 1, 18.0), ("INR", 1, 2448.0),
+        ]  # fmt: skip
+        retention = client.get(
+            "/v1/stats/retention", headers=auth, params={"from": "2024-03-01", "to": "2024-03-31"}
+        ).json()["figures"]
+        assert (retention["customers"], retention["new_customers"]) == (3, 3)
+        assert retention["orders"] == 4  # the EUR order has no customer, but is an order
