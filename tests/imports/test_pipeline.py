@@ -223,3 +223,46 @@ def test_a_shopify_export_counts_as_worked_out_by_hand(shop, capsys) -> None:
         ).json()["figures"]
         assert (retention["customers"], retention["new_customers"]) == (3, 3)
         assert retention["orders"] == 4  # the EUR order has no customer, but is an order
+
+
+GA4 = Path(__file__).resolve().parents[1] / "data" / "imports" / "ga4-events.jsonl"
+
+
+def test_a_ga4_export_counts_its_sessions_on_their_day(shop, capsys) -> None:
+    """tests/data/imports/ga4-events.jsonl, by hand: one session of visitor
+    1197596843.1709625599 on 5 March 2024 from 08:00 UTC, landing from a newsletter
+    (utm_source=news): a page view, a product view, a cart addition, a purchase of
+    25.00 EUR and 10 s of engagement; session_start and scroll are not used; line
+    8 is not JSON; line 9 has no visitor."""
+    settings, store, secret = shop
+    code, out, _ = run_cli(capsys, "import-events", "--store", store.id, str(GA4), "--json")
+    assert code == 0, out
+    summary = __import__("json").loads(out)
+    assert summary["format"] == "ga4"
+    assert summary["imported"] == {"events": 5, "orders": 1}
+    assert [e["line"] for e in summary["errors"]] == [8]
+    with TestClient(create_app(settings), headers={"user-agent": BROWSER_UA}) as client:
+        auth = {"authorization": f"Bearer {secret}"}
+        settings_ok = client.patch("/v1/admin/settings", json={"currency": "EUR"}, headers=auth)
+        assert settings_ok.status_code == 200
+        day = _overview(client, secret, "2024-03-05", "2024-03-05")["figures"]
+        assert (day["sessions"]["value"], day["page_views"]["value"]) == (1, 1)
+        assert (day["orders"]["value"], day["revenue"]["value"]) == (1, 25.0)
+        assert day["engaged_sessions"]["value"] == 1  # a cart addition and a purchase
+        assert day["conversion_rate"]["value"] == 1.0
+        assert (
+            _overview(client, secret, "2024-03-04", "2024-03-04")["figures"]["sessions"]["value"]
+            == 0
+        )
+        funnel = client.get(
+            "/v1/stats/funnel", headers=auth, params={"from": "2024-03-05", "to": "2024-03-05"}
+        ).json()["rows"]
+        # No begin_checkout in the export: a closed funnel stops at the cart.
+        assert [r["sessions"] for r in funnel] == [1, 1, 1, 0, 0]
+        channels = client.get(
+            "/v1/stats/breakdown", headers=auth,
+            params={"by": "utm_source", "from": "2024-03-05", "to": "2024-03-05"},
+        ).json()["rows"]  # fmt: skip
+        assert [(r["value"], r["sessions"]) for r in channels] == [("news", 1)]
+        # Never today's live traffic.
+        assert client.get("/v1/stats/realtime", headers=auth).json()["visitors"] == 0
