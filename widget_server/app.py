@@ -33,6 +33,7 @@ from widget_server.collect import snippet
 from widget_server.collect.endpoint import CollectEndpoint
 from widget_server.collect.ingest import Ingestor
 from widget_server.collect.privacy import DailySalt
+from widget_server.dashboard import routes as dashboard
 from widget_server.decide import subscribers
 from widget_server.decide.endpoint import Decider, decide
 from widget_server.decide.recommendations import recommendations
@@ -59,6 +60,8 @@ class TarryApp:
     def __init__(self, starlette: Starlette, metrics: Metrics) -> None:
         self.starlette = starlette
         self.metrics = metrics
+        # Pages for people, with their own errors (HTML, not the API's JSON).
+        self.dashboard = dashboard.create_app(starlette, metrics)
 
     @property
     def state(self) -> State:
@@ -70,6 +73,9 @@ class TarryApp:
             start = time.perf_counter()
             status = await endpoint(scope, receive, send)
             self.metrics.observe(COLLECT_PATH, scope["method"], status, time.perf_counter() - start)
+            return
+        if scope["type"] == "http" and dashboard.owns(scope["path"]):
+            await self.dashboard(scope, receive, send)
             return
         await self.starlette(scope, receive, send)
 

@@ -30,6 +30,7 @@ from starlette.routing import Route
 
 from widget_server.auth import store_from_secret
 from widget_server.models import showcases
+from widget_server.models.registry import Served
 from widget_server.popups.coupons import MAX_CODES_PER_UPLOAD, Coupons
 from widget_server.popups.presets import PRESETS, from_preset
 from widget_server.popups.render import CountdownView, clock, render_popup
@@ -41,8 +42,15 @@ from widget_server.popups.schema import (
     field_errors,
     merge_fields,
 )
-from widget_server.responses import STORAGE_ERRORS, error, json_response, storage_unavailable
+from widget_server.responses import (
+    STORAGE_ERRORS,
+    error,
+    json_response,
+    storage_unavailable,
+    too_deep,
+)
 from widget_server.storage.catalog import sample_cards
+from widget_server.storage.connect import AsyncRedis
 from widget_server.storage.stores import Store
 
 MAX_BODY = 256 * 1024
@@ -67,6 +75,8 @@ async def _body(request: Request) -> dict[str, Any]:
         data = json.loads(raw)
     except ValueError as exc:
         raise BadBody(error(400, f"body: not valid JSON ({exc})")) from None
+    except RecursionError:
+        raise BadBody(error(400, too_deep("body"))) from None
     if not isinstance(data, dict):
         raise BadBody(invalid([{"field": "body", "error": "must be a JSON object"}]))
     return data
@@ -105,24 +115,51 @@ async def list_rules(request: Request, store: Store, book: Rulebook) -> Response
     return json_response({"rules": [_rule_json(r) for r in await book.rules()]})
 
 
+async def add_rule(book: Rulebook, data: dict[str, Any]) -> Rule | list[dict[str, str]]:
+    """A new rule from `data` (a rule, or `{"preset": name}` and fields to change),
+    checked and stored; or every problem with it, and nothing stored. The API and the
+    dashboard both create rules here."""
+    data = dict(data)
+    preset = data.pop("preset", None)
+    if preset is not None:
+        # A list or an object is no preset name (and cannot be looked up as one).
+        if not isinstance(preset, str) or preset not in PRESETS:
+            names = ", ".join(PRESETS)
+            return [{"field": "preset", "error": f"must be one of {names}"}]
+        data = from_preset(preset, data)
+    now = now_s()
+    checked = check_rule({**data, "id": new_rule_id(), "created_at": now, "updated_at": now})
+    if not isinstance(checked, list):
+        await book.save(checked)
+    return checked
+
+
+async def change_rule(
+    book: Rulebook, rule: Rule, data: dict[str, Any], *, merge: bool
+) -> Rule | list[dict[str, str]]:
+    """`rule` replaced by `data` (or, with `merge`, changed by it), checked and stored;
+    or every problem with it, and nothing stored."""
+    if merge:
+        data = merge_fields(_rule_json(rule), data)
+    else:
+        data = {**data, "preset": data.get("preset", rule.preset)}
+    data.update(id=rule.id, created_at=rule.created_at, updated_at=now_s())
+    checked = check_rule(data)
+    if not isinstance(checked, list):
+        await book.save(checked)
+    return checked
+
+
 async def create_rule(request: Request, store: Store, book: Rulebook) -> Response:
     data = await _body(request)
     problems = _server_fields(data)
     if problems:
         return invalid(problems)
-    preset = data.pop("preset", None)
-    if preset is not None:
-        if preset not in PRESETS:
-            names = ", ".join(PRESETS)
-            return invalid([{"field": "preset", "error": f"must be one of {names}"}])
-        data = from_preset(preset, data)
     if await book.count() >= MAX_RULES:
         return error(409, f"rules: a store may have at most {MAX_RULES} rules")
-    now = now_s()
-    checked = check_rule({**data, "id": new_rule_id(), "created_at": now, "updated_at": now})
+    checked = await add_rule(book, data)
     if isinstance(checked, list):
         return invalid(checked)
-    await book.save(checked)
     return json_response(_rule_json(checked), 201)
 
 
@@ -147,15 +184,9 @@ async def _update(request: Request, book: Rulebook, merge: bool) -> Response:
     problems = _server_fields(data)
     if problems:
         return invalid(problems)
-    if merge:
-        data = merge_fields(_rule_json(rule), data)
-    else:
-        data = {**data, "preset": data.get("preset", rule.preset)}
-    data.update(id=rule.id, created_at=rule.created_at, updated_at=now_s())
-    checked = check_rule(data)
+    checked = await change_rule(book, rule, data, merge=merge)
     if isinstance(checked, list):
         return invalid(checked)
-    await book.save(checked)
     return json_response(_rule_json(checked))
 
 
@@ -184,9 +215,24 @@ async def preview_rule(request: Request, store: Store, book: Rulebook) -> Respon
     variant = request.query_params.get("variant", "default")
     if variant != "default" and variant not in {v.id for v in rule.variants}:
         return error(404, f"variant: no variant {variant!r} in this rule")
-    content = rule.variant_content(variant)
     settings = await book.settings()
     redis = request.app.state.storage.client
+    served = await request.app.state.models.get(store.id)
+    html, css = await render_preview(redis, served, store.id, rule, variant, settings.currency)
+    return json_response({"id": rule.id, "variant": variant, "html": html, "css": css})
+
+
+async def render_preview(
+    redis: AsyncRedis,
+    served: Served | None,
+    store_id: str,
+    rule: Rule,
+    variant: str,
+    currency: str,
+) -> tuple[str, str]:
+    """(html, css) of a rule's popup (saved or not) as a shopper would see it, with
+    catalog items standing in for the visitor's own recommendations and cart."""
+    content = rule.variant_content(variant)
     strip = products = []
     rec_id = strategy = None
     if content.products is not None:
@@ -194,16 +240,16 @@ async def preview_rule(request: Request, store: Store, book: Rulebook) -> Respon
         filled = await showcases.fill(
             redis,
             showcases.ItemCards(redis, ttl=0),
-            store.id,
-            await request.app.state.models.get(store.id),
+            store_id,
+            served,
             [slot],
             showcases.Shopper(),
-            settings.currency,
+            currency,
         )
         products = filled["preview"]["items"]
         rec_id, strategy = filled["preview"]["rec_id"], filled["preview"]["strategy"]
     if content.show_cart:
-        strip = await sample_cards(redis, store.id, 2)
+        strip = await sample_cards(redis, store_id, 2)
     countdown = None
     if content.countdown is not None:
         minutes = content.countdown.minutes or 15
@@ -211,8 +257,8 @@ async def preview_rule(request: Request, store: Store, book: Rulebook) -> Respon
     coupon = None
     if content.coupon is not None:
         coupon = content.coupon.code or content.coupon.fallback_code or "UNIQUE-CODE"
-    html, css = render_popup(
-        popup_id=rule.id,
+    return render_popup(
+        popup_id=rule.id or "preview",
         template=rule.template,
         variant=variant,
         content=content,
@@ -223,7 +269,6 @@ async def preview_rule(request: Request, store: Store, book: Rulebook) -> Respon
         strategy=strategy,
         cart=strip,
     )
-    return json_response({"id": rule.id, "variant": variant, "html": html, "css": css})
 
 
 async def list_presets(request: Request, store: Store, book: Rulebook) -> Response:
@@ -272,6 +317,8 @@ async def add_coupons(request: Request, store: Store, book: Rulebook) -> Respons
         data = json.loads(raw)
     except ValueError as exc:
         return error(400, f"body: not valid JSON ({exc})")
+    except RecursionError:
+        return error(400, too_deep("body"))
     codes = data.get("codes") if isinstance(data, dict) else None
     if not isinstance(codes, list) or not codes:
         return invalid([{"field": "codes", "error": "must be a non-empty list of codes"}])

@@ -41,7 +41,7 @@ async def _due(redis: Any, store_id: str, interval_ms: int, now_ms: int) -> bool
     return now_ms - published >= interval_ms and newest_ms > published
 
 
-def _child_env(settings: Settings) -> dict[str, str]:
+def child_env(settings: Settings) -> dict[str, str]:
     """The child trains against the same Redis and data directory as this server."""
     env = {**os.environ, "TARRY_DATA_DIR": str(settings.data_dir)}
     if settings.redis_url:
@@ -60,7 +60,7 @@ async def train_in_child(settings: Settings, store_id: str) -> int:
         store_id,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
-        env=_child_env(settings),
+        env=child_env(settings),
     )
     try:
         _, stderr = await process.communicate()

@@ -199,6 +199,12 @@ class Schedule(Model):
         return self
 
 
+def _language_tag(value: str) -> str:
+    if not _LOCALE.match(value):
+        raise ValueError("must be a language tag such as en, fr-CA or ar")
+    return value
+
+
 def _naive(moment: datetime) -> datetime:
     return moment.replace(tzinfo=None)
 
@@ -270,9 +276,7 @@ class Content(Model):
     @field_validator("locale")
     @classmethod
     def _locale(cls, value: str) -> str:
-        if not _LOCALE.match(value):
-            raise ValueError("must be a language tag such as en, fr-CA or ar")
-        return value
+        return _language_tag(value)
 
     @property
     def text_direction(self) -> str:
@@ -376,6 +380,14 @@ class StoreSettings(Model):
     activity_window_days: int = Field(365, ge=7, le=3660)
     # Expected customer lifetime for customer lifetime value; unset: from churn.
     customer_lifetime_years: float | None = Field(None, gt=0, le=50)
+    # The store's language, a tag as a popup's `locale` takes (BCP 47, with `-`): the
+    # dashboard's language and its number, money and date formats.
+    locale: str = Field("en", max_length=35)
+
+    @field_validator("locale")
+    @classmethod
+    def _locale(cls, value: str) -> str:
+        return _language_tag(value).replace("_", "-")
 
     @field_validator("timezone")
     @classmethod

@@ -183,6 +183,17 @@ async def set_enabled(redis: AsyncRedis, store_id: str, enabled: bool) -> Store:
     return await require_store(redis, store_id)
 
 
+async def set_domains(redis: AsyncRedis, store_id: str, domains: list[str]) -> Store:
+    """Replace the store's domains (normalized, as `create_store` does them). Servers'
+    public-key caches see them within their few seconds."""
+    if not domains:
+        raise StoreError("domain: at least one domain is required")
+    normalized = list(dict.fromkeys(normalize_domain(d) for d in domains))
+    await require_store(redis, store_id)
+    await redis.hset(keys.store(store_id), "domains", json.dumps(normalized))
+    return await require_store(redis, store_id)
+
+
 async def store_for_secret(redis: AsyncRedis, secret_key: str) -> Store | None:
     """The enabled store this secret key opens, or None."""
     store_id = store_id_of_key(secret_key, "sk")

@@ -1,0 +1,135 @@
+"""The catalog: search by id or name, one item's card, and feed upload with each
+bad line named (the same parser and merge as `POST /v1/admin/catalog`).
+
+Context of `catalog.html`: `q`, `results` (cards), `total` (items in the
+catalog), `complete` (the search looked at every item), `imported`, `rejected`,
+`feed_error`, `formats`. Of `item.html`: `card`, `displayable`, `missing`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from starlette.datastructures import UploadFile
+from starlette.responses import Response
+
+from widget_server.admin import catalog_import
+from widget_server.admin.catalog import MAX_BODY
+from widget_server.dashboard.web import Page, error_page, signed_in
+from widget_server.storage import catalog, keys
+from widget_server.storage.connect import AsyncRedis
+
+FORMAT_LABELS = {"csv": "CSV", "jsonl": "JSON lines", "gmc": "Google Merchant Center (XML)"}
+RESULTS = 50
+SCAN_PAGE = 1_000
+MAX_SCANNED = 200_000
+
+
+async def search(
+    redis: AsyncRedis, store_id: str, query: str, limit: int = RESULTS
+) -> tuple[list[dict[str, Any]], bool]:
+    """Cards whose id or name contains `query` (any case), the exact id first; and
+    whether every item was looked at (a huge catalog is searched in part)."""
+    needle = query.strip().casefold()
+    found: dict[str, dict[str, Any]] = {}
+    exact = catalog.decode_card(await redis.hget(keys.catalog(store_id), query.strip()))
+    if exact is not None:
+        found[str(exact.get("item_id", query))] = exact
+    # A byte test skips most cards without decoding them; only for ASCII, where
+    # bytes and text agree on case.
+    quick = needle.encode() if needle.isascii() and "/" not in needle else None
+    cursor, scanned = 0, 0
+    while len(found) < limit and scanned < MAX_SCANNED:
+        cursor, page = await redis.hscan(keys.catalog(store_id), cursor, count=SCAN_PAGE)
+        for field, raw in page.items():
+            scanned += 1
+            if quick is not None and quick not in raw.lower() and quick not in field.lower():
+                continue
+            card = catalog.decode_card(raw)
+            if card is None:
+                continue
+            item_id = str(card.get("item_id") or field.decode())
+            if needle in item_id.casefold() or needle in str(card.get("name", "")).casefold():
+                found.setdefault(item_id, card)
+                if len(found) >= limit:
+                    break
+        if cursor == 0:
+            return list(found.values()), True
+    return list(found.values()), False
+
+
+async def _catalog_page(page: Page, status: int = 200, **result: Any) -> Response:
+    query = page.request.query_params.get("q", "").strip()
+    results: list[dict[str, Any]] = []
+    complete = True
+    if query:
+        results, complete = await search(page.redis, page.store.id, query)
+    total = int(await page.redis.hlen(keys.catalog(page.store.id)))
+    context: dict[str, Any] = {
+        "imported": None, "rejected": [], "feed_error": None, "filename": None,
+    }  # fmt: skip
+    context.update(result)
+    return page.render(
+        "catalog.html",
+        "catalog",
+        status=status,
+        q=query,
+        results=results,
+        complete=complete,
+        total=total,
+        displayable=catalog.is_displayable,
+        formats=[(f, FORMAT_LABELS[f]) for f in catalog_import.FORMATS],
+        **context,
+    )
+
+
+@signed_in
+async def catalog_page(page: Page) -> Response:
+    return await _catalog_page(page)
+
+
+@signed_in
+async def upload_feed(page: Page) -> Response:
+    assert page.form is not None
+    upload = page.form.get("feed")
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        return await _catalog_page(page, 400, feed_error="feed: choose a file to upload")
+    if upload.size is not None and upload.size > MAX_BODY:
+        return await _catalog_page(page, 413, feed_error=f"feed: larger than {MAX_BODY} bytes")
+    data = await upload.read()
+    fmt = page.field("format")
+    try:
+        result = await asyncio.to_thread(
+            catalog_import.parse_feed, data, fmt if fmt in catalog_import.FORMATS else None,
+            upload.filename,
+        )  # fmt: skip
+    except catalog_import.FeedError as exc:
+        return await _catalog_page(page, 400, feed_error=str(exc), filename=upload.filename)
+    if not result.cards:
+        return await _catalog_page(
+            page, 400, feed_error="feed: no valid item", rejected=result.errors,
+            filename=upload.filename,
+        )  # fmt: skip
+    imported = await catalog.upsert_cards(page.redis, page.store.id, result.cards)
+    return await _catalog_page(
+        page, imported=imported, rejected=result.errors, filename=upload.filename
+    )
+
+
+@signed_in
+async def item_page(page: Page) -> Response:
+    item_id = page.request.path_params["item_id"]
+    card = catalog.decode_card(await page.redis.hget(keys.catalog(page.store.id), item_id))
+    if card is None:
+        return error_page(page.request, 404, language=page.language)
+    missing = [f for f in ("name", "url", "image") if not str(card.get(f) or "").strip()]
+    return page.render(
+        "item.html",
+        "catalog",
+        card=card,
+        displayable=catalog.is_displayable(card),
+        missing=missing,
+        raw=json.dumps(card, ensure_ascii=False, indent=1, sort_keys=True),
+    )
