@@ -16,6 +16,7 @@ from typing import Annotated
 
 import msgspec
 
+from widget_server.analytics.periods import FIRST_DAY, LAST_DAY
 from widget_server.collect.money import from_minor
 from widget_server.storage import keys
 from widget_server.storage.connect import AsyncRedis
@@ -96,9 +97,12 @@ class RangeError(ValueError):
 
 def parse_day(field: str, raw: str) -> date:
     try:
-        return date.fromisoformat(raw)
+        day = date.fromisoformat(raw)
     except ValueError:
         raise RangeError(f"{field}: must be a date as YYYY-MM-DD, got {raw!r}") from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise RangeError(f"{field}: must be a date from {FIRST_DAY} to {LAST_DAY}, got {raw!r}")
+    return day
 
 
 def days_between(first: date, last: date) -> list[str]:

@@ -14,9 +14,11 @@ its share of all revenue of the period, and lift against the showcase holdout.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -182,6 +184,19 @@ def variant_lifts(events: list[Event], start_ms: int) -> dict[tuple[str, str], L
     return out
 
 
+def _popup_work(
+    raw: Sequence[Event], start_ms: int, end_ms: int, window_ms: int
+) -> tuple[
+    dict[str, tuple[_Tally, dict[str, _Tally]]], dict[tuple[str, str], Lift], dict[str, Lift]
+]:
+    events = [e for e in prepare(raw, end_ms=end_ms - 1) if e["type"] in _POPUP_TYPES]
+    return (
+        popup_figures(events, start_ms, end_ms, window_ms),
+        variant_lifts(events, start_ms),
+        _lift_by(events, start_ms, "popup_shown", "popup_suppressed", "popup_id", None),
+    )
+
+
 async def _signups(redis: AsyncRedis, store_id: str, start_ms: int, end_ms: int) -> dict[str, int]:
     counts: dict[str, int] = defaultdict(int)
     for raw in (await redis.hgetall(keys.subscribers(store_id))).values():
@@ -203,11 +218,11 @@ async def popups(
     window_ms = settings.attribution_window_days * DAY_MS
     since = period.start_ms - window_ms
     raw = await read_events(redis, store_id, since, period.end_ms + MAX_EVENT_AGE_MS, since)
-    events = prepare(raw, end_ms=period.end_ms - 1)
-    events = [e for e in events if e["type"] in _POPUP_TYPES]
-    figures = popup_figures(events, period.start_ms, period.end_ms, window_ms)
-    lifts_of_variants = variant_lifts(events, period.start_ms)
-    lifts = _lift_by(events, period.start_ms, "popup_shown", "popup_suppressed", "popup_id", None)
+    # Walking a month of events is CPU work: off the event loop, so that the worker
+    # keeps answering collect and decide meanwhile.
+    figures, lifts_of_variants, lifts = await asyncio.to_thread(
+        _popup_work, raw, period.start_ms, period.end_ms, window_ms
+    )
     signups = await _signups(redis, store_id, period.start_ms, period.end_ms)
     rules = {rule.id: rule for rule in await Rulebook(redis, store_id).rules() if rule.id}
     rows = []
@@ -256,8 +271,10 @@ async def showcases(
     window_ms = settings.attribution_window_days * DAY_MS
     since = period.start_ms - window_ms
     raw = await read_events(redis, store_id, since, period.end_ms + MAX_EVENT_AGE_MS, since)
-    report = _showcase_attribution(
-        prepare(raw, end_ms=period.end_ms - 1), period.start_ms, window_ms
+    report = await asyncio.to_thread(
+        lambda: _showcase_attribution(
+            prepare(raw, end_ms=period.end_ms - 1), period.start_ms, window_ms
+        )
     )
     strategies = {slot.slot: slot.strategy for slot in settings.showcases}
     rows = []

@@ -27,7 +27,7 @@ from widget_server.storage import keys
 from widget_server.storage.clock import MAX_EVENT_AGE_MS, utc_day
 from widget_server.storage.clock import now_ms as clock_now
 from widget_server.storage.connect import AsyncRedis
-from widget_server.storage.scripts import PFCOUNTS
+from widget_server.storage.scripts import PFCOUNTS, register
 
 # Breakdowns are kept per quarter-hour and per day only (no hours): the edges of a
 # period cost a few more reads, and a dimension's values are not kept three times.
@@ -120,9 +120,7 @@ async def visitors(
         ]
         union_keys += union
         sizes.append(len(union))
-    counted = (
-        await redis.register_script(PFCOUNTS)(keys=union_keys, args=sizes) if union_keys else []
-    )
+    counted = await register(redis, PFCOUNTS)(keys=union_keys, args=sizes) if union_keys else []
     if not union_keys:
         counted = [0] * len(missing)
     out = [int(hit) if hit is not None else 0 for hit in cached]

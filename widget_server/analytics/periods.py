@@ -196,11 +196,20 @@ def parse_interval(raw: str) -> Interval:
     raise PeriodError(f"interval: must be one of {', '.join(INTERVALS)}, got {raw!r}")
 
 
+# Events carry times from 1990 to 2100 (collect/events.py): a date outside holds
+# no figure, and arithmetic on one (the period before it, a stream id from it) can
+# fall outside what `date` and Redis stream ids hold.
+FIRST_DAY, LAST_DAY = date(1990, 1, 1), date(2099, 12, 31)
+
+
 def parse_date(field: str, raw: str) -> date:
     try:
-        return date.fromisoformat(raw)
+        day = date.fromisoformat(raw)
     except ValueError:
         raise PeriodError(f"{field}: must be a date as YYYY-MM-DD, got {raw!r}") from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise PeriodError(f"{field}: must be a date from {FIRST_DAY} to {LAST_DAY}, got {raw!r}")
+    return day
 
 
 def today(zone: ZoneInfo, now_ms: int) -> date:

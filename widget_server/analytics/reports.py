@@ -3,6 +3,7 @@ traffic figures of `traffic.py` for local dates, as JSON or (`format=csv`) CSV."
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -136,7 +137,8 @@ async def _realtime(redis: AsyncRedis, store: Store, ask: _Ask) -> dict[str, Any
 async def _retention(redis: AsyncRedis, store: Store, ask: _Ask) -> dict[str, Any]:
     period = day_range(ask.first, ask.last, ask.zone)
     orders = await customers.orders_until(redis, store.id, period.end_ms)
-    figures = customers.retention(
+    figures = await asyncio.to_thread(
+        customers.retention,
         orders,
         period.start_ms,
         period.end_ms,
@@ -174,7 +176,7 @@ async def _cohorts(redis: AsyncRedis, store: Store, ask: _Ask) -> dict[str, Any]
         activity = [(o.customer, o.ts) for o in orders if o.customer]
     else:
         activity = [a for a in await customers.session_starts(redis, store.id) if a[1] < end]
-    rows = customers.cohorts(activity, ask.zone, by, first, ask.last)
+    rows = await asyncio.to_thread(customers.cohorts, activity, ask.zone, by, first, ask.last)
     return {
         "from": first.isoformat(),
         "to": ask.last.isoformat(),

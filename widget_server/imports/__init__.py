@@ -1,2 +1,1 @@
-"""Past orders and events into a store: export formats, and the import that counts them
-on their own days."""
+"""Past orders and events into a store, counted on the days they happened."""
