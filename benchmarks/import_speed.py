@@ -81,7 +81,9 @@ def main() -> int:
         try:
             client = redis.Redis(unix_socket_path=str(server.socket_path))
             before = client.info("memory")["used_memory"]
-            store, _ = run_with_storage(settings, lambda r: stores.create_store(r, "I", ["i.example"]))
+            store, _ = run_with_storage(
+                settings, lambda r: stores.create_store(r, "I", ["i.example"])
+            )
 
             async def go(r: Any) -> Any:
                 with plain.open("rb") as f:

@@ -37,6 +37,7 @@ from widget_server.dashboard import routes as dashboard
 from widget_server.decide import subscribers
 from widget_server.decide.endpoint import Decider, decide
 from widget_server.decide.recommendations import recommendations
+from widget_server.demo import shop as demo_shop
 from widget_server.metrics import Metrics, MetricsMiddleware
 from widget_server.models import retraining
 from widget_server.models.registry import ModelCache
@@ -62,6 +63,7 @@ class TarryApp:
         self.metrics = metrics
         # Pages for people, with their own errors (HTML, not the API's JSON).
         self.dashboard = dashboard.create_app(starlette, metrics)
+        self.demo_shop = demo_shop.create_app(starlette, metrics)
 
     @property
     def state(self) -> State:
@@ -76,6 +78,9 @@ class TarryApp:
             return
         if scope["type"] == "http" and dashboard.owns(scope["path"]):
             await self.dashboard(scope, receive, send)
+            return
+        if scope["type"] == "http" and demo_shop.owns(scope["path"]):
+            await self.demo_shop(scope, receive, send)
             return
         await self.starlette(scope, receive, send)
 

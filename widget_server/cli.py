@@ -7,8 +7,10 @@ import json
 import sys
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from recommender import pin_blas
+from widget_server.demo import command as demo_command
 from widget_server.imports import command as import_command
 from widget_server.models import commands as cli_models
 from widget_server.models.registry import RegistryError
@@ -41,6 +43,13 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=30,
     )
     return 0
+
+
+def _app(settings: Settings) -> Any:
+    """The ASGI app, imported only by the commands that serve it."""
+    from widget_server.app import create_app
+
+    return create_app(settings)
 
 
 def _store_create(settings: Settings, args: argparse.Namespace) -> int:
@@ -201,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     catalog.set_defaults(run=_import_catalog)
     cli_models.add_commands(commands)
     import_command.add_command(commands)
+    demo_command.add_command(commands, _app)
     return parser
 
 

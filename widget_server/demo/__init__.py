@@ -1,0 +1,1 @@
+"""`tarry demo`: a made-up shop, a year of simulated history, the server (command.py)."""
