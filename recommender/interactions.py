@@ -109,11 +109,13 @@ class IdMap:
 
 @dataclasses.dataclass
 class InteractionMatrix:
-    """The users x items matrix with the id maps of its rows and columns."""
+    """The users x items matrix with the id maps of its rows and columns, and when
+    each cell was last touched (ms, aligned with `matrix.data`): a history's order."""
 
     matrix: sp.csr_matrix
     users: IdMap
     items: IdMap
+    last_ms: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
 
 def build_matrix(
@@ -165,6 +167,8 @@ def build_matrix(
     key = (row * shape[1] + col) * n_kinds + kind
     unique, inverse = np.unique(key, return_inverse=True)
     counts = np.bincount(inverse, weights=decay)
+    latest = np.full(len(unique), np.iinfo(np.int64).min, dtype=np.int64)
+    np.maximum.at(latest, inverse, ts)
     u_kind = unique % n_kinds
     weights = np.array(list(weighting.weights.values()), dtype=np.float64)
     damped = np.array([name in weighting.damped for name in weighting.weights])
@@ -174,7 +178,10 @@ def build_matrix(
         (values.astype(np.float32), (cell // shape[1], cell % shape[1])), shape=shape
     )
     matrix.sum_duplicates()  # the event types of one cell add up
-    return InteractionMatrix(matrix, users, items)
+    # `cell` is sorted, as the matrix's entries are (by row, then column).
+    firsts = np.flatnonzero(np.concatenate([[True], cell[1:] != cell[:-1]]))
+    last_ms = np.maximum.reduceat(latest, firsts)
+    return InteractionMatrix(matrix, users, items, last_ms)
 
 
 # -- sources ------------------------------------------------------------------

@@ -9,6 +9,11 @@ pick says which strategy produced it and, where there is one, the item or
 category behind it ("because you viewed X", "often bought with X", "trending in Y"),
 never the pick itself: one of the visitor's own items that comes back (a repeat
 purchase, when the history is not excluded) says that instead (`repeat`).
+
+`recommended` reads a visitor the bundle was trained on (`Query.visitor`) from the
+bundle's own history of them, merged with what the query says they did since. Whether
+a visitor's own items may come back follows the bundle (`Bundle.repeat`, decided
+from the store's data) unless the rules say otherwise.
 """
 
 from __future__ import annotations
@@ -56,7 +61,9 @@ class Rules:
     exclude_cart: bool = True
     exclude_purchased: bool = True
     exclude_current: bool = True
-    exclude_history: bool = False  # the visitor's recent items (a "new to you" showcase)
+    # The visitor's own items (a "new to you" showcase); None: as the model decided
+    # from the store's data (`Bundle.repeat`: left out where customers do not re-buy).
+    exclude_history: bool | None = None
     same_category: bool = False
     max_per_category: int | None = None
     exclude: frozenset[str] = frozenset()
@@ -70,12 +77,14 @@ class Rules:
 class Query:
     """What the page knows: the visitor's recent items (oldest first, this session
     included), the product on the page, the cart, past purchases, and a category
-    that every item must be in ("trending in shoes")."""
+    that every item must be in ("trending in shoes"). `visitor`: their id, which
+    finds what the bundle knows of them from training."""
 
     strategy: str
     n: int = 10
     history: Sequence[str] = ()
     history_weights: Sequence[float] | None = None  # per history item; default 1 (a view)
+    visitor: str | None = None
     item: str | None = None
     cart: Sequence[str] = ()
     purchased: Sequence[str] = ()
@@ -140,6 +149,7 @@ class Showcases:
         bundle = self.bundle
         catalog = bundle.catalog
         history, weights = self._history(query)
+        own, own_weights = self._with_known(query.visitor, history, weights)
         cart = np.array(self._known(query.cart), dtype=np.int64)
         blocked: set[int] = set(self._known(rules.exclude))
         if rules.exclude_cart:
@@ -149,8 +159,8 @@ class Showcases:
         current = self.items.get(query.item) if query.item else None
         if rules.exclude_current and current is not None:
             blocked.add(current)
-        if rules.exclude_history:
-            blocked.update(history.tolist())
+        if self.excludes_history(rules):
+            blocked.update(own.tolist())
         category = -1  # no constraint
         if query.category:  # "trending in shoes": the named category
             category = catalog.category_index(query.category)
@@ -163,7 +173,10 @@ class Showcases:
         kept: list[tuple[int, float, str, str | None]] = []
         reasons: list[tuple[int, int, np.ndarray]] = []  # (from, to, seeds) to explain
         for strategy in FALLBACKS[query.strategy]:
-            candidates, seeds = self._candidates(strategy, history, weights, cart, current)
+            if strategy == "recommended":
+                candidates, seeds = self._recommended(own, own_weights, cart)
+            else:
+                candidates, seeds = self._candidates(strategy, history, weights, cart, current)
             first = len(kept)
             for index, score, because in candidates:
                 if index in blocked or not available[index]:
@@ -186,13 +199,13 @@ class Showcases:
         repeats: dict[int, str] = {}  # position in kept -> how the item is the visitor's
         for start, stop, seeds in reasons:
             explained = self._explain([index for index, *_ in kept[start:stop]], seeds)
-            own = set(seeds.tolist())
+            seeded = set(seeds.tolist())
             for position, because in enumerate(explained, start):
                 index, score, strategy, _ = kept[position]
-                if index in own:
+                if index in seeded:
                     # Its nearest seed is itself ("because you viewed X" under X):
                     # what explains it is that it is the visitor's own.
-                    repeats[position] = self._repeat(index, query, history)
+                    repeats[position] = self._repeat(index, query, own)
                     because = None
                 kept[position] = (index, score, strategy, because)
         id_of = self.items.id_of
@@ -222,6 +235,29 @@ class Showcases:
             return history, np.ones(len(history))
         return history, np.asarray(weights, dtype=np.float64)
 
+    def excludes_history(self, rules: Rules) -> bool:
+        """Whether the visitor's own items are left out: as the rules say, else as the
+        bundle decided from the store's data."""
+        if rules.exclude_history is None:
+            return not self.bundle.repeat
+        return rules.exclude_history
+
+    def _with_known(
+        self, visitor: str | None, history: np.ndarray, weights: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The history `recommended` reads: for a visitor the bundle was trained on,
+        their training history with the query's (what they did since) after it; an
+        item in both keeps the larger weight (both may tell of the same events)."""
+        known = self.bundle.users.history(visitor) if visitor else None
+        if known is None:
+            return history, weights
+        if not len(history):
+            return known
+        merged = dict(zip(known[0].tolist(), known[1].tolist(), strict=True))
+        for index, weight in zip(history.tolist(), weights.tolist(), strict=True):
+            merged[index] = max(merged.pop(index, weight), weight)
+        return np.array(list(merged), dtype=np.int64), np.array(list(merged.values()))
+
     def _known(self, ids: Sequence[str] | frozenset[str]) -> list[int]:
         found = [self._index_of(i) for i in ids]
         return [i for i in found if i is not None]
@@ -239,11 +275,7 @@ class Showcases:
         """The strategy's items best first, and the seeds their reasons are drawn from
         (worked out once for the kept picks, not for every candidate walked)."""
         if strategy == "recommended":
-            seeds = history if len(history) else cart
-            if not len(seeds):
-                return iter(()), None
-            seed_weights = weights if len(history) else np.ones(len(cart))
-            return ranked(self.bundle.personal.scores(seeds, seed_weights)), seeds
+            return self._recommended(history, weights, cart)
         if strategy == "similar":
             seed = current if current is not None else (history[-1] if len(history) else None)
             if seed is None:
@@ -259,6 +291,18 @@ class Showcases:
         if strategy == "trending":
             return self._trending(), None
         return self._popular(), None
+
+    def _recommended(
+        self, history: np.ndarray, weights: np.ndarray, cart: np.ndarray
+    ) -> tuple[Candidates, np.ndarray | None]:
+        seeds = history if len(history) else cart
+        personal = self.bundle.personal
+        if not len(seeds):
+            if personal.blend.trending > 0:  # a first visit: the blend's trending part
+                return ranked(personal.scores(seeds)), None
+            return iter(()), None
+        seed_weights = weights if len(history) else np.ones(len(cart))
+        return ranked(personal.scores(seeds, seed_weights)), seeds
 
     def _recently_viewed(self, history: np.ndarray) -> Candidates:
         seen: set[int] = set()

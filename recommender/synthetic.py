@@ -19,6 +19,20 @@ popularity follows Zipf ranks and affinity is the dot product of the two vectors
   grocery and gift shops), so a model that never shows bought items loses recall.
 - A share of visitors are anonymous: they come once and never return.
 
+Four structures can be planted on top, each favouring a different kind of model
+(`STRUCTURES` holds a shop for each; with the defaults none is, and the traffic is
+the same as before they existed):
+
+- **baskets with reorders** (`reorder_size`): a re-buying session re-buys several
+  earlier purchases at once, as a grocery order does;
+- **drifting popularity** (`drift_phases`): the popularity ranking is redrawn that
+  many times over the span, so what sells now is not what sold last month;
+- **session co-clicks** (`coclick_rate`): a view is often followed by one of a few
+  fixed partners of the item viewed, wherever they are in the catalog: the next
+  click of a session is predictable from the current one;
+- **long-term taste** (a strong `taste_strength` and regulars): visitors keep their
+  tastes over many sessions.
+
 Output is deterministic for a seed: timestamps count from 2026-01-01 UTC.
 """
 
@@ -40,7 +54,7 @@ _USER_CONCENTRATION = 0.3  # Dirichlet below 1: most visitors care for one or tw
 _ITEM_MAIN_TASTE, _ITEM_OTHER_TASTE = 4.0, 0.1  # about 85% of an item on its category's taste
 _CHUNK_CELLS = 2_000_000  # visitors x items probabilities held at once (16 MB)
 
-_COUNTS = ("n_users", "n_items", "n_categories", "n_tastes")
+_COUNTS = ("n_users", "n_items", "n_categories", "n_tastes", "reorder_size", "drift_phases")
 _MEANS = ("sessions_per_user", "views_per_session")
 _STRENGTHS = ("popularity_exponent", "taste_strength")
 _RATES = (
@@ -50,6 +64,7 @@ _RATES = (
     "complement_rate",
     "repeat_rate",
     "anonymous_share",
+    "coclick_rate",
 )
 
 
@@ -76,6 +91,9 @@ class SyntheticShop:
     anonymous_share : share of visitors who come once.
     days : days the traffic spans.
     seed : seed for `np.random.default_rng`.
+    reorder_size : earlier purchases a re-buying session re-buys (1: one).
+    drift_phases : popularity rankings over the span (1: one, no drift).
+    coclick_rate : chance that a view follows one of the last item's co-click partners.
     """
 
     n_users: int = 2000
@@ -96,6 +114,9 @@ class SyntheticShop:
     anonymous_share: float = 0.3
     days: float = 90.0
     seed: int = 0
+    reorder_size: int = 1
+    drift_phases: int = 1
+    coclick_rate: float = 0.0
 
     def __post_init__(self) -> None:
         for name in (*_COUNTS, "seed"):
@@ -157,7 +178,19 @@ def generate(shop: SyntheticShop = SyntheticShop()) -> list[Interaction]:
     first_session = np.cumsum(per_user) - per_user
     rank = np.arange(session_user.size) - first_session[session_user]
     lengths = rng.geometric(1 / shop.views_per_session, session_user.size)
-    v_session, v_pos, v_item = _views(shop, catalog, tastes, session_user, lengths, rng)
+    # The planted structures draw from a generator of their own, so that a shop
+    # without them is the same traffic as before they existed.
+    extra = np.random.default_rng([shop.seed, 1])
+    start = phase = None
+    if shop.drift_phases > 1:  # each session's popularity ranking: by its start
+        start = _session_starts(shop, per_user, session_user, rank, rng)
+        phase = np.minimum(
+            (start / (shop.days * _DAY_MS) * shop.drift_phases).astype(np.int64),
+            shop.drift_phases - 1,
+        )
+    v_session, v_pos, v_item = _views(
+        shop, catalog, tastes, session_user, lengths, rng, phase=phase, extra=extra
+    )
 
     carted = rng.random(v_item.size) < shop.cart_rate
     c_session, c_pos, c_item = v_session[carted], v_pos[carted], v_item[carted]
@@ -179,8 +212,10 @@ def generate(shop: SyntheticShop = SyntheticShop()) -> list[Interaction]:
     lo = np.searchsorted(pool_session, first_session[session_user[rebuy]])
     hi = np.searchsorted(pool_session, rebuy)
     rebuy, lo, hi = rebuy[hi > lo], lo[hi > lo], hi[hi > lo]
-    r_item = pool_item[lo + (rng.random(rebuy.size) * (hi - lo)).astype(np.int64)]
     checkout[rebuy] = True
+    # A reorder re-buys `reorder_size` earlier purchases (drawn with replacement).
+    rebuy, lo, hi = (np.repeat(a, shop.reorder_size) for a in (rebuy, lo, hi))
+    r_item = pool_item[lo + (rng.random(rebuy.size) * (hi - lo)).astype(np.int64)]
 
     # A checkout buys each carted item once, however often it went into the cart.
     cart_session = np.concatenate([cart_session, rebuy])
@@ -204,7 +239,8 @@ def generate(shop: SyntheticShop = SyntheticShop()) -> list[Interaction]:
     order = np.lexsort((key, session))
     session, event, item = session[order], event[order], item[order]
 
-    start = _session_starts(shop, per_user, session_user, rank, rng)
+    if start is None:
+        start = _session_starts(shop, per_user, session_user, rank, rng)
     times = _EPOCH_MS + start[session] + _elapsed(session, event, rng)
     order = np.argsort(times, kind="stable")
 
@@ -273,19 +309,36 @@ def _views(
     session_user: np.ndarray,
     lengths: np.ndarray,
     rng: np.random.Generator,
+    *,
+    phase: np.ndarray | None = None,
+    extra: np.random.Generator | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every session's views: (session, position, item), by session then position.
 
     Visitors go in chunks, each with its visitors' cumulative item distributions laid
     end to end (row r spans [r, r + 1]), so that one `searchsorted` samples a view for
     every live session at once, from the whole row or from one category's slice of it.
+    With drift, a visitor has a row per popularity phase and a session samples from
+    its phase's; with co-clicks, a view may instead be a partner of the last one.
     """
     n = shop.n_items
-    chunk = max(1, _CHUNK_CELLS // n)
+    extra = extra if extra is not None else np.random.default_rng([shop.seed, 1])
+    phases = shop.drift_phases if phase is not None else 1
+    log_weights = [catalog.log_weight]
+    for _ in range(phases - 1):
+        log_weights.append(-shop.popularity_exponent * np.log(extra.permutation(n) + 1.0))
+    partners = None
+    if shop.coclick_rate > 0:
+        # Three partners per item, anywhere in the catalog, the popular more often.
+        weight = np.exp(catalog.log_weight)
+        partners = extra.choice(n, size=(n, 3), p=weight / weight.sum())
+    chunk = max(1, _CHUNK_CELLS // (n * phases))
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     for first in range(0, shop.n_users, chunk):
         users = slice(first, min(first + chunk, shop.n_users))
-        logits = catalog.log_weight + shop.taste_strength * tastes[users] @ catalog.vectors.T
+        affinity = shop.taste_strength * tastes[users] @ catalog.vectors.T
+        # Row (user - first) * phases + phase.
+        logits = (affinity[:, None, :] + np.stack(log_weights)[None, :, :]).reshape(-1, n)
         weights = np.exp(logits - logits.max(axis=1, keepdims=True))
         cumulative = np.cumsum(weights, axis=1)
         cumulative /= cumulative[:, -1:]
@@ -294,7 +347,9 @@ def _views(
         edges = np.concatenate([[0.0], cumulative.ravel()])
 
         s_lo, s_hi = np.searchsorted(session_user, [users.start, users.stop])
-        row = session_user[s_lo:s_hi] - users.start
+        row = (session_user[s_lo:s_hi] - users.start) * phases
+        if phase is not None:
+            row = row + phase[s_lo:s_hi]
         length = lengths[s_lo:s_hi]
         items = np.full((s_hi - s_lo, int(length.max(initial=0))), -1)
         for k in range(items.shape[1]):
@@ -310,6 +365,11 @@ def _views(
             # rounding can land a target on a slice's edge: clip back into the slice
             pick = np.searchsorted(edges, target, side="right") - 1 - base
             items[live, k] = np.clip(pick, a, b - 1)
+            if k and partners is not None:
+                follow = np.flatnonzero(extra.random(live.size) < shop.coclick_rate)
+                previous = items[live[follow], k - 1]
+                choice = extra.integers(3, size=follow.size)
+                items[live[follow], k] = partners[previous, choice]
         where, pos = np.nonzero(items >= 0)
         parts.append((s_lo + where, pos, items[where, pos]))
     session, pos, item = (np.concatenate(column) for column in zip(*parts, strict=True))
@@ -353,3 +413,56 @@ def _elapsed(session: np.ndarray, event: np.ndarray, rng: np.random.Generator) -
     total = np.cumsum(gaps)
     first = np.maximum.accumulate(np.where(opens, np.arange(n), 0))
     return np.asarray(total - total[first])
+
+
+# One shop per planted structure (about 40-70 thousand interactions each), each the
+# kind of store on which a different model is best.
+STRUCTURES: dict[str, SyntheticShop] = {
+    # Grocery-like: regulars who reorder several items of earlier baskets.
+    "baskets": SyntheticShop(
+        n_users=1500,
+        sessions_per_user=8.0,
+        views_per_session=4.0,
+        cart_rate=0.4,
+        purchase_rate=0.8,
+        repeat_rate=0.7,
+        reorder_size=4,
+        anonymous_share=0.05,
+        seed=11,
+    ),
+    # Fashion-like: bestsellers change every week or so; tastes matter little.
+    "drift": SyntheticShop(
+        n_users=4000,
+        sessions_per_user=3.0,
+        popularity_exponent=1.3,
+        taste_strength=2.0,
+        repeat_rate=0.0,
+        anonymous_share=0.4,
+        drift_phases=12,
+        seed=12,
+    ),
+    # Anonymous browsing: one session each, the next click follows the current one.
+    "sessions": SyntheticShop(
+        n_users=9000,
+        views_per_session=6.0,
+        taste_strength=2.0,
+        coclick_rate=0.6,
+        repeat_rate=0.0,
+        anonymous_share=1.0,
+        seed=13,
+    ),
+    # Regulars with lasting, distinct tastes.
+    "taste": SyntheticShop(
+        n_users=2500,
+        n_tastes=16,
+        n_categories=40,
+        sessions_per_user=6.0,
+        popularity_exponent=0.8,
+        taste_strength=12.0,
+        category_stickiness=0.3,
+        complement_rate=0.2,
+        repeat_rate=0.0,
+        anonymous_share=0.1,
+        seed=14,
+    ),
+}

@@ -1,18 +1,27 @@
 """`recommended`: what Tarry serves as personal recommendations.
 
-A weighted blend of three signals, each scaled to [0, 1] by its best item:
+A weighted blend of five signals, each scaled to [0, 1] by its best item:
 
 - `als`: the visitor's folded-in taste vector against every item (broad, finds items
-  no one co-bought with the history yet);
+  no one co-bought with the history yet; long-term taste);
 - `cooccurrence`: item-kNN without self-similarity (sharp, local: "people who took
-  X also took Y" — strongest on short anonymous sessions);
+  X also took Y");
+- `sknn`: session-kNN (V-SKNN, `sknn.py`): past sessions like the visitor's latest
+  items vote for what came next in them (the next click of a short session);
+- `trending`: recent popularity, the same ranking as the `trending` showcase (where
+  taste drifts, what is bought now is the best guess);
 - `repeat`: the visitor's own items again, by weight (shoppers re-buy; a gift
   shop's or grocer's best guess is often last month's basket).
 
-The blend weights are picked on a validation split (`recommender.search`), so a
-store whose customers never re-buy gets `repeat` 0 and one whose traffic is all
-anonymous sessions leans on co-occurrence. Any weight may be 0; with only `als`
-it is plain ALS.
+`recency` (a half-life in history positions, None for none) makes the latest items
+of a history count more in every signal: the item on screen says more about the
+next click than one from last week.
+
+The weights, the recency and the trending half-lives are picked on a validation
+split of each store's own data (`recommender.experiment.search`), so where one
+signal is best the blend is that signal alone: a store whose customers never re-buy
+gets `repeat` 0 (and its served answers leave seen items out), one whose taste
+drifts leans on `trending`, one of anonymous sessions on `sknn` and co-occurrence.
 """
 
 from __future__ import annotations
@@ -25,6 +34,9 @@ import scipy.sparse as sp
 from recommender.models.als import ALS
 from recommender.models.base import Recommender
 from recommender.models.item_knn import ItemKNN
+from recommender.models.sknn import SessionKNN
+
+SIGNALS = ("als", "cooccurrence", "sknn", "trending", "repeat")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,24 +44,69 @@ class BlendWeights:
     als: float = 1.0
     cooccurrence: float = 0.5
     repeat: float = 0.5
+    trending: float = 0.0
+    sknn: float = 0.0
+    # A half-life in history positions: at 1, each item counts twice the one before.
+    recency: float | None = None
 
     def __post_init__(self) -> None:
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if not value >= 0:
-                raise ValueError(f"blend.{field.name}: must not be negative, got {value}")
-        if not self.als + self.cooccurrence + self.repeat > 0:
+        for name in SIGNALS:
+            value = getattr(self, name)
+            if not value >= 0 or value == float("inf"):
+                raise ValueError(f"blend.{name}: must be finite and not negative, got {value}")
+        if not sum(getattr(self, name) for name in SIGNALS) > 0:
             raise ValueError("blend: at least one weight must be positive")
+        if self.recency is not None and not 0 < self.recency < float("inf"):
+            raise ValueError(f"blend.recency: must be positive (or none), got {self.recency}")
+
+    def only(self, signal: str) -> BlendWeights:
+        """This blend with every weight but `signal`'s at 0 (and that one at 1)."""
+        if signal not in SIGNALS:
+            raise ValueError(f"signal: must be one of {', '.join(SIGNALS)}, got {signal!r}")
+        zero = {name: 0.0 for name in SIGNALS}
+        return dataclasses.replace(self, **{**zero, signal: 1.0})
+
+    def signals(self) -> list[str]:
+        return [name for name in SIGNALS if getattr(self, name) > 0]
+
+
+def recency_weights(n: int, half_life: float | None) -> np.ndarray | None:
+    """Position multipliers of a history of `n` items, oldest first (None: all 1)."""
+    if half_life is None or n == 0:
+        return None
+    multipliers: np.ndarray = np.power(0.5, np.arange(n - 1, -1, -1) / half_life)
+    return multipliers
 
 
 class Personal(Recommender):
-    def __init__(self, als: ALS, knn: ItemKNN, blend: BlendWeights | None = None) -> None:
+    def __init__(
+        self,
+        als: ALS,
+        knn: ItemKNN,
+        blend: BlendWeights | None = None,
+        *,
+        sknn: SessionKNN | None = None,
+        trending: np.ndarray | None = None,
+    ) -> None:
         if knn.include_self:
             raise ValueError("knn: the blend weighs repeats itself; use include_self=False")
         self.als = als
         self.knn = knn
         self.blend = blend or BlendWeights()
         self.n_items = als.n_items
+        self.sknn = sknn if sknn is not None else SessionKNN()
+        if self.sknn.n_items == 0:
+            self.sknn.install(sp.csr_matrix((0, self.n_items), dtype=np.float32))
+        self.set_trending(np.zeros(self.n_items) if trending is None else trending)
+
+    def set_trending(self, trending: np.ndarray) -> None:
+        """The trending scores the `trending` signal follows, as a share of the best."""
+        trending = np.asarray(trending, dtype=np.float64)
+        best = float(trending.max()) if len(trending) else 0.0
+        share = trending / best if best > 0 else np.zeros(len(trending))
+        self._trending_share = share.astype(np.float32)
+        # Where only trending reaches: 0 for items it knows, -inf for the others.
+        self._trending_floor = np.where(share > 0, 0.0, -np.inf).astype(np.float32)
 
     @classmethod
     def fitted(
@@ -58,11 +115,15 @@ class Personal(Recommender):
         als: ALS | None = None,
         blend: BlendWeights | None = None,
         neighbours: int = 100,
+        *,
+        sknn: SessionKNN | None = None,
+        trending: np.ndarray | None = None,
     ) -> Personal:
-        """Fit both parts on `matrix` (pass an already fitted `als` to reuse it)."""
+        """Fit the item parts on `matrix` (pass an already fitted `als` to reuse it)."""
         if als is None:
             als = ALS().fit(matrix)
-        return cls(als, ItemKNN(neighbours, include_self=False).fit(matrix), blend)
+        knn = ItemKNN(neighbours, include_self=False).fit(matrix)
+        return cls(als, knn, blend, sknn=sknn, trending=trending)
 
     def fit(self, matrix: sp.csr_matrix) -> Personal:
         self.als.fit(matrix)
@@ -75,10 +136,15 @@ class Personal(Recommender):
         the others are scaled to it: one pass over the catalog less per query);
         -inf for items no signal reaches."""
         history = np.asarray(history, dtype=np.int64)
+        blend = self.blend
         if len(history) == 0:
+            if blend.trending > 0:  # nothing known of the visitor: what is rising now
+                return self._trending_floor + self._trending_share
             return np.full(self.n_items, -np.inf, dtype=np.float32)
         w = np.ones(len(history)) if weights is None else np.asarray(weights, dtype=np.float64)
-        blend = self.blend
+        emphasis = recency_weights(len(history), blend.recency)
+        if emphasis is not None:
+            w = w * emphasis
         unit = 1.0  # what a blend weight of 1 is worth in these scores
         if blend.als > 0:
             scores = self.als.scores(history, w)
@@ -87,23 +153,33 @@ class Personal(Recommender):
                 unit = best / blend.als
             else:
                 scores[:] = 0.0  # ALS has no positive evidence: let the others rank
+            if blend.trending > 0:
+                scores += (unit * blend.trending) * self._trending_share
+        elif blend.trending > 0:
+            scores = self._trending_floor + (unit * blend.trending) * self._trending_share
         else:
             scores = np.full(self.n_items, -np.inf, dtype=np.float32)
-        if blend.cooccurrence > 0:
-            items, values = self._cooccurrence(history, w)
+        reaches_all = blend.als > 0
+        for weight, signal in ((blend.cooccurrence, self._cooccurrence), (blend.sknn, self._sknn)):
+            if weight == 0:
+                continue
+            items, values = signal(history, w)
             if len(values):
-                if blend.als == 0:
-                    scores[items] = 0.0
+                if not reaches_all:
+                    scores[items] = np.maximum(scores[items], 0.0)
                 # Divide before scaling: 1 / a tiny max would overflow.
-                scores[items] += (unit * blend.cooccurrence) * (values / values.max())
+                scores[items] += (unit * weight) * (values / values.max())
         if blend.repeat > 0:
             own = np.maximum(w, 0.0)
             best = float(own.max())
             if best > 0:
-                if blend.als == 0:
+                if not reaches_all:
                     scores[history] = np.maximum(scores[history], 0.0)
                 np.add.at(scores, history, (unit * blend.repeat) * (own / best))
         return scores
+
+    def _sknn(self, history: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.sknn.neighbour_items(history, weights)
 
     def _cooccurrence(
         self, history: np.ndarray, weights: np.ndarray

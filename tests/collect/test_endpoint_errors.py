@@ -3,7 +3,10 @@ refused request stores nothing."""
 
 from __future__ import annotations
 
+import collections
 import json
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from conftest import BROWSER_UA
@@ -138,6 +141,75 @@ def test_rate_limits_are_429_with_retry_after(settings) -> None:
         assert send(1, "calm3").status_code == 200  # the fifth request from this address
         assert send(1, "calm4").status_code == 429
         assert stored_count(limited, store.id) == 6
+
+
+def wait_for_a_fresh_window() -> None:
+    """Rate limits count per minute of the clock: a flood that straddled two minutes
+    would meet two limits."""
+    into_minute = time.time() % 60
+    if into_minute > 40:
+        time.sleep(60.2 - into_minute)
+
+
+def flood_statuses(
+    sends: list[tuple[TestClient, str]], store: stores.Store
+) -> list[tuple[str, int, str | None]]:
+    """Every request at once, 16 in flight: (visitor, status, Retry-After) each."""
+
+    def send(client: TestClient, vid: str) -> tuple[str, int, str | None]:
+        body = {"k": store.public_key, "events": [event(vid=vid)]}
+        response = client.post("/v1/collect", json=body)
+        return vid, response.status_code, response.headers.get("retry-after")
+
+    with ThreadPoolExecutor(16) as pool:
+        return list(pool.map(lambda s: send(*s), sends))
+
+
+def stored_by_visitor(settings: Settings, store_id: str) -> collections.Counter[str]:
+    with sync_client(settings) as r:
+        entries = r.xrange(keys.events(store_id))
+        return collections.Counter(
+            e["vid"] for _, fields in entries for e in json.loads(fields[b"events"])
+        )
+
+
+def test_a_flood_from_one_visitor_stores_its_limit_and_others_are_served(settings) -> None:
+    limited = settings.replace(rate_limit_visitor=20, rate_limit_ip=0)
+    store, _ = make_store(limited)
+    with TestClient(create_app(limited), headers={"user-agent": BROWSER_UA}) as client:
+        # The flood and the others' requests interleaved, as they reach a server.
+        sends = [(client, "flood") for _ in range(120)]
+        for n in range(30):
+            sends.insert(4 * n, (client, f"calm{n}"))
+        wait_for_a_fresh_window()
+        answered = flood_statuses(sends, store)
+    flood = collections.Counter(status for vid, status, _ in answered if vid == "flood")
+    assert flood == {200: 20, 429: 100}
+    assert all(1 <= int(retry or 0) <= 60 for vid, status, retry in answered if status == 429)
+    assert [status for vid, status, _ in answered if vid != "flood"] == [200] * 30
+    stored = stored_by_visitor(limited, store.id)
+    assert stored["flood"] == 20
+    assert sum(stored.values()) == 50
+
+
+def test_a_flood_from_one_address_is_held_and_other_addresses_are_served(settings) -> None:
+    limited = settings.replace(rate_limit_visitor=0, rate_limit_ip=30)
+    store, _ = make_store(limited)
+    headers = {"user-agent": BROWSER_UA}
+    # Two servers of a fleet (the limits live in Redis), one address on each.
+    with (
+        TestClient(create_app(limited), headers=headers, client=("198.51.100.7", 5000)) as noisy,
+        TestClient(create_app(limited), headers=headers, client=("203.0.113.9", 5000)) as calm,
+    ):
+        sends = [(noisy, f"n{n}") for n in range(100)]
+        for n in range(20):
+            sends.insert(5 * n, (calm, f"c{n}"))
+        wait_for_a_fresh_window()
+        answered = flood_statuses(sends, store)
+    noisy_statuses = collections.Counter(s for vid, s, _ in answered if vid.startswith("n"))
+    assert noisy_statuses == {200: 30, 429: 70}
+    assert [s for vid, s, _ in answered if vid.startswith("c")] == [200] * 20
+    assert sum(stored_by_visitor(limited, store.id).values()) == 50
 
 
 def test_storage_unreachable_is_503_and_recovers(tmp_path: Path) -> None:

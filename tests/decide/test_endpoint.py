@@ -584,12 +584,16 @@ def test_an_import_through_one_server_reaches_another(shop: Shop, settings: Sett
 
 def mug_model(shop: Shop) -> None:
     """A model over SKU-1..SKU-4, published for the shop: every order holds SKU-1
-    (the Red mug), so `recommended` brings it back to a visitor who viewed it."""
+    (the Red mug), and customers re-buy it (a second order), so `recommended`
+    brings it back to a visitor who viewed it."""
     start = now_ms() - DAY_MS
     traffic = [
         Interaction(start + 1000 * v + n, f"u{v}", f"s{v}", "purchase", item)
         for v in range(30)
         for n, item in enumerate(("SKU-1", "SKU-2", "SKU-3") if v % 2 else ("SKU-1", "SKU-4"))
+    ] + [
+        Interaction(start + 60_000 + v, f"u{v}", f"s{v}-again", "purchase", "SKU-1")
+        for v in range(30)
     ]
     bundle = train_bundle(traffic, TrainingConfig(factors=4, iterations=3))
     with sync_client(shop.settings) as client:

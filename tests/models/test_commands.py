@@ -10,7 +10,10 @@ import pytest
 from processes import run_cli
 
 from recommender.synthetic import SyntheticShop, generate
+from widget_server.cli import main
+from widget_server.models import training
 
+DATA = Path(__file__).resolve().parents[1] / "data"
 METRICS = {"ndcg@5", "precision@5", "recall@5", "map@5", "hit_rate@5", "coverage"}
 
 
@@ -33,9 +36,13 @@ def test_json_is_exactly_one_object_with_every_model(events_csv, capsys, protoco
     )
     assert code == 0, err
     result = json.loads(out)  # the whole of stdout is one JSON document
-    assert set(result) == {"k", "split", "models"} and result["k"] == 5
+    assert set(result) == {"k", "split", "models", "config"} and result["k"] == 5
     assert result["split"]["protocol"] == protocol and result["split"]["test_queries"] > 20
-    assert set(result["models"]) == {"popular", "item_knn", "als", "recommended"}
+    # every signal of the blend has its own row; `repeat` where the data allows repeats
+    signals = {"als", "cooccurrence", "sknn", "trending"} | (
+        {"repeat"} if result["split"]["repeat"] else set()
+    )
+    assert set(result["models"]) == {"popular", "item_knn", "recommended"} | signals
     for name, metrics in result["models"].items():
         assert set(metrics) >= METRICS, name
         assert all(0 <= metrics[m] <= 1 for m in METRICS), name
@@ -50,7 +57,7 @@ def test_table_without_json(events_csv, capsys) -> None:
     code, out, _ = run_cli(capsys, "eval", "--events", str(events_csv), "--no-search")
     assert code == 0
     assert "| model | ndcg@10 |" in out
-    for name in ("popular", "item_knn", "als", "recommended"):
+    for name in ("popular", "item_knn", "als", "cooccurrence", "sknn", "trending", "recommended"):
         assert f"| {name} |" in out
 
 
@@ -82,12 +89,11 @@ def test_a_tiny_real_data_set_skips_the_search_with_a_note(tmp_path, capsys) -> 
     # The 20 real OTTO sessions: too few to split twice, enough to score.
     from recommender.datasets import otto_sessions
 
-    shared = Path(__file__).resolve().parents[3] / "shared" / "data"
     path = tmp_path / "otto.csv"
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["timestamp", "visitor_id", "session_id", "event", "item_id"])
-        for r in otto_sessions(shared / "otto-sample" / "train_sample_20_sessions.jsonl"):
+        for r in otto_sessions(DATA / "otto-20-sessions.jsonl"):
             writer.writerow([r.timestamp_ms, r.visitor_id, r.session_id, r.event, r.item_id])
     code, out, err = run_cli(
         capsys, "eval", "--events", str(path), "--protocol", "session", "--json"
@@ -96,4 +102,55 @@ def test_a_tiny_real_data_set_skips_the_search_with_a_note(tmp_path, capsys) -> 
     assert "search: skipped" in err and "default parameters" in err
     result = json.loads(out)
     assert result["split"]["test_queries"] >= 1
-    assert set(result["models"]) == {"popular", "item_knn", "als", "recommended"}
+    # anonymous sessions that never come back: no repeats, so no `repeat` row
+    assert result["split"]["repeat"] is False
+    assert set(result["models"]) == {
+        "popular", "item_knn", "als", "cooccurrence", "sknn", "trending", "recommended"
+    }  # fmt: skip
+
+
+def test_data_with_nothing_to_test_says_what_is_missing_before_any_search(tmp_path, capsys) -> None:
+    path = tmp_path / "tiny.csv"
+    path.write_text(
+        "timestamp,visitor_id,event,item_id\n"
+        "1700000000000,u1,view_item,a\n"
+        "1700000060000,u1,purchase,a\n"
+        "1700000120000,u2,view_item,b\n"
+    )
+    for protocol in ("user", "session"):
+        code, out, err = run_cli(capsys, "eval", "--events", str(path), "--protocol", protocol)
+        assert code == 2 and out == ""
+        assert "search:" not in err  # no search over data that has nothing to score
+        last = err.strip().splitlines()[-1]
+        assert last.startswith(
+            "tarry: --events: too little data to evaluate: 3 interactions of 2 visitors"
+        ), err
+        assert last.endswith(f"so the {protocol} protocol has nothing to predict"), err
+
+
+def test_too_few_validation_users_skip_the_search_with_a_note(tmp_path, capsys) -> None:
+    # Ten customers buying on ten days: enough to score, too few to tune on.
+    path = tmp_path / "small.csv"
+    day = 86_400_000
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["timestamp", "visitor_id", "event", "item_id"])
+        for d in range(10):
+            for u in range(10):
+                writer.writerow([1_700_000_000_000 + d * day + u, f"u{u}", "purchase", f"i{u + d}"])
+    code, out, err = run_cli(capsys, "eval", "--events", str(path), "--json")
+    assert code == 0, err
+    searched = [line for line in err.splitlines() if line.startswith("search:")]
+    assert searched == [
+        "search: skipped, 10 validation users with something to predict, fewer than "
+        "the 20 a search needs; default parameters"
+    ], err
+    assert json.loads(out)["split"]["test_queries"] == 10
+
+
+def test_train_help_states_the_codes_figures(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"first model, up to {training.SEARCH_UP_TO:,} interactions" in text
+    assert f"(default {training.DEFAULT_MARGIN})" in text

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import subprocess
@@ -26,10 +27,15 @@ import pytest
 from helpers import event, make_store, run_with_redis
 from processes import Server, run_cli
 
+from recommender import experiment
+from recommender.bundle import train_bundle
+from recommender.evaluation import ndcg_at_k
 from recommender.models.personal import BlendWeights
-from recommender.synthetic import SyntheticShop, generate, item_categories
+from recommender.profile import profile
+from recommender.serving import Query, Rules, Showcases
+from recommender.synthetic import STRUCTURES, SyntheticShop, generate, item_categories
 from widget_server.models import registry as model_registry
-from widget_server.models.training import TrainingError, train_store
+from widget_server.models.training import TrainingError, read_events, train_store
 from widget_server.settings import Settings
 from widget_server.storage import keys
 from widget_server.storage.catalog import upsert_cards
@@ -362,3 +368,107 @@ def test_scheduled_retraining_trains_a_due_store_once(trained_store, settings) -
     assert current == "v1"  # trained by a `tarry train` child process
     assert due_after is False  # no new events since: not again
     assert locked is False  # the lock is released for the next round
+
+
+# -- what the data decides -------------------------------------------------------
+
+DRIFT = dataclasses.replace(STRUCTURES["drift"], n_users=600, n_items=200, days=30)
+ANONYMOUS = dataclasses.replace(STRUCTURES["sessions"], n_users=1500, n_items=200, days=30)
+REGULARS = dataclasses.replace(STRUCTURES["baskets"], n_users=300, n_items=200, days=30)
+
+
+def store_with(settings: Settings, shop: SyntheticShop) -> tuple[str, str]:
+    store, _ = make_store(settings)
+    with sync_storage(settings) as redis:
+        write_events(redis, store.id, shop)
+    run_with_redis(settings, lambda r: upsert_cards(r, store.id, catalog_cards(shop)))
+    return store.id, store.public_key
+
+
+def meta_of(settings: Settings, store_id: str, version: str = "v1") -> dict[str, Any]:
+    path = model_registry.version_dir(settings.data_dir, store_id, version) / "meta.json"
+    return dict(json.loads(path.read_text()))
+
+
+@pytest.mark.parametrize(
+    ("shop", "protocol", "repeat"),
+    [(REGULARS, "user", True), (ANONYMOUS, "session", False), (DRIFT, "user", False)],
+    ids=["regulars who reorder", "anonymous sessions", "no one re-buys"],
+)
+def test_the_protocol_and_repeats_are_decided_from_the_data_and_stated(
+    settings: Settings, shop: SyntheticShop, protocol: str, repeat: bool
+) -> None:
+    store_id, _ = store_with(settings, shop)
+    with sync_storage(settings) as redis:
+        report = train_store(redis, settings.data_dir, store_id, search=False)
+    assert (report.protocol, report.repeat) == (protocol, repeat)
+    meta = meta_of(settings, store_id)
+    assert (meta["protocol"], meta["repeat"], meta["profile"]["repeat"]) == (
+        protocol,
+        repeat,
+        repeat,
+    )
+    assert meta["profile"]["protocol"] == protocol and 0 <= meta["profile"]["repeat_share"] <= 1
+
+
+def test_where_no_one_rebuys_the_server_never_answers_with_the_visitors_own_items(
+    settings: Settings, client: Any
+) -> None:
+    # The drifting-taste store: its first model allowed repeats by default, and
+    # the server answered returning visitors with their own past items.
+    store_id, public_key = store_with(settings, DRIFT)
+    with sync_storage(settings) as redis:
+        report = train_store(redis, settings.data_dir, store_id, search=False)
+    assert report.published and report.repeat is False
+    last: dict[str, list[str]] = {}
+    for r in generate(DRIFT):
+        last.setdefault(r.visitor_id, []).append(r.item_id)
+    returning = [v for v, items in last.items() if len(set(items)) >= 5][:20]
+    own_picks = picks = 0
+    for visitor in returning:
+        history = list(dict.fromkeys(reversed(last[visitor])))[:20][::-1]  # as the snippet sends
+        for params in ({"history": ",".join(history)}, {}):  # the page's history, or none
+            answer = client.get(
+                "/v1/recommendations",
+                params={"k": public_key, "placement": "recommended", "vid": visitor, "n": 10,
+                        **params},
+            ).json()  # fmt: skip
+            got = [i["item_id"] for i in answer["items"]]
+            picks += len(got)
+            own_picks += len(set(got) & set(last[visitor]))
+    assert picks == 2 * 10 * len(returning) and own_picks == 0
+
+
+def test_the_holdout_scores_the_answer_the_server_gives(settings: Settings) -> None:
+    # The candidate's holdout NDCG is the server's own answer scored: the same
+    # Showcases, rules and exclusions, a returning visitor asked for by id.
+    store_id, _ = store_with(settings, REGULARS)
+    with sync_storage(settings) as redis:
+        report = train_store(redis, settings.data_dir, store_id, search=False)
+        interactions, catalog = read_events(redis, store_id, lambda _: None)
+    assert report.candidate is not None and report.protocol == "user"
+    found = profile(interactions)
+    task = experiment.make_task(
+        interactions, "user", experiment.default_config().weighting, data_profile=found
+    )
+    candidate = train_bundle(
+        task.train,
+        experiment.default_config(),
+        known_items=catalog.items,
+        built=task.built,
+        now_ms=task.cut_ms,
+        data_profile=found,
+    )
+    showcases = Showcases(candidate)
+    ndcg = [
+        ndcg_at_k(
+            [
+                p.item_id
+                for p in showcases.answer(Query("recommended", n=10, visitor=user), Rules())
+            ],
+            relevant,
+            10,
+        )
+        for user, relevant in task.relevant.items()
+    ]
+    assert report.candidate["ndcg@10"] == pytest.approx(sum(ndcg) / len(ndcg))

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from recommender.bundle import FORMAT, Bundle, TrainingConfig, train_bundle
+from recommender.bundle import FORMAT, Bundle, KnownUsers, TrainingConfig, train_bundle
 from recommender.catalog import ItemInfo, observed
-from recommender.interactions import Interaction, Weighting
+from recommender.interactions import Interaction, Weighting, build_matrix
 from recommender.models.personal import BlendWeights
 from recommender.serving import STRATEGIES, Query, Rules, Showcases
 from recommender.synthetic import SyntheticShop, generate, item_categories
@@ -78,6 +78,14 @@ def test_round_trip_keeps_every_array(bundle: Bundle, tmp_path: Path) -> None:
     assert loaded.personal.blend == bundle.personal.blend
     for key, value in bundle.meta.items():
         assert loaded.meta[key] == value, key
+    # The visitors it knows, their histories, and the session-kNN sessions.
+    assert [loaded.users.ids.id_of(i) for i in range(len(loaded.users.ids))] == [
+        bundle.users.ids.id_of(i) for i in range(len(bundle.users.ids))
+    ]
+    assert same_sparse(loaded.users.rows, bundle.users.rows)
+    assert same_sparse(loaded.sknn.sessions, bundle.sknn.sessions)
+    assert same_sparse(loaded.sknn.by_item, bundle.sknn.by_item)
+    assert loaded.repeat == bundle.repeat
 
 
 def queries(bundle: Bundle) -> list[tuple[Query, Rules]]:
@@ -245,3 +253,43 @@ def test_interactions_of_no_weighted_kind_are_refused() -> None:
     pages = [dataclasses.replace(r, event="page_view") for r in TRAFFIC[:50]]
     with pytest.raises(ValueError, match="interactions: none of a weighted kind"):
         train_bundle(pages, CONFIG)
+
+
+def test_a_format_1_bundle_still_serves_as_it_did(tmp_path: Path) -> None:
+    # Saved before known visitors, session-kNN and the repeat decision existed.
+    directory = tmp_path / "bundle"
+    BUNDLES["catalogued"].save(directory)
+    meta = json.loads((directory / "meta.json").read_text())
+    meta["format"] = 1
+    for added in ("repeat", "sessions", "profile"):
+        meta.pop(added, None)
+    for added in ("trending_half_lives", "sknn_neighbours", "sknn_sample"):
+        meta["config"].pop(added)
+    meta["config"]["blend"] = {"als": 1.0, "cooccurrence": 0.5, "repeat": 0.5}
+    (directory / "meta.json").write_text(json.dumps(meta))
+    with np.load(directory / "arrays.npz") as stored:
+        old = {
+            k: stored[k] for k in stored.files if not k.startswith(("users", "user_", "sessions"))
+        }
+    np.savez(directory / "arrays.npz", **old)
+    loaded = Bundle.load(directory)
+    assert loaded.repeat is True and len(loaded.users.ids) == 0
+    assert loaded.sknn.sessions.shape == (0, len(loaded.items))
+    showcases = Showcases(loaded)
+    picks = showcases.answer(Query("recommended", n=5, history=["i1", "i2"]))
+    assert len(picks) == 5 and picks[0].strategy == "recommended"
+    assert showcases.answer(Query("recommended", n=5, visitor="u1"))  # unknown: fallbacks
+
+
+def test_known_visitors_keep_their_latest_items_in_order(tmp_path: Path) -> None:
+    records = [Interaction(ts, "v", "s", "view_item", f"i{ts % 7}") for ts in range(1, 300)] + [
+        Interaction(5, "w", "t", "purchase", "i3")
+    ]
+    bundle = train_bundle(records, CONFIG)
+    items, _ = bundle.known_history("v") or ([], [])
+    # i{ts % 7}: the item last touched at 299 is i5, at 298 i4, ...
+    assert items[-3:] == ["i3", "i4", "i5"] and len(items) == 7
+    assert bundle.known_history("w") == (["i3"], [pytest.approx(8.0)])  # a purchase
+    assert bundle.known_history("nobody") is None
+    few = dataclasses.replace(bundle, users=KnownUsers.of(build_matrix(records), keep=2))
+    assert (few.known_history("v") or ([],))[0] == ["i4", "i5"]

@@ -87,3 +87,26 @@ def test_otto_sessions_map_to_ga4_events() -> None:
     assert len(rows) == 862
     assert {r.event for r in rows} == {"view_item", "add_to_cart", "purchase"}
     assert sum(r.event == "purchase" for r in rows) == 10
+
+
+def test_without_repeats_a_user_is_asked_only_for_items_new_to_them() -> None:
+    data = [record(t, "u1", f"i{t}") for t in range(1, 9)]
+    data += [record(9, "u3", "x"), record(10, "u1", "i1"), record(10, "u3", "x")]
+    data += [record(2, "u3", "x")]  # u3 bought x before the cut, and only x after
+    split = user_split(data, test_fraction=0.2, repeats=False)
+    # i1 again is no longer something to predict; u3 has nothing new, so no query
+    assert split.relevant == {"u1": {"i8"}}
+
+
+def test_with_repeats_a_session_item_taken_again_is_relevant() -> None:
+    def view(t: int, session: str, item: str, event: str = "view_item") -> Interaction:
+        return Interaction(t, "anon-" + session, session, event, item)
+
+    data = [view(t, f"old{t}", "a") for t in range(1, 9)]
+    # s9 views a and b, then c and d, and goes back to cart a
+    data += [view(9, "s9", "a"), view(10, "s9", "b"), view(12, "s9", "c")]
+    data += [view(13, "s9", "d"), view(14, "s9", "a", "add_to_cart")]
+    assert session_split(data, test_fraction=0.2).relevant == {"s9": {"c", "d"}}
+    with_repeats = session_split(data, test_fraction=0.2, repeats=True)
+    assert with_repeats.relevant == {"s9": {"c", "d", "a"}}
+    assert [r.item_id for r in with_repeats.history["s9"]] == ["a", "b"]

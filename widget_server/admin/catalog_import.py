@@ -31,6 +31,8 @@ from typing import Any
 from urllib.parse import urlsplit
 from xml.parsers import expat
 
+from widget_server.responses import too_deep
+
 FORMATS = ("csv", "jsonl", "gmc")
 GMC_NS = "http://base.google.com/ns/1.0"
 
@@ -220,6 +222,21 @@ def parse_csv(data: bytes) -> ImportResult:
     return result
 
 
+LONE_SURROGATE = "json: a string holds a lone UTF-16 surrogate (such as \\ud800 without its pair)"
+
+
+def _holds_lone_surrogate(line: str, record: Any) -> bool:
+    """Whether json.loads made a string that UTF-8, and so Redis, cannot hold: it
+    accepts an escaped half of a surrogate pair on its own."""
+    if "\\u" not in line:
+        return False
+    try:
+        json.dumps(record, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def parse_jsonl(data: bytes) -> ImportResult:
     result = ImportResult()
     for number, line in enumerate(_decode(data).split("\n"), start=1):
@@ -230,6 +247,12 @@ def parse_jsonl(data: bytes) -> ImportResult:
         except ValueError as exc:
             reason = getattr(exc, "msg", str(exc))
             result.errors.append({"line": number, "error": f"json: not a JSON object ({reason})"})
+            continue
+        except RecursionError:
+            result.errors.append({"line": number, "error": too_deep("json")})
+            continue
+        if _holds_lone_surrogate(line, record):
+            result.errors.append({"line": number, "error": LONE_SURROGATE})
             continue
         if not isinstance(record, dict):
             result.errors.append({"line": number, "error": "json: not a JSON object"})

@@ -30,7 +30,7 @@ from widget_server.collect.events import (
 from widget_server.collect.ingest import Context, DecodedEvent, Ingestor
 from widget_server.collect.useragent import classify
 from widget_server.metrics import Metrics
-from widget_server.responses import STORAGE_ERRORS, STORAGE_UNAVAILABLE
+from widget_server.responses import STORAGE_ERRORS, storage_message, too_deep
 from widget_server.storage import keys
 from widget_server.storage.clock import now_ms, utc_day
 from widget_server.storage.connect import AsyncRedis
@@ -62,6 +62,8 @@ def _decode_events(body: bytes) -> tuple[str, list[DecodedEvent], int | None]:
         batch = batch_decoder.decode(body)
     except msgspec.DecodeError as exc:
         raise _Reply(400, describe_error(exc, body, "body") if body else "body: empty") from None
+    except RecursionError:
+        raise _Reply(400, too_deep("body")) from None
     if len(batch.events) > MAX_EVENTS:
         raise _Reply(413, f"events: at most {MAX_EVENTS} events per request")
     events: list[DecodedEvent] = []
@@ -71,6 +73,8 @@ def _decode_events(body: bytes) -> tuple[str, list[DecodedEvent], int | None]:
             events.append(decode_event(sent))
         except msgspec.DecodeError as exc:
             events.append(describe_error(exc, sent, "event"))
+        except RecursionError:
+            events.append(too_deep("event"))
     return batch.k, events, batch.sent_at
 
 
@@ -124,10 +128,10 @@ class CollectEndpoint:
         except _Reply as reply:
             status, content = reply.status, reply.body
             headers = reply.headers + (cors if status != 403 else [])
-        except STORAGE_ERRORS:
+        except STORAGE_ERRORS as exc:
             self.metrics.redis_errors.inc()
             status, headers = 503, [(b"retry-after", b"5"), *cors]
-            content = {"error": STORAGE_UNAVAILABLE}
+            content = {"error": storage_message(exc)}
         except Exception:
             # Outside Starlette's error middleware: answer 500 here, never a dropped
             # connection, and log what happened.

@@ -293,7 +293,7 @@ def _value_at(sent: bytes, path: str) -> Any:
     request or event gets here, so decoding it again costs nothing that matters."""
     try:
         value: Any = msgspec.json.decode(sent)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         return _NOT_FOUND
     for index, name in _PATH_PART.findall(path):
         if name and isinstance(value, dict) and name in value:

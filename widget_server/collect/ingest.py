@@ -28,6 +28,7 @@ from widget_server.storage.scripts import (
     KIND_POPUP_SEEN,
     KIND_PURCHASE,
     KIND_VIEW_ITEM,
+    register,
 )
 from widget_server.storage.stores import customer_id
 
@@ -303,7 +304,7 @@ class Ingestor:
         rate_limit_ip: int,
         rate_limit_visitor: int,
     ) -> None:
-        self._script = redis.register_script(INGEST)
+        self._script = register(redis, INGEST)
         self._retention_ms = retention_days * 86400 * 1000
         self._rate_limit_ip = rate_limit_ip
         self._rate_limit_visitor = rate_limit_visitor

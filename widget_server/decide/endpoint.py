@@ -6,9 +6,12 @@ slots it found. The answer lists the popups this visitor may see here (targeting
 schedule, frequency and the store's governor already applied), each with its
 trigger and server-rendered HTML and CSS, plus the contents of each slot.
 
-One Redis round trip reads the rules and catalog versions, the visitor's record and
-the session's state; the rules themselves, the model and hot catalog cards come from
-in-process caches.
+One Redis round trip reads the rules and catalog versions, the visitor's record, the
+session's state and the items the visitor touched (a second one reads a known
+customer's items from all their devices); the rules themselves, the model and hot
+catalog cards come from in-process caches. The showcases answer from those stored
+items merged with the page's `history` (see `showcases.with_stored`), so a
+returning visitor is known even on a page that sends nothing.
 """
 
 from __future__ import annotations
@@ -189,27 +192,56 @@ class Decider:
         self.coupons = Coupons(redis)
         self._contents: dict[tuple[str, int, str, str], Content] = {}
 
-    async def state(self, store_id: str, ask: DecideRequest) -> tuple[Loaded, Visitor]:
+    async def state(self, store_id: str, ask: DecideRequest) -> tuple[Loaded, Visitor, list[bytes]]:
+        """The rules, the visitor and the items they touched (stored entries)."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.get(keys.rules_version(store_id))
         pipe.hgetall(keys.visitor(store_id, ask.visitor_id))
         pipe.get(keys.session(store_id, ask.session_id))
         pipe.get(keys.catalog_version(store_id))
-        version, fields, session, catalog_version = await pipe.execute()
+        pipe.lrange(keys.visitor_items(store_id, ask.visitor_id), 0, -1)
+        version, fields, session, catalog_version, items = await pipe.execute()
         self.cards.at_version(store_id, int(catalog_version or 0))
+        items = await self._customer_items(store_id, fields.get(b"u"), items)
         loaded = await self._rules(store_id, int(version or 0))
         day = utc_day(ask.page.now_ms)
-        return loaded, visitor_from_redis(fields, session, ask.session_id, day)
+        return loaded, visitor_from_redis(fields, session, ask.session_id, day), items
 
     async def loaded(self, store_id: str) -> Loaded:
         """The store's rules and settings, reading only the versions (rules, and the
         catalog's for the card cache) when cached."""
+        return (await self.loaded_with_items(store_id, None))[0]
+
+    async def loaded_with_items(
+        self, store_id: str, visitor_id: str | None
+    ) -> tuple[Loaded, list[bytes]]:
+        """`loaded`, and the items `visitor_id` touched, in the same round trip."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.get(keys.rules_version(store_id))
         pipe.get(keys.catalog_version(store_id))
-        version, catalog_version = await pipe.execute()
+        if visitor_id is not None:
+            pipe.lrange(keys.visitor_items(store_id, visitor_id), 0, -1)
+            pipe.hget(keys.visitor(store_id, visitor_id), "u")
+        version, catalog_version, *visitor = await pipe.execute()
         self.cards.at_version(store_id, int(catalog_version or 0))
-        return await self._rules(store_id, int(version or 0))
+        items: list[bytes] = []
+        if visitor:
+            items = await self._customer_items(store_id, visitor[1], visitor[0])
+        return await self._rules(store_id, int(version or 0)), items
+
+    async def _customer_items(
+        self, store_id: str, customer: bytes | None, items: list[bytes]
+    ) -> list[bytes]:
+        """A visitor's items and, for a known customer (`u`), the customer's from
+        every device: one more round trip, for known customers only. Entries of this
+        device are in both lists; each is kept once, newest first."""
+        if not customer:
+            return items
+        others = await self.redis.lrange(keys.customer_items(store_id, customer.decode()), 0, -1)
+        if not others:
+            return items
+        merged = dict.fromkeys([*items, *others])
+        return sorted(merged, key=_entry_ms, reverse=True)
 
     async def _rules(self, store_id: str, version: int) -> Loaded:
         return self.rulebooks.cached(store_id, version) or await self.rulebooks.load(
@@ -242,7 +274,7 @@ class Decider:
         return content
 
     async def decide(self, store: Store, ask: DecideRequest) -> dict[str, Any]:
-        loaded, visitor = await self.state(store.id, ask)
+        loaded, visitor, stored = await self.state(store.id, ask)
         settings = loaded.settings
         zone = ZoneInfo(settings.timezone)
         chosen: list[Rule] = []
@@ -286,13 +318,14 @@ class Decider:
                 )
                 slots.append(strip)
         showcase_holdout = in_showcase_holdout(settings, ask.visitor_id)
+        shopper = showcases.with_stored(ask.shopper, ask.visitor_id, stored, served)
         filled = await showcases.fill(
             self.redis,
             self.cards,
             store.id,
             served,
             [s for s in slots if not (showcase_holdout and not s.slot.startswith("popup:"))],
-            ask.shopper,
+            shopper,
             settings.currency,
             self.picks,
         )
@@ -397,6 +430,12 @@ class Decider:
         if rec is not None:
             answer["rec_id"] = rec
         return answer
+
+
+def _entry_ms(entry: bytes) -> int:
+    """The time of a stored item entry ("<item id> <kind> <ts>")."""
+    tail = entry.rpartition(b" ")[2]
+    return int(tail) if tail.isdigit() else 0
 
 
 def countdown_of(

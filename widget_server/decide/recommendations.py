@@ -9,9 +9,15 @@ bought_together, cart, trending, popular, recently_viewed), `n` (1-100, default
 `category`, `exclude_history` and `same_category` (true/false),
 `max_per_category`. Every item is a catalog card (name, url, image, price) with
 the strategy that produced it, why (`because`) and a reason a shopper can read.
+With `vid`, the items the server stored of the visitor join the page's `history`
+(as in decide), so a returning visitor needs no `history`. `exclude_history`
+absent: as the model decided from the store's data (seen items are left out where
+customers do not re-buy).
 """
 
 from __future__ import annotations
+
+import re
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -24,6 +30,7 @@ from widget_server.models.registry import ModelCache
 from widget_server.responses import STORAGE_ERRORS, error, json_response, storage_unavailable
 
 MAX_LIST = 200
+_VISITOR = re.compile(r"^[A-Za-z0-9_.:-]{1,64}\Z")  # as decide and collect take it
 TRUE = {"1", "true", "yes"}
 FALSE = {"0", "false", "no", ""}
 
@@ -45,6 +52,13 @@ def _flag(request: Request, name: str) -> bool:
     if raw not in TRUE | FALSE:
         raise BadParameter(f"{name}: must be true or false, got {raw!r}")
     return raw in TRUE
+
+
+def _optional_flag(request: Request, name: str) -> bool | None:
+    """True or false when given; None (the model's own decision) when absent."""
+    if not request.query_params.get(name):
+        return None
+    return _flag(request, name)
 
 
 def _int(request: Request, name: str, default: int | None) -> int | None:
@@ -85,7 +99,7 @@ def _request(request: Request) -> tuple[showcases.SlotRequest, showcases.Shopper
         # The library's own check names the field (n).
         Query(strategy=strategy, n=n)
         rules = Rules(
-            exclude_history=_flag(request, "exclude_history"),
+            exclude_history=_optional_flag(request, "exclude_history"),
             same_category=_flag(request, "same_category"),
             max_per_category=_int(request, "max_per_category", None),
             exclude=frozenset(_ids(request, "exclude")),
@@ -125,8 +139,11 @@ async def recommendations(request: Request) -> Response:
         models: ModelCache = state.models
         served = await models.get(store.id)
         decider: Decider = state.decider
-        settings = (await decider.loaded(store.id)).settings
-        visitor = params.get("vid")
+        visitor = params.get("vid") or None
+        if visitor is not None and not _VISITOR.match(visitor):
+            return error(400, "vid: 1-64 letters, digits or _.:-", cors)
+        loaded, stored = await decider.loaded_with_items(store.id, visitor)
+        settings = loaded.settings
         if visitor and in_showcase_holdout(settings, visitor):
             # Stores that draw their own carousels measure their lift the same way.
             held = {"placement": ask.slot, "rec_id": None, "strategy": ask.strategy}
@@ -137,7 +154,7 @@ async def recommendations(request: Request) -> Response:
             store.id,
             served,
             [ask],
-            shopper,
+            showcases.with_stored(shopper, visitor, stored, served),
             settings.currency,
             decider.picks,
         )

@@ -22,7 +22,13 @@ from starlette.responses import Response
 from widget_server.auth import cors_headers, store_from_public_key, store_from_secret
 from widget_server.decide.endpoint import Decider
 from widget_server.popups.rulebook import Rulebook
-from widget_server.responses import STORAGE_ERRORS, error, json_response, storage_unavailable
+from widget_server.responses import (
+    STORAGE_ERRORS,
+    error,
+    json_response,
+    storage_unavailable,
+    too_deep,
+)
 from widget_server.storage import keys
 from widget_server.storage.clock import now_ms, utc_day
 
@@ -81,6 +87,8 @@ async def subscribe(request: Request) -> Response:
         data = json.loads(body)
     except ValueError:
         return error(400, "body: not valid JSON", cors)
+    except RecursionError:
+        return error(400, too_deep("body"), cors)
     checked = _check(data)
     if isinstance(checked, str):
         return error(400, checked, cors)

@@ -9,6 +9,7 @@ import sys
 import time
 from typing import Any
 
+from widget_server.models import training
 from widget_server.settings import Settings
 
 
@@ -62,19 +63,18 @@ def run_eval(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def run_train(settings: Settings, args: argparse.Namespace) -> int:
-    from widget_server.models.training import train_store
-    from widget_server.storage import stores
-    from widget_server.storage.connect import run_with_storage, sync_storage
+    from widget_server.storage.connect import sync_storage
 
-    run_with_storage(settings, lambda r: stores.require_store(r, args.store))
+    _require_store(settings, args.store)
     with sync_storage(settings) as redis:
-        report = train_store(
+        report = training.train_store(
             redis,
             settings.data_dir,
             args.store,
             margin=args.margin,
             search=args.search,
             force=args.force,
+            protocol=None if args.protocol == "auto" else args.protocol,
             progress=_progress,
         )
     if args.json:
@@ -84,12 +84,25 @@ def run_train(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if report.published else 3
 
 
+def _require_store(settings: Settings, store_id: str) -> None:
+    """Every command that takes a store answers an unknown one alike: `StoreError`."""
+    from widget_server.storage import stores
+    from widget_server.storage.connect import run_with_storage
+
+    run_with_storage(settings, lambda r: stores.require_store(r, store_id))
+
+
 def run_model_list(settings: Settings, args: argparse.Namespace) -> int:
     from widget_server.models import registry as model_registry
     from widget_server.storage.connect import sync_storage
 
+    _require_store(settings, args.store)
     with sync_storage(settings) as redis:
         found = model_registry.versions(redis, args.store)
+        problem = model_registry.index_problem(redis, settings.data_dir, args.store)
+    if problem is not None:
+        print(f"tarry: {problem}", file=sys.stderr)
+        return 1
     if args.json:
         print(json.dumps(found))
         return 0
@@ -115,6 +128,7 @@ def run_model_rollback(settings: Settings, args: argparse.Namespace) -> int:
     from widget_server.models import registry as model_registry
     from widget_server.storage.connect import sync_storage
 
+    _require_store(settings, args.store)
     with sync_storage(settings) as redis:
         version = model_registry.rollback(redis, settings.data_dir, args.store, args.to)
     print(f"store {args.store}: model {version} in service")
@@ -125,7 +139,8 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     evaluate = commands.add_parser(
         "eval",
         help="score every model and baseline on a CSV of events",
-        description="Temporal evaluation of popular, item_knn, als and recommended. "
+        description="Temporal evaluation of popular, item_knn, recommended and each of "
+        "its signals alone (als, cooccurrence, sknn, trending, repeat). "
         "CSV columns: timestamp, visitor_id, optional session_id (else 30-minute "
         "sessions), event (GA4 names, or view/addtocart/transaction), item_id. "
         "Progress goes to stderr.",
@@ -158,18 +173,26 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     train.add_argument(
         "--margin",
         type=float,
-        default=0.05,
+        default=training.DEFAULT_MARGIN,
         help="refuse a candidate whose holdout NDCG@10 is this much (relative) below "
-        "the model in service (default 0.05)",
+        f"the model in service (default {training.DEFAULT_MARGIN})",
     )
     train.add_argument(
         "--search",
         action=argparse.BooleanOptionalAction,
         default=None,
         help="search hyper-parameters on a validation split first (default: for a "
-        "store's first model, up to 200k interactions; later models keep theirs)",
+        f"store's first model, up to {training.SEARCH_UP_TO:,} interactions; later "
+        "models keep theirs)",
     )
     train.add_argument("--force", action="store_true", help="publish even if worse")
+    train.add_argument(
+        "--protocol",
+        choices=["auto", "user", "session"],
+        default="auto",
+        help="the holdout's protocol (default auto: user where most sessions are returning "
+        "customers', session where most are first visits)",
+    )
     train.add_argument("--json", action="store_true", help="print the report as JSON")
     train.set_defaults(run=run_train)
 

@@ -94,6 +94,39 @@ def versions(redis: Any, store_id: str) -> list[dict[str, Any]]:
     return sorted(found, key=lambda m: _number(m["version"]), reverse=True)
 
 
+def on_disk(data_dir: Path, store_id: str) -> list[str]:
+    """The complete versions under the data directory, oldest first."""
+    found = [
+        path.name
+        for path in store_dir(data_dir, store_id).glob("v*")
+        if path.name[1:].isdigit() and (path / "meta.json").exists()
+    ]
+    return sorted(found, key=_number)
+
+
+def index_problem(redis: Any, data_dir: Path, store_id: str) -> str | None:
+    """What is wrong with the store's models index (the `models` hash), or None: the
+    version in service, or the versions on disk, missing from it (the hash was
+    deleted or lost with a Redis that lost data). Servers keep serving the model
+    they hold; the files are intact, but the index is what lists and rolls back."""
+    current = current_version(redis, store_id)
+    indexed = {_text(v) for v in redis.hkeys(keys.models(store_id))}
+    if current is not None and current in indexed:
+        return None
+    files = on_disk(data_dir, store_id)
+    if current is None and (indexed or not files):
+        return None
+    where = store_dir(data_dir, store_id)
+    held = f"{where} holds {', '.join(files)}" if files else f"{where} holds no version"
+    named = f"model:current names {current}" if current else "no version is in service"
+    return (
+        f"store {store_id}: the models index in Redis ({keys.models(store_id)}) lacks "
+        f"{current or 'every version'}: {named} and {held}. Servers keep serving the "
+        f"model they loaded; `tarry train --store {store_id} --force` publishes a new "
+        "version and indexes it"
+    )
+
+
 def load_current(redis: Any, data_dir: Path, store_id: str) -> Bundle | None:
     version = current_version(redis, store_id)
     if version is None:
@@ -139,6 +172,7 @@ class _Entry:
     checked: float = float("-inf")
     loading: asyncio.Task[Served] | None = None
     failed: str | None = None
+    unindexed: str | None = None  # the version in service the index lacks, told once
 
 
 class ModelCache:
@@ -160,11 +194,29 @@ class ModelCache:
             entry.checked = now
             version = _text(await self.redis.get(keys.model_current(store_id)))
             serving = entry.served.version if entry.served else None
+            if serving is not None:
+                await self._check_index(store_id, serving, entry)
             if version is not None and version not in (serving, entry.failed):
                 entry.loading = asyncio.create_task(self._load(store_id, version, entry))
         if entry.served is None and entry.loading is not None:
             await asyncio.shield(entry.loading)  # nothing to serve yet: wait for the first
         return entry.served
+
+    async def _check_index(self, store_id: str, serving: str, entry: _Entry) -> None:
+        # A lost index stops nothing here (the files are on disk, the model in
+        # memory), but lists and rollbacks read it: say so, once per version.
+        if await self.redis.hexists(keys.models(store_id), serving):
+            entry.unindexed = None
+        elif entry.unindexed != serving:
+            entry.unindexed = serving
+            log.warning(
+                "tarry: store %s: the models index (%s) has no entry for %s, the version "
+                "in service; still serving it (`tarry model list --store %s` says more)",
+                store_id,
+                keys.models(store_id),
+                serving,
+                store_id,
+            )
 
     async def _load(self, store_id: str, version: str, entry: _Entry) -> Served:
         try:

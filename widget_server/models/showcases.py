@@ -17,6 +17,8 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from recommender import history as histories
+from recommender.interactions import Weighting
 from recommender.serving import Pick, Query, Rules
 from widget_server.models.registry import Served
 from widget_server.storage import keys
@@ -41,12 +43,41 @@ class SlotRequest:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Shopper:
-    """What the page knows about the shopper's interest."""
+    """What is known of the shopper's interest: the page's, and what the server
+    stored of the visitor (`with_stored`)."""
 
     item: str | None = None
     history: tuple[str, ...] = ()  # oldest first
     cart: tuple[str, ...] = ()
     purchased: tuple[str, ...] = ()
+    history_weights: tuple[float, ...] | None = None  # per history item; None: views
+    visitor: str | None = None  # the visitor id, which the model may know from training
+
+
+def with_stored(
+    shopper: Shopper, visitor: str | None, entries: Sequence[bytes], served: Served | None
+) -> Shopper:
+    """The shopper with the visitor's stored events (`keys.visitor_items`, newest
+    first) merged into the page's history: the page wins for the current page (its
+    items come last, newest, in its order, each once), the stored ones it did not
+    send come before them, and every item weighs what its events weigh in training.
+    For a visitor the model was trained on, only events since its training are
+    added: the model has the others."""
+    if not entries and visitor is None:
+        return shopper
+    weighting = served.showcases.bundle.config.weighting if served is not None else Weighting()
+    events = histories.parse_stored(entries)
+    if served is not None and visitor is not None:
+        bundle = served.showcases.bundle
+        if visitor in bundle.users.ids:
+            seen_until = int(bundle.meta.get("last_event_ms", bundle.meta.get("trained_at_ms", 0)))
+            events = [e for e in events if e[2] > seen_until]
+    stored = histories.from_events(events, weighting)
+    page = histories.views(shopper.history, weighting)
+    items, weights = histories.merge(stored, page)
+    return dataclasses.replace(
+        shopper, history=tuple(items), history_weights=tuple(weights), visitor=visitor
+    )
 
 
 # The visitor's own item, back in a showcase: what it is to them is the reason.
@@ -184,7 +215,7 @@ class PickCache:
         # The history only matters when it seeds `similar` (no known page item) or
         # is excluded.
         item_known = shopper.item is not None and served.showcases.items.get(shopper.item)
-        uses_history = rules.exclude_history or (
+        uses_history = served.showcases.excludes_history(rules) or (
             strategy in ("similar", "bought_together") and item_known is None
         )
         history = shopper.history if uses_history else ()
@@ -213,7 +244,7 @@ def _picks(
     strategy, rules, category = ask
     if served is None:
         if strategy == "recently_viewed":  # needs no model
-            excluded = _excluded(rules, shopper)
+            excluded = _excluded(rules, shopper, served)
             seen = [i for i in reversed(shopper.history) if i not in excluded]
             return [Pick(i, 0.0, "recently_viewed") for i in dict.fromkeys(seen)][:n]
         return []
@@ -226,6 +257,8 @@ def _picks(
         strategy=strategy,
         n=n,
         history=shopper.history,
+        history_weights=shopper.history_weights,
+        visitor=shopper.visitor,
         item=shopper.item,
         cart=shopper.cart,
         purchased=shopper.purchased,
@@ -250,8 +283,9 @@ def _public(
     return item
 
 
-def _excluded(rules: Rules, shopper: Shopper) -> set[str]:
-    """Items that answers without the model must leave out, by the model's rules."""
+def _excluded(rules: Rules, shopper: Shopper, served: Served | None) -> set[str]:
+    """Items that answers without the model must leave out, by the model's rules
+    (the visitor's own items as the model decided, unless the rules say)."""
     out = set(rules.exclude)
     if rules.exclude_cart:
         out.update(shopper.cart)
@@ -259,7 +293,11 @@ def _excluded(rules: Rules, shopper: Shopper) -> set[str]:
         out.update(shopper.purchased)
     if rules.exclude_current and shopper.item:
         out.add(shopper.item)
-    if rules.exclude_history:
+    if rules.exclude_history or (
+        rules.exclude_history is None
+        and served is not None
+        and served.showcases.excludes_history(rules)
+    ):
         out.update(shopper.history)
     return out
 
@@ -272,6 +310,7 @@ SCAN_LIMIT = 5_000
 async def _top_up(
     redis: AsyncRedis,
     store_id: str,
+    served: Served | None,
     request: SlotRequest,
     shopper: Shopper,
     items: list[dict[str, Any]],
@@ -283,7 +322,7 @@ async def _top_up(
     enough that the excluded and already shown cannot use it up), then, if still
     short, a scan of the catalog, so that a slot is empty only when no item may be
     shown."""
-    excluded = _excluded(request.rules, shopper)
+    excluded = _excluded(request.rules, shopper, served)
 
     def take(card: dict[str, Any]) -> bool:
         item_id = str(card.get("item_id") or "")
@@ -357,7 +396,9 @@ async def fill(
         if len(items) < request.n:
             # Too few displayable picks (no model yet, or one that knows few of the
             # catalog's items): fill up with other catalog items, under the same rules.
-            await _top_up(redis, store_id, request, shopper, items, used, names, default_currency)
+            await _top_up(
+                redis, store_id, served, request, shopper, items, used, names, default_currency
+            )
         ids = [item["item_id"] for item in items]
         out[request.slot] = {
             "rec_id": rec_id(version, request.slot, request.strategy, ids),

@@ -1,5 +1,13 @@
 """`tarry train`: read a store's events, fit, evaluate on a holdout, publish if not worse.
 
+The store's data decides two things first (`recommender.profile`): the protocol
+the holdout is scored under (`user` where most sessions are returning customers',
+`session` where most are first visits; the other when the chosen one has too few
+test queries) and whether a visitor's own items may come back (do customers
+re-buy?). Both go into the model's `meta.json`; the server's exclusions follow the
+repeat decision, and the holdout scores exactly what the server serves (the same
+`Showcases` code, rules and exclusions).
+
 The candidate and the model in service are compared on the same holdout (the
 latest part of the events) by NDCG@10. The model in service is scored as it is
 when it was trained before the holdout starts; when it has already seen the
@@ -8,6 +16,11 @@ which is the only comparison that does not flatter it. A candidate more than
 `margin` (relative) below the model in service is not published, and the report
 says why. The published model is then refitted on every event, so it knows the
 newest items.
+
+The search (a store's first model, or `--search`) validates on the same split of
+the store's events as `tarry eval` does of a file of them, so both pick the same
+parameters from the same data; its candidate's holdout figure is then the
+validation figure (the one the search maximised).
 """
 
 from __future__ import annotations
@@ -24,12 +37,16 @@ from recommender import experiment
 from recommender.bundle import Bundle, TrainingConfig, train_bundle
 from recommender.catalog import CatalogBuilder
 from recommender.interactions import Interaction, read_stream
+from recommender.profile import Profile, Protocol, profile
 from widget_server.models import registry as model_registry
 from widget_server.storage import keys
 
 K = 10
 MIN_TEST_QUERIES = 20
-SEARCH_UP_TO = 200_000  # interactions; beyond, the search runs only with --search
+# Interactions; beyond, the search (a dozen fits and some fifty blends scored)
+# runs only with --search. A store of UCI Online Retail's size is searched.
+SEARCH_UP_TO = 500_000
+DEFAULT_MARGIN = 0.05  # how much worse (relative NDCG@10) a candidate may be and still ship
 Progress = Callable[[str], None]
 
 
@@ -48,6 +65,8 @@ class TrainReport:
     in_service: dict[str, float] | None
     interactions: int
     seconds: float
+    repeat: bool | None = None  # may a visitor's own items come back (from the data)
+    profile: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -67,17 +86,24 @@ def read_events(
 
 
 def _holdout(
-    interactions: list[Interaction], config: TrainingConfig
-) -> tuple[str, experiment.Task] | None:
-    """Session protocol where there are enough test sessions (most store traffic is
-    anonymous); the user protocol otherwise; None when neither has enough."""
-    for protocol in experiment.PROTOCOLS[::-1]:
+    interactions: list[Interaction],
+    config: TrainingConfig,
+    data_profile: Profile,
+    protocol: Protocol | None = None,
+) -> tuple[Protocol, experiment.Task] | None:
+    """The protocol `protocol` names, else the data's (`data_profile.protocol`), or the
+    other where that one has too few test queries; None when neither has enough."""
+    first = protocol or data_profile.protocol
+    order = [first] if protocol else [first, *(p for p in experiment.PROTOCOLS if p != first)]
+    for chosen in order:
         try:
-            task = experiment.make_task(interactions, protocol, config.weighting)
+            task = experiment.make_task(
+                interactions, chosen, config.weighting, data_profile=data_profile
+            )
         except ValueError:
             continue
         if len(task.relevant) >= MIN_TEST_QUERIES and task.train:
-            return protocol, task
+            return chosen, task
     return None
 
 
@@ -93,10 +119,11 @@ def _train_store(
     data_dir: Path,
     store_id: str,
     *,
-    margin: float = 0.05,
+    margin: float = DEFAULT_MARGIN,
     config: TrainingConfig | None = None,
     search: bool | None = None,
     force: bool = False,
+    protocol: Protocol | None = None,
     progress: Progress | None = None,
 ) -> TrainReport:
     say = progress or (lambda _: None)
@@ -106,6 +133,10 @@ def _train_store(
     interactions, catalog = read_events(redis, store_id, say)
     if not interactions:
         raise TrainingError(f"store {store_id}: no events with items to train on yet")
+    if protocol is not None and protocol not in experiment.PROTOCOLS:
+        raise TrainingError(f"protocol: must be user or session, got {protocol!r}")
+    data_profile = profile(interactions)
+    say(f"data: {data_profile.describe()}")
     in_service = model_registry.load_current(redis, data_dir, store_id)
     if search is None:
         # A store's first model gets the parameters that win on its own data (what
@@ -126,32 +157,42 @@ def _train_store(
             extra.get("in_service"),
             len(interactions),
             round(time.perf_counter() - started, 2),
+            data_profile.repeat,
+            data_profile.to_json(),
         )
 
-    holdout = _holdout(interactions, config)
+    holdout = _holdout(interactions, config, data_profile, protocol)
     evaluation: dict[str, Any] = {}
     candidate: Bundle | None = None
     if holdout is None:
         reason = "too little data for a holdout evaluation; published unevaluated"
         say(reason)
     else:
-        protocol, task = holdout
+        chosen, task = holdout
         if search:
-            say(f"searching hyper-parameters on a validation split ({protocol} protocol)")
+            say(f"searching hyper-parameters on a validation split ({chosen} protocol)")
             try:
-                config = experiment.search(task.train, protocol, K, say).config  # type: ignore[arg-type]
-                task = experiment.make_task(interactions, protocol, config.weighting)  # type: ignore[arg-type]
+                found = experiment.search(interactions, chosen, K, say, data_profile=data_profile)
+                config = found.config
+                task = experiment.make_task(
+                    interactions, chosen, config.weighting, data_profile=data_profile
+                )
             except experiment.TooLittleData as exc:
                 say(f"search: skipped, {exc}; default parameters")
         built = task.built
-        say(f"holdout ({protocol} protocol): {len(task.relevant):,} test queries; fitting")
+        say(f"holdout ({chosen} protocol): {len(task.relevant):,} test queries; fitting")
         candidate = train_bundle(
-            task.train, config, known_items=catalog.items, built=built, now_ms=task.cut_ms
+            task.train,
+            config,
+            known_items=catalog.items,
+            built=built,
+            now_ms=task.cut_ms,
+            data_profile=data_profile,
         )
         ndcg = f"ndcg@{K}"
         candidate_metrics = experiment.score_bundle(task, built, candidate, K)
         say(f"candidate: {ndcg} {candidate_metrics[ndcg]:.4f}")
-        evaluation = {"protocol": protocol, "candidate": candidate_metrics}
+        evaluation = {"protocol": chosen, "candidate": candidate_metrics}
         if in_service is not None:
             service_metrics = _score_in_service(in_service, task, built, catalog, say)
             evaluation["in_service"] = service_metrics
@@ -178,8 +219,10 @@ def _train_store(
         known_items=catalog.items,
         items=in_service.items if in_service is not None else None,
         warm_start=candidate,
+        data_profile=data_profile,
     )
     final.meta["evaluation"] = evaluation
+    final.meta["protocol"] = evaluation.get("protocol", data_profile.protocol)
     final.meta["last_event_ms"] = max(r.timestamp_ms for r in interactions)
     version = model_registry.publish(redis, data_dir, store_id, final)
     say(f"published {version}")
@@ -198,6 +241,11 @@ def _score_in_service(
         return experiment.score_bundle(task, built, bundle, K)
     say("model in service has seen the holdout: refitting its configuration to compare")
     refit = train_bundle(
-        task.train, bundle.config, known_items=catalog.items, items=built.items, now_ms=task.cut_ms
+        task.train,
+        bundle.config,
+        known_items=catalog.items,
+        items=built.items,
+        now_ms=task.cut_ms,
+        data_profile=task.profile,
     )
     return experiment.score_bundle(task, built, refit, K)

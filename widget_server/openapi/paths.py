@@ -101,7 +101,7 @@ def op(
 # -- answers many operations share ----------------------------------------------------
 
 RETRY_LATER = {"Retry-After": "seconds to wait before trying again"}
-STORAGE = answer("Redis is unreachable; try again later", "Error", RETRY_LATER)
+STORAGE = answer("Redis is unreachable or full (maxmemory); try again later", "Error", RETRY_LATER)
 SECRET_KEY_REFUSED = answer(
     "no `Authorization: Bearer sk_...`, or an unknown, rotated or disabled secret key",
     "Error",

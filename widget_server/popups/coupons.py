@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from widget_server.storage import keys
 from widget_server.storage.connect import AsyncRedis
+from widget_server.storage.scripts import register
 
 MAX_CODES_PER_UPLOAD = 100_000
 
@@ -41,8 +42,8 @@ return code
 class Coupons:
     def __init__(self, redis: AsyncRedis) -> None:
         self._redis = redis
-        self._add = redis.register_script(_ADD)
-        self._give = redis.register_script(_GIVE)
+        self._add = register(redis, _ADD)
+        self._give = register(redis, _GIVE)
 
     async def add(self, store_id: str, pool: str, codes: Sequence[str]) -> int:
         """Queue codes not uploaded before; returns how many were new."""

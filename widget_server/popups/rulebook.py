@@ -17,6 +17,7 @@ import time
 from widget_server.popups.schema import TRIGGERS, Rule, StoreSettings
 from widget_server.storage import keys
 from widget_server.storage.connect import AsyncRedis
+from widget_server.storage.scripts import register
 
 MAX_RULES = 100
 log = logging.getLogger("tarry")
@@ -63,8 +64,8 @@ class Rulebook:
     def __init__(self, redis: AsyncRedis, store_id: str) -> None:
         self.redis = redis
         self.store_id = store_id
-        self._write = redis.register_script(_WRITE)
-        self._write_settings = redis.register_script(_WRITE_SETTINGS)
+        self._write = register(redis, _WRITE)
+        self._write_settings = register(redis, _WRITE_SETTINGS)
 
     async def rules(self) -> list[Rule]:
         raw = await self.redis.hgetall(keys.rules(self.store_id))

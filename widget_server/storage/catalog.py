@@ -20,6 +20,7 @@ from typing import Any
 from recommender.catalog import is_available
 from widget_server.storage import keys
 from widget_server.storage.connect import AsyncRedis
+from widget_server.storage.scripts import register
 
 CARD_FIELDS = (
     "item_id",
@@ -87,7 +88,7 @@ async def upsert_cards(redis: AsyncRedis, store_id: str, cards: list[dict[str, A
     the store's one hash slot, so it runs unchanged on a Redis Cluster."""
     if any(not card.get("item_id") for card in cards):
         raise ValueError("item_id: every card needs one")
-    script = redis.register_script(_UPSERT)
+    script = register(redis, _UPSERT)
     script_keys = [keys.catalog(store_id), keys.catalog_version(store_id)]
     now = int(time.time() * 1000)
     written = 0

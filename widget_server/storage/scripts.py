@@ -8,9 +8,36 @@ so scripts run on a Redis Cluster too.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from string import Template
+from typing import Any
+
+from redis.exceptions import OutOfMemoryError, ResponseError
 
 from widget_server.storage import keys
+
+# What Redis says when `maxmemory` (with `noeviction`) refuses a write.
+OUT_OF_MEMORY = "OOM command not allowed"
+
+
+def register(redis: Any, source: str) -> Callable[..., Awaitable[Any]]:
+    """`redis.register_script(source)`, called alike (`keys=`, `args=`), except that a
+    write Redis refuses for want of memory raises OutOfMemoryError, as a plain
+    command's does: Redis before 7 (the embedded one is 6.2) wraps it in a generic
+    script error, which would reach the sender as a 500 instead of a 503 to retry.
+    Redis refuses only a script's first write, so such a call stored nothing."""
+    script = redis.register_script(source)
+
+    async def call(keys: Sequence[Any] = (), args: Sequence[Any] = ()) -> Any:
+        try:
+            return await script(keys=keys, args=args)
+        except ResponseError as exc:
+            if OUT_OF_MEMORY in str(exc) and not isinstance(exc, OutOfMemoryError):
+                raise OutOfMemoryError(str(exc)) from exc
+            raise
+
+    return call
+
 
 # Event kinds the ingest script treats specially (anything else is kind 0).
 KIND_PAGE_VIEW = 1

@@ -40,6 +40,7 @@ from widget_server.imports.formats.values import (
     digest,
     shown,
 )
+from widget_server.responses import too_deep
 
 EVENTS = {
     "page_view": "page_view",
@@ -90,6 +91,8 @@ def _check_first(number: int, line: bytes) -> None:
         record = _decode(line)
     except msgspec.DecodeError as exc:
         raise FormatError(f"line {number}: not JSON lines ({exc})") from None
+    except RecursionError:
+        raise FormatError(f"line {number}: not JSON lines ({too_deep('json')})") from None
     if not isinstance(record, dict):
         raise FormatError(f"line {number}: not a JSON object, so not a GA4 export row")
     missing = [f for f in ("event_name", "event_timestamp") if f not in record]
@@ -118,6 +121,8 @@ def _row(number: int, line: bytes, sessions: Sessions) -> Row:
         record = _decode(line)
     except msgspec.DecodeError as exc:
         return Row(number, error=f"not JSON: {exc}")
+    except RecursionError:
+        return Row(number, error=too_deep("json"))
     if not isinstance(record, dict):
         return Row(number, error="not a JSON object")
     try:
