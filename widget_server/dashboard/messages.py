@@ -498,7 +498,11 @@ FA: dict[str, str] = {
     "4. Past orders (optional)": "۴. سفارش‌های گذشته (اختیاری)",
     "Retention and the recommender learn faster from your order history. Export your orders as a file from your shop's admin, then send it to Tarry:": "گزارش حفظ مشتری و سامانهٔ پیشنهاد از تاریخچهٔ سفارش‌ها زودتر یاد می‌گیرند. سفارش‌ها را از پنل فروشگاه به‌صورت پرونده بگیرید و برای Tarry بفرستید:",
     "POST {path} answers with what was counted and each bad line.": "POST {path} پاسخ می‌دهد چه چیزی شمرده شد و کدام خط‌ها نادرست بودند.",
-    "Uploading past orders is coming to this server soon.": "بارگذاری سفارش‌های گذشته به‌زودی به این سرور می‌آید.",
+    "{file}: {orders} orders and {events} events counted, {already} already there, {bad} bad lines.": "{file}: {orders} سفارش و {events} رویداد شمرده شد، {already} از پیش بود، {bad} خط نادرست.",
+    "Export file": "پروندهٔ خروجی",
+    "Order lines (any CSV)": "ردیف‌های سفارش (هر CSV)",
+    "Import": "وارد کردن",
+    "Or from a script:": "یا از یک اسکریپت:",
     # -- settings
     "Store id {id}; public key {key}.": "شناسهٔ فروشگاه {id}؛ کلید عمومی {key}.",
     "Saved.": "ذخیره شد.",

@@ -96,6 +96,7 @@ routes = [
     _post("/catalog", catalog.upload_feed),
     _get("/catalog/items/{item_id:path}", catalog.item_page),
     _get("/install", install.install_page),
+    _post("/install", install.upload_orders),
     _get("/settings", settings.settings_page),
     _post("/settings", settings.save_settings),
     _get("/csv/{table}", downloads.download),

@@ -40,3 +40,34 @@ def test_behind_a_proxy_the_public_address(
         traffic.sign_in(client, shop_store[1])
         tag = _tag(client.get("/dashboard/install").text)
     assert tag.startswith('<script async src="https://tarry.shop.example/t/t.js" data-key="pk_')
+
+
+SHOPIFY = Path(__file__).resolve().parents[2] / "data" / "imports" / "shopify-orders.csv"
+
+
+def test_past_orders_upload_on_the_install_page(signed_in: TestClient, traffic: Any) -> None:
+    """The hand-written Shopify export (tests/data/imports/README.md): 4 orders
+    count, 2 lines are bad; a second upload counts nothing again."""
+    import re
+
+    token = traffic.csrf_of(signed_in.get("/dashboard/install").text)
+    body = SHOPIFY.read_bytes()
+    answer = signed_in.post(
+        "/dashboard/install", data={"csrf": token, "format": ""},
+        files={"orders": ("orders_export.csv", body, "text/csv")},
+    )  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    words = re.sub(r"<[^>]+>", "", answer.text)
+    assert (
+        "orders_export.csv: 4 orders and 4 events counted, 0 already there, 2 bad lines." in words
+    )
+    assert "Created at: not a date" in answer.text
+    again = signed_in.post(
+        "/dashboard/install", data={"csrf": token, "format": "shopify"},
+        files={"orders": ("orders_export.csv", body, "text/csv")},
+    )  # fmt: skip
+    assert "0 orders and 0 events counted, 4 already there" in re.sub(r"<[^>]+>", "", again.text)
+    refused = signed_in.post("/dashboard/install", files={"orders": ("x.csv", body, "text/csv")})
+    assert refused.status_code == 403  # no CSRF token
+    nothing = signed_in.post("/dashboard/install", data={"csrf": token})
+    assert nothing.status_code == 400 and "orders: choose an export file" in nothing.text
