@@ -22,6 +22,8 @@ import msgspec
 import numpy as np
 import scipy.sparse as sp
 
+from recommender.event_names import EVENT_ALIASES
+
 DEFAULT_WEIGHTS: Mapping[str, float] = {
     "view_item": 1.0,
     "showcase_click": 1.0,
@@ -203,27 +205,6 @@ def _open_text(path: Path) -> TextIO:
     return open(path, newline="", encoding="utf-8")
 
 
-# Names other exports use for the same GA4 events (lower-cased): a CSV from a shop
-# platform or a public data set often says "view", "addtocart" or "transaction".
-EVENT_ALIASES: Mapping[str, str] = {
-    "view": "view_item",
-    "views": "view_item",
-    "click": "view_item",
-    "clicks": "view_item",
-    "product_view": "view_item",
-    "product viewed": "view_item",
-    "addtocart": "add_to_cart",
-    "add-to-cart": "add_to_cart",
-    "cart": "add_to_cart",
-    "carts": "add_to_cart",
-    "product added": "add_to_cart",
-    "checkout": "begin_checkout",
-    "transaction": "purchase",
-    "order": "purchase",
-    "orders": "purchase",
-    "buy": "purchase",
-    "order completed": "purchase",
-}
 SESSION_GAP_MS = 30 * 60_000
 
 

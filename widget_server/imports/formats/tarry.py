@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from datetime import tzinfo
 from typing import Any
 
+from recommender.event_names import EVENT_ALIASES
 from widget_server.imports.formats.rows import Row
 from widget_server.imports.formats.sessions import Sessions
 from widget_server.imports.formats.table import Header, Table, width_error
@@ -30,27 +31,6 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 }
 SESSION_COLUMNS = ("session_id", "session", "sid")
 
-# recommender.interactions.EVENT_ALIASES (not imported: the recommender pulls in numpy
-# and scipy, which reading a CSV does not need); a test keeps the two the same.
-EVENT_ALIASES: dict[str, str] = {
-    "view": "view_item",
-    "views": "view_item",
-    "click": "view_item",
-    "clicks": "view_item",
-    "product_view": "view_item",
-    "product viewed": "view_item",
-    "addtocart": "add_to_cart",
-    "add-to-cart": "add_to_cart",
-    "cart": "add_to_cart",
-    "carts": "add_to_cart",
-    "product added": "add_to_cart",
-    "checkout": "begin_checkout",
-    "transaction": "purchase",
-    "order": "purchase",
-    "orders": "purchase",
-    "buy": "purchase",
-    "order completed": "purchase",
-}
 # The events of a visitor and an item that stand alone (showcase clicks need the
 # recommendation they came from; popup events their popup).
 ITEM_EVENTS = frozenset(
