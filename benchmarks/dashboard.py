@@ -83,7 +83,7 @@ def fill_logs(
     pages read, in the ingest script's formats; returns the events written."""
     rng = random.Random(5)
     written = 0
-    last_id = 0
+    hours: dict[int, list[dict[str, Any]]] = {}  # arrival hour -> events
     for d in range(days):
         start = _day_start(first + timedelta(days=d))
         pipe = client.pipeline(transaction=False)
@@ -109,12 +109,10 @@ def fill_logs(
                 batch.append({"id": f"a{sid}-{offset}", "ts": ts + offset * 1000, "vid": vid,
                               "sid": sid, **event})  # fmt: skip
             serial += len(events)
-            if len(batch) >= 50:
-                last_id = max(last_id + 1, batch[-1]["ts"] + 5_000)
-                pipe.xadd(keys.attribution_log(store_id), {"events": json.dumps(batch)},
-                          id=f"{last_id}-0")  # fmt: skip
-                written += len(batch)
-                batch = []
+            for event in batch:  # each in the hour it arrived (5 s after its ts)
+                hours.setdefault((event["ts"] + 5_000) // 3_600_000, []).append(event)
+            written += len(batch)
+            batch = []
         members = {
             f"T{d}-{n}\tc{rng.randrange(20_000)}\t{rng.randrange(1_000, 20_000)}\t": start
             + rng.randrange(DAY_MS)
@@ -125,6 +123,12 @@ def fill_logs(
                          for _ in range(orders * 4))  # fmt: skip
         pipe.xadd(keys.session_log(store_id), {"s": pairs}, id=f"{start + DAY_MS - 1}-0")
         pipe.execute()
+    # The layout the ingest script appends to, each event after a comma.
+    pipe = client.pipeline(transaction=False)
+    for hour, events in hours.items():
+        stored = "".join("," + json.dumps(e, separators=(",", ":")) for e in events)
+        pipe.set(keys.attribution_hour(store_id, hour), stored)
+    pipe.execute()
     return written
 
 

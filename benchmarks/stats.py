@@ -259,7 +259,7 @@ def fill_raw_store(client: redis.Redis, store_id: str, events: int, days: int) -
     sessions = int(events / per_session)
     pipe = client.pipeline(transaction=False)
     batch: list[str] = []
-    attributed: list[str] = []
+    hours: dict[int, list[str]] = {}  # arrival hour -> what attribution reads
     orders = 0
     starts: list[str] = []
     serial = 0
@@ -307,20 +307,18 @@ def fill_raw_store(client: redis.Redis, store_id: str, events: int, days: int) -
             stored = json.dumps(event, separators=(",", ":"))
             batch.append(stored[:-1] + ',"rt":1,"dev":"desktop","ih":"0123456789abcdef"}')
             if kind in ATTRIBUTED_TYPES:
-                attributed.append(stored)
+                hours.setdefault((t + 5_000) // 3_600_000, []).append(stored)
             t += 20_000
         if len(batch) >= 200:
             pipe.xadd(keys.events(store_id), {"events": "[" + ",".join(batch) + "]"})
-            if attributed:
-                log = keys.attribution_log(store_id)
-                pipe.xadd(log, {"events": "[" + ",".join(attributed) + "]"})
-            batch, attributed = [], []
+            batch = []
             if len(pipe) > 500:
                 pipe.execute()
     if batch:
         pipe.xadd(keys.events(store_id), {"events": "[" + ",".join(batch) + "]"})
-    if attributed:
-        pipe.xadd(keys.attribution_log(store_id), {"events": "[" + ",".join(attributed) + "]"})
+    # The layout the ingest script appends to, each event after a comma.
+    for hour, stored_events in hours.items():
+        pipe.set(keys.attribution_hour(store_id, hour), "," + ",".join(stored_events))
     for i in range(0, len(starts), 500):
         pipe.xadd(keys.session_log(store_id), {"s": ";".join(starts[i : i + 500])})
     pipe.execute()

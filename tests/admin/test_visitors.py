@@ -78,6 +78,7 @@ def test_erasing_a_visitor_leaves_nothing_of_them(settings) -> None:
         assert erased.status_code == 200, erased.text
         counts = erased.json()["erased"]
         assert counts["events"] == 4 and counts["orders"] == 1 and counts["subscriptions"] == 1
+        assert counts["attribution_events"] == 2  # the purchase and the popup shown
 
         everything = _everything(settings, store.id)
         for trace in (GONE, "s-gone", "gone@example.org", f"T-{GONE}"):
@@ -95,6 +96,11 @@ def test_erasing_a_visitor_leaves_nothing_of_them(settings) -> None:
             )
             assert len(r.zrange(keys.order_log(store.id), 0, -1)) == 1
             assert r.hexists(keys.subscribers(store.id), "stays@example.org")
+            # What attribution reads of them (the purchase and the popup) stays too,
+            # in the hour the request arrived in.
+            hours = list(r.scan_iter(match=keys.attribution_hour(store.id, 0)[:-1] + "*"))
+            attributed = [e for h in hours for e in json.loads(b"[" + r.get(h)[1:] + b"]")]
+            assert sorted(e["id"] for e in attributed) == ["b3", "b4"]
         # The counters stay: sums of many visitors, with no id in them.
         overview = client.get("/v1/stats/overview", headers=auth).json()
         assert overview["figures"]["orders"]["value"] == 2

@@ -268,14 +268,19 @@ def test_showcase_lift_all_placements_and_each() -> None:
     assert pdp.holdout.sessions == 0 and pdp.verdict == NOT_ENOUGH_DATA
 
 
+def _purchase(**fields: Any) -> attribution.StoredEvent:
+    base = {"id": "e1", "type": "purchase", "ts": 0, "vid": "v1", "sid": "s1"}
+    return attribution.as_events([{**base, **fields}])[0]
+
+
 def test_line_revenues() -> None:
-    priced = {"value": 99.0, "items": [{"item_id": "a", "price": 2.5, "quantity": 3}]}
+    priced = _purchase(value=99.0, items=[{"item_id": "a", "price": 2.5, "quantity": 3}])
     assert attribution.line_revenues_minor(priced) == [750]  # 2.5 x 3, not the value
-    default_quantity = {"items": [{"item_id": "a", "price": 4.0}]}
+    default_quantity = _purchase(items=[{"item_id": "a", "price": 4.0}])
     assert attribution.line_revenues_minor(default_quantity) == [400]
-    unpriced = {"value": 10.0, "items": [{"item_id": "a"}, {"item_id": "b", "price": 1.0}]}
+    unpriced = _purchase(value=10.0, items=[{"item_id": "a"}, {"item_id": "b", "price": 1.0}])
     assert attribution.line_revenues_minor(unpriced) == [500, 500]  # 10 / 2
-    assert attribution.line_revenues_minor({"items": [{"item_id": "a"}]}) == [0]
+    assert attribution.line_revenues_minor(_purchase(items=[{"item_id": "a"}])) == [0]
 
 
 # -- lift statistics -----------------------------------------------------------------

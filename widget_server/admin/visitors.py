@@ -1,17 +1,19 @@
 """`DELETE /v1/admin/visitors/{vid}` (secret key): erase what Tarry keeps of one
 visitor, on request (the right to erasure).
 
-Removed: their events from the event stream and the attribution log (an entry
-holds one ingest call, which may hold other visitors' events: those are written
-back as a new entry, keeping their times), their session starts from the session
-log, their orders from the order log (and their order ids' markers), their
-visitor record, item history, session states and rate-limit counters, the customer
-history of their `uid`, their e-mail subscriptions and the coupon codes given to
-them. Kept: the counters (sums of many visitors, with no id in them), the
-HyperLogLogs (hashed registers, from which no id can be read back), and for 48
-hours the random ids of their events in the duplicate check, so that a retry of
-one cannot bring them back. Every key is the store's, on its one Cluster slot; the stream is
-read in pages, so a large store is erased without blocking Redis.
+Removed: their events from the event stream and the attribution log (a stream
+entry holds one ingest call, and an attribution hour every call of the hour, which
+may hold other visitors' events: those are written back, a stream's as a new entry
+keeping their times), their session starts from the session log, their orders
+from the order log (and their order ids' markers), their visitor record, item
+history, session states and rate-limit counters, the customer history of their
+`uid`, their e-mail subscriptions and the coupon codes given to them. Kept: the
+counters (sums of many visitors, with no id in them), the HyperLogLogs (hashed
+registers, from which no id can be read back), and for 48 hours the random ids of
+their events in the duplicate check, so that a retry of one cannot bring them
+back. Every key is the store's, on its one Cluster slot; the streams are read in
+pages and the hours one at a time, so a large store is erased without blocking
+Redis.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from widget_server.auth import store_from_secret
 from widget_server.responses import STORAGE_ERRORS, error, json_response, storage_unavailable
 from widget_server.storage import keys
 from widget_server.storage.connect import AsyncRedis
+from widget_server.storage.scripts import REPLACE_IF_UNCHANGED, register
 
 PAGE = 2_000
 _VISITOR_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}\Z")
@@ -81,6 +84,33 @@ async def _rewrite_stream(redis: AsyncRedis, key: str, field: bytes, keeps: Any)
         start = "(" + entries[-1][0].decode()
 
 
+async def _rewrite_hours(redis: AsyncRedis, store_id: str, keeps: Any) -> _Dropped:
+    """Drop what `keeps(event)` refuses from every attribution hour of the store.
+    An hour may get new events while it is rewritten: the write is refused then,
+    and the hour read again."""
+    dropped = _Dropped()
+    replace = register(redis, REPLACE_IF_UNCHANGED)
+    async for key in redis.scan_iter(match=keys.attribution_hour(store_id, 0)[:-1] + "*"):
+        while True:
+            raw = await redis.get(key)
+            if not raw:
+                break
+            events: list[Any] = json.loads(b"[" + raw[1:] + b"]")
+            left = [event for event in events if keeps(event)]
+            if len(left) == len(events):
+                break
+            kept = "".join("," + json.dumps(e, separators=(",", ":")) for e in left)
+            if await replace(keys=[key], args=[raw, kept]):
+                for event in events:
+                    if isinstance(event, dict) and not keeps(event):
+                        dropped.sessions.add(str(event.get("sid")))
+                        if event.get("transaction_id"):
+                            dropped.transactions.add(str(event["transaction_id"]))
+                dropped.items += len(events) - len(left)
+                break
+    return dropped
+
+
 async def erase_visitor(redis: AsyncRedis, store_id: str, vid: str) -> dict[str, int]:
     """Erase the visitor; what was removed, by kind."""
     record = await redis.hgetall(keys.visitor(store_id, vid))
@@ -93,6 +123,10 @@ async def erase_visitor(redis: AsyncRedis, store_id: str, vid: str) -> dict[str,
     attributed = await _rewrite_stream(
         redis, keys.attribution_log(store_id), b"events", other_event
     )
+    hourly = await _rewrite_hours(redis, store_id, other_event)
+    attributed.items += hourly.items
+    attributed.sessions |= hourly.sessions
+    attributed.transactions |= hourly.transactions
     starts = await _rewrite_stream(
         redis, keys.session_log(store_id), b"s", lambda pair: pair.rpartition(" ")[0] != vid
     )

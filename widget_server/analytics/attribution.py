@@ -37,7 +37,40 @@ import msgspec
 from widget_server.analytics.lift import Group, Lift, LiftReport, compare
 from widget_server.collect.ingest import ATTRIBUTED_TYPES
 
-Event = Mapping[str, Any]
+
+class StoredItem(msgspec.Struct, gc=False):
+    item_id: str
+    price: float | None = None
+    quantity: float | None = None
+
+
+class StoredEvent(msgspec.Struct, gc=False):
+    """The fields of a stored event that attribution reads. Not tracked by the
+    cycle collector (`gc=False`: it holds no references back), which otherwise
+    walks every one of a month's events again and again while a report runs."""
+
+    id: str
+    type: str
+    ts: int
+    vid: str
+    sid: str
+    popup_id: str | None = None
+    variant: str | None = None
+    placement: str | None = None
+    rec_id: str | None = None
+    items: tuple[StoredItem, ...] = ()
+    value: float | None = None
+    transaction_id: str | None = None
+
+
+Event = StoredEvent
+
+
+def as_events(events: Iterable[StoredEvent | Mapping[str, Any]]) -> list[StoredEvent]:
+    """Events as attribution reads them: dicts (an event as the stream stores it)
+    are converted, their other fields dropped."""
+    return [e if isinstance(e, StoredEvent) else msgspec.convert(e, StoredEvent) for e in events]
+
 
 _NO_LIFT = compare(Group(0, 0), Group(0, 0))
 # The key of all placements together in `_lift_by` (a placement id is never empty).
@@ -61,24 +94,30 @@ _POPUP_SESSION_FIELDS = {
 def order_key(event: Event) -> tuple[str, str]:
     """How a purchase is told apart from its repeats: its transaction id, else its
     event id (a purchase without a transaction id is its own order)."""
-    tx = event.get("transaction_id")
-    return ("tx", tx) if tx else ("ev", event["id"])
+    tx = event.transaction_id
+    return ("tx", tx) if tx else ("ev", event.id)
 
 
-def prepare(events: Iterable[Event], *, end_ms: int | None = None) -> list[Event]:
+def _ts(event: Event) -> int:
+    return event.ts
+
+
+def prepare(
+    events: Iterable[Event | Mapping[str, Any]], *, end_ms: int | None = None
+) -> list[Event]:
     """The events in `ts` order, without repeated event ids, repeated orders, or
     anything after `end_ms`. Applying it twice changes nothing."""
-    ordered = sorted(events, key=lambda e: int(e["ts"]))
+    ordered = sorted(as_events(events), key=_ts)
     seen_ids: set[str] = set()
     seen_orders: set[tuple[str, str]] = set()
     kept: list[Event] = []
     for event in ordered:
-        if end_ms is not None and event["ts"] > end_ms:
+        if end_ms is not None and event.ts > end_ms:
             break
-        if event["id"] in seen_ids:
+        if event.id in seen_ids:
             continue
-        seen_ids.add(event["id"])
-        if event["type"] == "purchase":
+        seen_ids.add(event.id)
+        if event.type == "purchase":
             order = order_key(event)
             if order in seen_orders:
                 continue
@@ -93,15 +132,15 @@ def _minor(amount: float | None) -> int:
 
 def line_revenues_minor(purchase: Event) -> list[int]:
     """Each item's share of a purchase, in minor units (see the module's rules)."""
-    items = purchase.get("items") or []
+    items = purchase.items
     if not items:
         return []
-    if all(item.get("price") is not None for item in items):
+    if all(item.price is not None for item in items):
         return [
-            _minor(item["price"] * (1 if item.get("quantity") is None else item["quantity"]))
+            _minor((item.price or 0) * (1 if item.quantity is None else item.quantity))
             for item in items
         ]
-    share = (purchase.get("value") or 0) / len(items)
+    share = (purchase.value or 0) / len(items)
     return [_minor(share)] * len(items)
 
 
@@ -173,7 +212,7 @@ class _PopupTally:
 
 
 def _counted(event: Event, start_ms: int | None) -> bool:
-    return start_ms is None or event["ts"] >= start_ms
+    return start_ms is None or event.ts >= start_ms
 
 
 def _popup_figures(
@@ -184,12 +223,12 @@ def _popup_figures(
     last_click: dict[str, tuple[str, str]] = {}  # session -> (popup, variant)
     last_shown: dict[str, tuple[str, str]] = {}
     for event in events:
-        kind, sid = event["type"], event["sid"]
+        kind, sid = event.type, event.sid
         if kind in _POPUP_SESSION_FIELDS:
-            popup = event.get("popup_id")
+            popup = event.popup_id
             if popup is None:
                 continue
-            variant = event.get("variant") or NONE
+            variant = event.variant or NONE
             if kind == "popup_click":
                 last_click[sid] = (popup, variant)
             elif kind == "popup_shown":
@@ -210,16 +249,16 @@ def _popup_figures(
                     credit.add_to_carts += 1
                 else:
                     credit.purchases += 1
-                    credit.revenue_minor += _minor(event.get("value"))
+                    credit.revenue_minor += _minor(event.value)
     out: dict[str, tuple[PopupFigures, dict[str, PopupFigures]]] = {}
     # Sorted, a popup's total (variant None, as "") comes before its variants.
-    for (popup, variant), popup_tally in sorted(
+    for (popup, of_variant), popup_tally in sorted(
         tallies.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")
     ):
-        if variant is None:
+        if of_variant is None:
             out[popup] = (popup_tally.freeze(), {})
         else:
-            out[popup][1][variant] = popup_tally.freeze()
+            out[popup][1][of_variant] = popup_tally.freeze()
     return out
 
 
@@ -304,8 +343,7 @@ class _ShowcaseTally:
     )
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Click:
+class _Click(msgspec.Struct, frozen=True, gc=False):  # untracked, as StoredEvent
     ts: int
     sid: str
     placement: str
@@ -317,7 +355,7 @@ def _credited_click(
 ) -> _Click | None:
     """The latest earlier click of the item by this visitor that may take credit."""
     for click in reversed(clicks or ()):
-        if click.sid == event["sid"] or event["ts"] - click.ts <= window_ms:
+        if click.sid == event.sid or event.ts - click.ts <= window_ms:
             return click
     return None
 
@@ -328,28 +366,26 @@ def _showcase_tallies(
     tallies: defaultdict[str, _ShowcaseTally] = defaultdict(_ShowcaseTally)
     clicks: defaultdict[tuple[str, str], list[_Click]] = defaultdict(list)  # (visitor, item)
     for event in events:
-        kind, sid = event["type"], event["sid"]
+        kind, sid = event.type, event.sid
         counted = _counted(event, start_ms)
-        placement = event.get("placement") or NONE
+        placement = event.placement or NONE
         if kind == "showcase_view" and counted:
             tallies[placement].views += 1
             tallies[placement].view_sessions.add(sid)
         elif kind == "showcase_suppressed" and counted:
             tallies[placement].suppressed.add(sid)
         elif kind == "showcase_click":
-            click = _Click(event["ts"], sid, placement, event.get("rec_id") or NONE)
-            for item in event.get("items") or ():
-                clicks[(event["vid"], item["item_id"])].append(click)
+            click = _Click(event.ts, sid, placement, event.rec_id or NONE)
+            for item in event.items:
+                clicks[(event.vid, item.item_id)].append(click)
             if counted:
                 tallies[placement].clicks += 1
                 tallies[placement].click_sessions.add(sid)
         elif kind in ("add_to_cart", "purchase") and counted:
-            items = event.get("items") or []
+            items = event.items
             revenues = line_revenues_minor(event) if kind == "purchase" else [0] * len(items)
             for item, revenue in zip(items, revenues, strict=True):
-                credited = _credited_click(
-                    clicks.get((event["vid"], item["item_id"])), event, window_ms
-                )
+                credited = _credited_click(clicks.get((event.vid, item.item_id)), event, window_ms)
                 if credited is None:
                     continue
                 tally = tallies[credited.placement]
@@ -409,40 +445,38 @@ def _lift_by(
     visitor, so it should not) counts as treated only, from its first
     `treated_type` event. It converts with a purchase after that event. A session
     whose first such event is before `start_ms` is not counted."""
-    # An assignment is [treated, counted, converted]: lists, not objects, because a
-    # month of a busy shop runs this over hundreds of thousands of events. One that
-    # is replaced (held out, then shown) stays in `waiting` but is counted nowhere.
-    assignments: dict[tuple[str, str], list[bool]] = {}  # (value, session)
-    waiting: defaultdict[str, list[list[bool]]] = defaultdict(list)
-    for event in events:
-        kind = event["type"]
+    # An assignment is one int: the index of the event that made it, times 4, plus 2
+    # when treated, plus 1 when counted. Ints, not lists or objects, because a
+    # month of a busy shop has hundreds of thousands, which the cycle collector
+    # would walk again and again. A session converts if its last purchase comes
+    # after the event that assigned it. One that is replaced (held out, then shown)
+    # is overwritten.
+    assignments: dict[tuple[str, str], int] = {}  # (value, session)
+    last_purchase: dict[str, int] = {}  # session -> index of its last purchase
+    for index, event in enumerate(events):
+        kind = event.type
         if kind == "purchase":
-            pending = waiting.get(event["sid"])
-            if pending:
-                for assignment in pending:
-                    assignment[2] = True
+            last_purchase[event.sid] = index
             continue
         if kind != treated_type and kind != held_type:
             continue
-        sid = event["sid"]
+        sid = event.sid
         treated = kind == treated_type
-        value = event.get(field) or NONE
-        counted = _counted(event, start_ms)
+        value = getattr(event, field) or NONE
+        packed = index * 4 + (2 if treated else 0) + (1 if _counted(event, start_ms) else 0)
         for key in (value, overall) if overall is not None else (value,):
             current = assignments.get((key, sid))
-            if current is not None and (current[0] or not treated):
+            if current is not None and (current & 2 or not treated):
                 continue
-            assignment = [treated, counted, False]
-            assignments[(key, sid)] = assignment
-            waiting[sid].append(assignment)
+            assignments[(key, sid)] = packed
     groups: defaultdict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
-    for (key, _), (treated, counted, converted) in assignments.items():
-        if not counted:
+    for (key, sid), packed in assignments.items():
+        if not packed & 1:
             continue
         counts = groups[key]
-        offset = 0 if treated else 2
+        offset = 0 if packed & 2 else 2
         counts[offset] += 1
-        counts[offset + 1] += converted
+        counts[offset + 1] += last_purchase.get(sid, -1) > packed >> 2
     return {
         key: compare(Group(t_n, t_x), Group(h_n, h_x))
         for key, (t_n, t_x, h_n, h_x) in groups.items()

@@ -80,6 +80,11 @@ class _Tally:
 _POPUP_TYPES = frozenset(
     {"popup_shown", "popup_suppressed", "popup_click", "popup_close", "purchase"}
 )
+# Purchases are in both: an order counts once, where it first appeared, whichever
+# report reads it.
+_SHOWCASE_TYPES = frozenset(
+    {"showcase_view", "showcase_suppressed", "showcase_click", "add_to_cart", "purchase"}
+)
 _SESSION_SETS = {
     "popup_shown": "shown",
     "popup_suppressed": "suppressed",
@@ -97,31 +102,31 @@ def popup_figures(
     last_click: dict[str, tuple[str, str, int]] = {}  # visitor -> (rule, variant, ts)
     last_shown: dict[str, tuple[str, str, int]] = {}
     for event in events:
-        kind, ts = event["type"], event["ts"]
+        kind, ts = event.type, event.ts
         counted = start_ms <= ts < end_ms
         if kind in _SESSION_SETS:
-            rule = event.get("popup_id")
+            rule = event.popup_id
             if not rule:
                 continue
-            variant = event.get("variant") or NONE
+            variant = event.variant or NONE
             if kind == "popup_click":
-                last_click[event["vid"]] = (rule, variant, ts)
+                last_click[event.vid] = (rule, variant, ts)
             elif kind == "popup_shown":
-                last_shown[event["vid"]] = (rule, variant, ts)
+                last_shown[event.vid] = (rule, variant, ts)
             if counted:
                 for key in ((rule, None), (rule, variant)):
-                    getattr(tallies[key], _SESSION_SETS[kind]).add(event["sid"])
+                    getattr(tallies[key], _SESSION_SETS[kind]).add(event.sid)
         elif kind == "purchase" and counted:
-            by_click = last_click.get(event["vid"])
+            by_click = last_click.get(event.vid)
             if by_click is not None and ts - by_click[2] > window_ms:
                 by_click = None
-            by_view = last_shown.get(event["vid"])
+            by_view = last_shown.get(event.vid)
             if by_view is not None and ts - by_view[2] > window_ms:
                 by_view = None
             target = by_click or by_view
             if target is None:
                 continue
-            revenue = _minor(event.get("value"))
+            revenue = _minor(event.value)
             for key in ((target[0], None), (target[0], target[1])):
                 tally = tallies[key]
                 if by_click is not None:
@@ -131,13 +136,13 @@ def popup_figures(
                     tally.view_orders += 1
                     tally.view_revenue += revenue
     out: dict[str, tuple[_Tally, dict[str, _Tally]]] = {}
-    for (rule, variant), tally in sorted(
+    for (rule, of_variant), tally in sorted(
         tallies.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")
     ):
-        if variant is None:
+        if of_variant is None:
             out[rule] = (tally, {})
         else:
-            out.setdefault(rule, (_Tally(), {}))[1][variant] = tally
+            out.setdefault(rule, (_Tally(), {}))[1][of_variant] = tally
     return out
 
 
@@ -147,40 +152,39 @@ def variant_lifts(events: list[Event], start_ms: int) -> dict[tuple[str, str], L
     `popup_shown` of the rule, held out from its first `popup_suppressed` (treated
     wins when it has both), and converts with a purchase after that; one whose first
     such event is before `start_ms` is not counted."""
-    treated: dict[tuple[str, str], dict[str, list[bool]]] = defaultdict(dict)
+    # An assignment is one int, as in `_lift_by`: the index of the event that made
+    # it, times 2, plus 1 when counted.
+    treated: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
     treated_rule: dict[str, set[str]] = defaultdict(set)
-    held: dict[str, dict[str, list[bool]]] = defaultdict(dict)
-    waiting: dict[str, list[list[bool]]] = defaultdict(list)  # session -> [counted, converted]
-    for event in events:
-        kind, sid = event["type"], event["sid"]
+    held: dict[str, dict[str, int]] = defaultdict(dict)
+    last_purchase: dict[str, int] = {}  # session -> index of its last purchase
+    for index, event in enumerate(events):
+        kind, sid = event.type, event.sid
         if kind == "purchase":
-            for assignment in waiting.get(sid, ()):
-                assignment[1] = True
+            last_purchase[sid] = index
             continue
-        rule = event.get("popup_id")
+        rule = event.popup_id
         if not rule or kind not in ("popup_shown", "popup_suppressed"):
             continue
+        packed = index * 2 + (1 if event.ts >= start_ms else 0)
         if kind == "popup_shown":
-            key = (rule, event.get("variant") or NONE)
+            key = (rule, event.variant or NONE)
             if sid in treated[key]:
                 continue
-            assignment = [event["ts"] >= start_ms, False]
-            treated[key][sid] = assignment
+            treated[key][sid] = packed
             treated_rule[rule].add(sid)
-            waiting[sid].append(assignment)
             held[rule].pop(sid, None)
         elif sid not in held[rule] and sid not in treated_rule[rule]:
-            assignment = [event["ts"] >= start_ms, False]
-            held[rule][sid] = assignment
-            waiting[sid].append(assignment)
+            held[rule][sid] = packed
+
+    def group(assigned: dict[str, int]) -> Group:
+        counted = [(sid, packed) for sid, packed in assigned.items() if packed & 1]
+        converted = sum(last_purchase.get(sid, -1) > packed >> 1 for sid, packed in counted)
+        return Group(len(counted), converted)
+
     out = {}
     for (rule, variant), sessions in treated.items():
-        shown = [a for a in sessions.values() if a[0]]
-        holdout = [a for a in held.get(rule, {}).values() if a[0]]
-        out[(rule, variant)] = compare(
-            Group(len(shown), sum(a[1] for a in shown)),
-            Group(len(holdout), sum(a[1] for a in holdout)),
-        )
+        out[(rule, variant)] = compare(group(sessions), group(held.get(rule, {})))
     return out
 
 
@@ -189,7 +193,7 @@ def _popup_work(
 ) -> tuple[
     dict[str, tuple[_Tally, dict[str, _Tally]]], dict[tuple[str, str], Lift], dict[str, Lift]
 ]:
-    events = [e for e in prepare(raw, end_ms=end_ms - 1) if e["type"] in _POPUP_TYPES]
+    events = prepare(raw, end_ms=end_ms - 1)
     return (
         popup_figures(events, start_ms, end_ms, window_ms),
         variant_lifts(events, start_ms),
@@ -217,7 +221,9 @@ async def popups(
     period = day_range(first, last, zone)
     window_ms = settings.attribution_window_days * DAY_MS
     since = period.start_ms - window_ms
-    raw = await read_events(redis, store_id, since, period.end_ms + MAX_EVENT_AGE_MS, since)
+    raw = await read_events(
+        redis, store_id, since, period.end_ms + MAX_EVENT_AGE_MS, since, _POPUP_TYPES
+    )
     # Walking a month of events is CPU work: off the event loop, so that the worker
     # keeps answering collect and decide meanwhile.
     figures, lifts_of_variants, lifts = await asyncio.to_thread(
@@ -270,7 +276,9 @@ async def showcases(
     period = day_range(first, last, zone)
     window_ms = settings.attribution_window_days * DAY_MS
     since = period.start_ms - window_ms
-    raw = await read_events(redis, store_id, since, period.end_ms + MAX_EVENT_AGE_MS, since)
+    raw = await read_events(
+        redis, store_id, since, period.end_ms + MAX_EVENT_AGE_MS, since, _SHOWCASE_TYPES
+    )
     report = await asyncio.to_thread(
         lambda: _showcase_attribution(
             prepare(raw, end_ms=period.end_ms - 1), period.start_ms, window_ms

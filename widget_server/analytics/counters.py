@@ -27,7 +27,7 @@ from widget_server.storage import keys
 from widget_server.storage.clock import MAX_EVENT_AGE_MS, utc_day
 from widget_server.storage.clock import now_ms as clock_now
 from widget_server.storage.connect import AsyncRedis
-from widget_server.storage.scripts import PFCOUNTS, register
+from widget_server.storage.scripts import PFCOUNTS, SIGNED_FIELD_SUMS, TOP_OF_UNION, register
 
 # Breakdowns are kept per quarter-hour and per day only (no hours): the edges of a
 # period cost a few more reads, and a dimension's values are not kept three times.
@@ -189,9 +189,10 @@ async def ranked_values(
     names = _rank_keys(store_id, code, period.start_ms // DAY_MS, (period.end_ms - 1) // DAY_MS)
     if not names:
         return []
-    scored = await redis.zunion(names, withscores=True)
-    ordered = sorted(scored, key=lambda vs: (-vs[1], vs[0]))
-    return [value.decode() for value, _ in ordered[: limit + 10]]
+    top = await register(redis, TOP_OF_UNION)(
+        keys=[keys.rank_scratch(store_id), *names], args=[limit + 10]
+    )
+    return [value.decode() for value in top]
 
 
 async def dimension_values(
@@ -212,21 +213,21 @@ async def dimension_values(
     signed = with_weeks(signed_cover(period.start_ms, period.end_ms, DIMENSION_SIZES))
     day_fields = [f"{v}\t{m}" for v, m in wanted]
     quarter_fields = [f"{code}\t{field}" for field in day_fields]
-    async with redis.pipeline(transaction=False) as pipe:
-        for bucket, _ in signed:
-            if bucket.size == WEEK_MS:
-                pipe.hmget(keys.dims_week(store_id, bucket.number, code), day_fields)
-            elif bucket.size == DAY_MS:
-                day = utc_day(bucket.number * DAY_MS)
-                pipe.hmget(keys.dims_day(store_id, day, code), day_fields)
-            else:
-                pipe.hmget(keys.dims_quarter(store_id, bucket.number), quarter_fields)
-        replies = await pipe.execute()
-    totals = [0] * len(wanted)
-    for (_, sign), row in zip(signed, replies, strict=True):
-        for index, raw in enumerate(row):
-            if raw is not None:
-                totals[index] += sign * int(raw)
+    names, signs, kinds = [], [], []
+    for bucket, sign in signed:
+        if bucket.size == WEEK_MS:
+            names.append(keys.dims_week(store_id, bucket.number, code))
+        elif bucket.size == DAY_MS:
+            names.append(keys.dims_day(store_id, utc_day(bucket.number * DAY_MS), code))
+        else:
+            names.append(keys.dims_quarter(store_id, bucket.number))
+        signs.append(sign)
+        kinds.append(2 if bucket.size == QUARTER_MS else 1)
+    # Summed in Redis: a local period's edges are dozens of quarter-hours, whose
+    # every field would otherwise travel and be parsed here.
+    totals = await register(redis, SIGNED_FIELD_SUMS)(
+        keys=names, args=[len(wanted), *signs, *kinds, *day_fields, *quarter_fields]
+    )
     out: dict[str, Counter[str]] = {value: Counter() for value in values}
     for (value, metric), total in zip(wanted, totals, strict=True):
         if total:

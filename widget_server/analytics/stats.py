@@ -17,6 +17,7 @@ from widget_server.analytics.attribution import (
     SHOWCASE_WINDOW_MS,
     PopupAttribution,
     ShowcasesReport,
+    StoredEvent,
     report,
 )
 from widget_server.auth import store_from_secret
@@ -77,26 +78,58 @@ class Attribution(msgspec.Struct):
     showcases: ShowcasesReport
 
 
-# Untyped: plain dicts straight from C, which is what attribution reads (a typed
-# decoder and `to_builtins` after it cost four times as much).
-_decode_entry = msgspec.json.Decoder(list[dict[str, Any]]).decode
+_decode_events = msgspec.json.Decoder(list[StoredEvent]).decode
+_decode_loose = msgspec.json.Decoder(list[dict[str, Any]]).decode
+HOUR_MS = 3_600_000
+
+
+def _decode(raw: bytes) -> list[StoredEvent]:
+    """One hour's (or one old entry's) events. One that does not have the fields
+    attribution reads (none is written so, but a report must not fail on it) is
+    left out, not the whole hour."""
+    try:
+        return _decode_events(raw)
+    except msgspec.ValidationError:
+        kept = []
+        for loose in _decode_loose(raw):
+            try:
+                kept.append(msgspec.convert(loose, StoredEvent))
+            except msgspec.ValidationError:
+                continue
+        return kept
 
 
 async def read_events(
-    redis: AsyncRedis, store_id: str, first_id_ms: int, last_id_ms: int, since_ms: int
-) -> list[dict[str, Any]]:
-    """The events attribution needs (popups, showcases, carts, purchases) from the
-    attribution log's entries received between the two times, with `ts` from
-    `since_ms` on; read in pages, so that no single reply is huge."""
-    kept: list[dict[str, Any]] = []
+    redis: AsyncRedis,
+    store_id: str,
+    first_id_ms: int,
+    last_id_ms: int,
+    since_ms: int,
+    types: frozenset[str] = RELEVANT_TYPES,
+) -> list[StoredEvent]:
+    """The events attribution needs (popups, showcases, carts, purchases; or only
+    `types`) that arrived between the two times, with `ts` from `since_ms` on: a
+    string an hour (`keys.attribution_hour`), and the stream older versions wrote."""
+    hours = range(first_id_ms // HOUR_MS, last_id_ms // HOUR_MS + 1)
+    async with redis.pipeline(transaction=False) as pipe:
+        for hour in hours:
+            pipe.get(keys.attribution_hour(store_id, hour))
+        blobs = await pipe.execute()
+    kept: list[StoredEvent] = []
+    for blob in blobs:
+        if blob:
+            # Each event follows a comma: the first one makes the array's start.
+            for event in _decode(b"[" + blob[1:] + b"]"):
+                if event.ts >= since_ms and event.type in types:
+                    kept.append(event)
     start = f"{first_id_ms}-0"
     while True:
         entries = await redis.xrange(
             keys.attribution_log(store_id), min=start, max=str(last_id_ms), count=STREAM_PAGE
         )
         for _, fields in entries:
-            for event in _decode_entry(fields[b"events"]):
-                if event["ts"] >= since_ms and event["type"] in RELEVANT_TYPES:
+            for event in _decode(fields[b"events"]):
+                if event.ts >= since_ms and event.type in types:
                     kept.append(event)
         if len(entries) < STREAM_PAGE:
             return kept

@@ -36,6 +36,7 @@ VISITOR_COUNTS = "vc"
 IMPORTED = "imported:"
 VISITOR_ITEMS = "vi:"
 ATTRIBUTION_LOG = "attrib"
+ATTRIBUTION_HOUR = "ah:"
 CUSTOMER_ITEMS = "ci:"
 LIVE = "live:"
 SESSION_LOG = "sessions"
@@ -93,11 +94,26 @@ def events(store_id: str) -> str:
     return f"{store_prefix(store_id)}events"
 
 
+def rank_scratch(store_id: str) -> str:
+    """Sorted set that exists only inside one script call: the union of a
+    dimension's rankings, of which the script returns the top."""
+    return f"{store_prefix(store_id)}rank-scratch"
+
+
+def attribution_hour(store_id: str, hour: int) -> str:
+    """String: the events popup and showcase statistics read (popups, showcases,
+    carts, purchases), only the fields they read, that arrived in one UTC hour
+    (hours since the epoch), each as a JSON object after a comma. A report reads
+    these instead of every page view: one GET an hour and one decode, where a
+    stream would cost an entry (and a parse in Python) per request. Each expires
+    after the retention period from its first write."""
+    return f"{store_prefix(store_id)}{ATTRIBUTION_HOUR}{hour}"
+
+
 def attribution_log(store_id: str) -> str:
-    """Stream of the events popup and showcase statistics read (popups, showcases,
-    carts, purchases), only the fields they read, an entry per ingest call (field
-    `events`, a JSON array): a report reads these instead of every page view.
-    Trimmed like `events`."""
+    """Stream of the same events, an entry per ingest call (field `events`, a JSON
+    array), as versions before `attribution_hour` wrote them: still read and
+    erased from until it empties, never written."""
     return f"{store_prefix(store_id)}{ATTRIBUTION_LOG}"
 
 

@@ -74,7 +74,7 @@ _INGEST = """
 --               category viewed or "", quarter-hour of ts, dims, currency or "",
 --               engaged ms, customer id or "", item ids (tab-separated) of a
 --               view, cart addition or purchase or "", what attribution reads of
---               it (keys.attribution_log; JSON) or ""], ...]
+--               it (keys.attribution_hour; JSON) or ""], ...]
 --              dims: the session's dimension values if it starts with this event,
 --              tab-separated in the order of DIMENSIONS (collect/ingest.py)
 --     cat      [[item_id, card JSON], ...]: product data seen in view_item events,
@@ -512,9 +512,13 @@ if #all_events > 0 then
   redis.call('XADD', KEYS[1], '*', 'events', '[' .. table.concat(all_events, ',') .. ']')
 end
 if #attributed > 0 then
-  local log = P .. '$ATTRIBUTION_LOG'
-  redis.call('XADD', log, '*', 'events', '[' .. table.concat(attributed, ',') .. ']')
-  redis.call('XTRIM', log, 'MINID', '~', plan.minid)
+  -- Appended to the arrival hour's string, each event after a comma; the first
+  -- append makes the key, and sets its lifetime.
+  local log = P .. '$ATTRIBUTION_HOUR' .. math.floor(plan.minute / 60)
+  local added = ',' .. table.concat(attributed, ',')
+  if redis.call('APPEND', log, added) == #added then redis.call('EXPIRE', log, plan.tx_ttl) end
+  -- What older versions wrote ages out as it did.
+  redis.call('XTRIM', P .. '$ATTRIBUTION_LOG', 'MINID', '~', plan.minid)
 end
 if plan.hist then
   -- Past periods changed: their distinct visitors are counted again when asked.
@@ -584,6 +588,7 @@ INGEST = Template(_INGEST).substitute(
     SETTLED_SUMS=keys.SETTLED_SUMS,
     IMPORTED=keys.IMPORTED,
     ATTRIBUTION_LOG=keys.ATTRIBUTION_LOG,
+    ATTRIBUTION_HOUR=keys.ATTRIBUTION_HOUR,
     VISITOR_ITEMS=keys.VISITOR_ITEMS,
     CUSTOMER_ITEMS=keys.CUSTOMER_ITEMS,
     VISITOR_COUNTS=keys.VISITOR_COUNTS,
@@ -610,4 +615,58 @@ for i = 1, #ARGV do
   at = at + n
 end
 return out
+"""
+
+# Replaces a string only while it still holds what the caller read (ARGV[1]), and
+# keeps its lifetime; an empty ARGV[2] deletes it. Returns 0 when it changed in the
+# meantime (read again and retry). What WATCH does, also on a Cluster.
+REPLACE_IF_UNCHANGED = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[2] == '' then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+end
+return 1
+"""
+
+# The signed sums of the same fields over many hashes, summed here so that only the
+# totals travel: KEYS the hashes; ARGV[1] the number of fields F, then a sign
+# (1 or -1) per key, then per key which field names it uses (`1` or `2`), then
+# the F names of the first kind, then the F names of the second. (A breakdown's
+# day hashes name a field `value<TAB>metric`, its quarter-hour hashes
+# `dimension<TAB>value<TAB>metric`.) Returns the F totals.
+SIGNED_FIELD_SUMS = """
+local nk, nf = #KEYS, tonumber(ARGV[1])
+local names = {{}, {}}
+for i = 1, nf do
+  names[1][i] = ARGV[1 + 2 * nk + i]
+  names[2][i] = ARGV[1 + 2 * nk + nf + i]
+end
+local totals = {}
+for i = 1, nf do totals[i] = 0 end
+for k = 1, nk do
+  local sign = tonumber(ARGV[1 + k])
+  local fields = names[tonumber(ARGV[1 + nk + k])]
+  -- In slices: unpack() of thousands of values overflows Lua's C stack.
+  for first = 1, nf, 500 do
+    local last = math.min(nf, first + 499)
+    local row = redis.call('HMGET', KEYS[k], unpack(fields, first, last))
+    for i = first, last do
+      local v = row[i - first + 1]
+      if v then totals[i] = totals[i] + sign * tonumber(v) end
+    end
+  end
+end
+return totals
+"""
+
+# The top ARGV[1] members of the union of the sorted sets KEYS[2..], by summed
+# score (highest first): the union is made in KEYS[1], a scratch key of the same
+# slot, and deleted before the script returns, so only the top travels.
+TOP_OF_UNION = """
+redis.call('ZUNIONSTORE', KEYS[1], #KEYS - 1, unpack(KEYS, 2))
+local top = redis.call('ZREVRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
+redis.call('DEL', KEYS[1])
+return top
 """
