@@ -124,6 +124,7 @@ async def erase_visitor(redis: AsyncRedis, store_id: str, vid: str) -> dict[str,
         redis, keys.attribution_log(store_id), b"events", other_event
     )
     hourly = await _rewrite_hours(redis, store_id, other_event)
+    await redis.incr(keys.report_generation(store_id))
     attributed.items += hourly.items
     attributed.sessions |= hourly.sessions
     attributed.transactions |= hourly.transactions

@@ -23,13 +23,13 @@ from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from widget_server.analytics import walks
 from widget_server.analytics.attribution import (
     _NO_LIFT,
     NONE,
     Event,
     _lift_by,
     _minor,
-    _showcase_attribution,
     prepare,
 )
 from widget_server.analytics.lift import Group, Lift, compare
@@ -39,7 +39,7 @@ from widget_server.collect.money import from_minor
 from widget_server.popups.rulebook import Rulebook
 from widget_server.popups.schema import StoreSettings
 from widget_server.storage import keys
-from widget_server.storage.clock import MAX_EVENT_AGE_MS
+from widget_server.storage.clock import MAX_EVENT_AGE_MS, now_ms
 from widget_server.storage.connect import AsyncRedis
 
 DAY_MS = 86_400_000
@@ -276,14 +276,17 @@ async def showcases(
     period = day_range(first, last, zone)
     window_ms = settings.attribution_window_days * DAY_MS
     since = period.start_ms - window_ms
-    raw = await read_events(
-        redis, store_id, since, period.end_ms + MAX_EVENT_AGE_MS, since, _SHOWCASE_TYPES
+    walk = await walks.walk_range(
+        redis,
+        store_id,
+        "showcases",
+        lambda: walks.ShowcaseWalk(period.start_ms, window_ms),
+        walks.SHOWCASE_TYPES,
+        since,
+        period.end_ms,
+        now_ms(),
     )
-    report = await asyncio.to_thread(
-        lambda: _showcase_attribution(
-            prepare(raw, end_ms=period.end_ms - 1), period.start_ms, window_ms
-        )
-    )
+    report = walk.result()
     strategies = {slot.slot: slot.strategy for slot in settings.showcases}
     rows = []
     for placement, figures in report.placements.items():

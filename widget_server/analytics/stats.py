@@ -106,10 +106,13 @@ async def read_events(
     last_id_ms: int,
     since_ms: int,
     types: frozenset[str] = RELEVANT_TYPES,
+    until_ms: int | None = None,
 ) -> list[StoredEvent]:
     """The events attribution needs (popups, showcases, carts, purchases; or only
-    `types`) that arrived between the two times, with `ts` from `since_ms` on: a
-    string an hour (`keys.attribution_hour`), and the stream older versions wrote."""
+    `types`) that arrived between the two times, with `ts` from `since_ms` on (and
+    before `until_ms`): a string an hour (`keys.attribution_hour`), and the stream
+    older versions wrote."""
+    until = until_ms if until_ms is not None else 2**63
     hours = range(first_id_ms // HOUR_MS, last_id_ms // HOUR_MS + 1)
     async with redis.pipeline(transaction=False) as pipe:
         for hour in hours:
@@ -120,7 +123,7 @@ async def read_events(
         if blob:
             # Each event follows a comma: the first one makes the array's start.
             for event in _decode(b"[" + blob[1:] + b"]"):
-                if event.ts >= since_ms and event.type in types:
+                if since_ms <= event.ts < until and event.type in types:
                     kept.append(event)
     start = f"{first_id_ms}-0"
     while True:
@@ -129,7 +132,7 @@ async def read_events(
         )
         for _, fields in entries:
             for event in _decode(fields[b"events"]):
-                if event.ts >= since_ms and event.type in types:
+                if since_ms <= event.ts < until and event.type in types:
                     kept.append(event)
         if len(entries) < STREAM_PAGE:
             return kept

@@ -94,6 +94,12 @@ def events(store_id: str) -> str:
     return f"{store_prefix(store_id)}events"
 
 
+def report_generation(store_id: str) -> str:
+    """Counter: bumped by whatever rewrites stored events (an erasure), so that
+    the walks a process kept of them (`analytics/walks.py`) are walked again."""
+    return f"{store_prefix(store_id)}report-generation"
+
+
 def rank_scratch(store_id: str) -> str:
     """Sorted set that exists only inside one script call: the union of a
     dimension's rankings, of which the script returns the top."""

@@ -1,0 +1,490 @@
+"""The popup and showcase reports as walks over a range's events in time order that
+can stop and go on, so that the part of a range no event can reach any more is
+walked once, not on every request.
+
+An event is refused once it is 47 hours old (`MAX_EVENT_AGE_MS`), so the events
+whose `ts` is before `now - SETTLED_MS` are all in, for good. `walk_range` keeps,
+per process, the walk of a range up to that moment (a *checkpoint*, rounded down
+to the hour); a request copies it and walks only what came after: the last two
+days, whatever the range. When the moment has moved on by an hour or more, the
+checkpoint is walked on to it first. An erasure or an import (anything that
+rewrites stored events) bumps the store's `keys.report_generation`, which drops
+the store's checkpoints.
+
+Fed in slices, a walk gives what one walk over all the events would give, because
+the slices are taken by `ts` and each is taken in `ts` order (ties in arrival
+order), as `attribution.prepare` does. Repeated event ids are skipped within a
+slice: a repeat is the same event (the ingest script drops those it sees within
+48 hours), with the same `ts`, so it never falls in another slice. Repeated orders
+(a transaction id seen before) are skipped across slices.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import dataclasses
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+from widget_server.analytics.attribution import (
+    _ALL,
+    _NO_LIFT,
+    NONE,
+    Event,
+    ShowcaseFigures,
+    ShowcaseReport,
+    StoredEvent,
+    _Click,
+    _credited_click,
+    _minor,
+    _ShowcaseTally,
+    line_revenues_minor,
+    order_key,
+)
+from widget_server.analytics.lift import Group, Lift, compare
+from widget_server.analytics.stats import read_events
+from widget_server.collect.money import from_minor
+from widget_server.storage import keys
+from widget_server.storage.clock import MAX_EVENT_AGE_MS
+from widget_server.storage.connect import AsyncRedis
+
+HOUR_MS = 3_600_000
+# Before this long ago, no event can arrive any more (see the module's docstring).
+SETTLED_MS = MAX_EVENT_AGE_MS + HOUR_MS
+# Checkpoints a process keeps, the least recently used dropped first: a store's
+# dashboard asks for a handful of ranges (the last 7, 30 and 90 days, ...).
+CHECKPOINTS = 16
+
+
+def _ts(event: Event) -> int:
+    return event.ts
+
+
+class _Walk:
+    """Order and deduplication, shared by the walks below."""
+
+    def __init__(self) -> None:
+        self.index = 0  # events walked so far: an event's place in the whole walk
+        self.seen_orders: set[tuple[str, str]] = set()
+
+    def _fresh(self, events: list[StoredEvent]) -> list[StoredEvent]:
+        seen_ids: set[str] = set()
+        kept = []
+        for event in sorted(events, key=_ts):
+            if event.id in seen_ids:
+                continue
+            seen_ids.add(event.id)
+            if event.type == "purchase":
+                order = order_key(event)
+                if order in self.seen_orders:
+                    continue
+                self.seen_orders.add(order)
+            kept.append(event)
+        return kept
+
+    def _copy_base(self, other: _Walk) -> None:
+        other.index = self.index
+        other.seen_orders = set(self.seen_orders)
+
+
+class LiftWalk:
+    """`attribution._lift_by`, fed in order: per value of `field` (and of all values
+    together under `overall`), treated sessions against held-out ones."""
+
+    def __init__(self, start_ms: int, treated: str, held: str, field: str, overall: str | None):
+        self.start_ms, self.treated, self.held = start_ms, treated, held
+        self.field, self.overall = field, overall
+        # (value, session) -> event index * 4 + 2 if treated + 1 if counted: ints,
+        # which the cycle collector does not walk.
+        self.assignments: dict[tuple[str, str], int] = {}
+        self.last_purchase: dict[str, int] = {}  # session -> index of its last purchase
+
+    def see(self, index: int, event: StoredEvent) -> None:
+        kind = event.type
+        if kind == "purchase":
+            self.last_purchase[event.sid] = index
+            return
+        if kind != self.treated and kind != self.held:
+            return
+        sid = event.sid
+        treated = kind == self.treated
+        value = getattr(event, self.field) or NONE
+        packed = index * 4 + (2 if treated else 0) + (1 if event.ts >= self.start_ms else 0)
+        for key in (value, self.overall) if self.overall is not None else (value,):
+            current = self.assignments.get((key, sid))
+            if current is not None and (current & 2 or not treated):
+                continue
+            self.assignments[(key, sid)] = packed
+
+    def copy(self) -> LiftWalk:
+        other = copy.copy(self)
+        other.assignments = dict(self.assignments)
+        other.last_purchase = dict(self.last_purchase)
+        return other
+
+    def result(self) -> dict[str, Lift]:
+        groups: defaultdict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+        for (key, sid), packed in self.assignments.items():
+            if not packed & 1:
+                continue
+            counts = groups[key]
+            offset = 0 if packed & 2 else 2
+            counts[offset] += 1
+            counts[offset + 1] += self.last_purchase.get(sid, -1) > packed >> 2
+        return {
+            key: compare(Group(t_n, t_x), Group(h_n, h_x))
+            for key, (t_n, t_x, h_n, h_x) in groups.items()
+        }
+
+
+# -- popups --------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class PopupTally:
+    shown: set[str] = dataclasses.field(default_factory=set)
+    suppressed: set[str] = dataclasses.field(default_factory=set)
+    clicked: set[str] = dataclasses.field(default_factory=set)
+    closed: set[str] = dataclasses.field(default_factory=set)
+    click_orders: int = 0
+    click_revenue: int = 0
+    view_orders: int = 0
+    view_revenue: int = 0
+
+    def copy(self) -> PopupTally:
+        return dataclasses.replace(
+            self,
+            shown=set(self.shown),
+            suppressed=set(self.suppressed),
+            clicked=set(self.clicked),
+            closed=set(self.closed),
+        )
+
+    def as_json(self, currency: str, signups: int) -> dict[str, Any]:
+        shown = len(self.shown)
+        revenue = self.click_revenue + self.view_revenue
+        return {
+            "shown": shown,
+            "suppressed": len(self.suppressed),
+            "clicks": len(self.clicked),
+            "click_through_rate": len(self.clicked) / shown if shown else None,
+            "closes": len(self.closed),
+            "signups": signups,
+            "orders": self.click_orders + self.view_orders,
+            "revenue": from_minor(revenue, currency),
+            "orders_by_click": self.click_orders,
+            "revenue_by_click": from_minor(self.click_revenue, currency),
+            "orders_by_view": self.view_orders,
+            "revenue_by_view": from_minor(self.view_revenue, currency),
+            "revenue_per_impression": from_minor(revenue, currency) / shown if shown else None,
+        }
+
+
+POPUP_TYPES = frozenset(
+    {"popup_shown", "popup_suppressed", "popup_click", "popup_close", "purchase"}
+)
+_SESSION_SETS = {
+    "popup_shown": "shown",
+    "popup_suppressed": "suppressed",
+    "popup_click": "clicked",
+    "popup_close": "closed",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class PopupResult:
+    figures: dict[str, tuple[PopupTally, dict[str, PopupTally]]]  # rule -> (total, variants)
+    variant_lifts: dict[tuple[str, str], Lift]
+    lifts: dict[str, Lift]
+
+
+class PopupWalk(_Walk):
+    """Per rule and variant: sessions shown, held out, clicked and closed (from
+    `start_ms` on); orders credited by last click, else by last view, within
+    `window_ms`; and lift against the holdout, of each rule and of each variant
+    (against its rule's holdout). See `campaigns.py` for the rules."""
+
+    def __init__(self, start_ms: int, window_ms: int) -> None:
+        super().__init__()
+        self.start_ms, self.window_ms = start_ms, window_ms
+        self.tallies: dict[tuple[str, str | None], PopupTally] = {}
+        self.last_click: dict[str, tuple[str, str, int]] = {}  # visitor -> (rule, variant, ts)
+        self.last_shown: dict[str, tuple[str, str, int]] = {}
+        self.rule_lift = LiftWalk(start_ms, "popup_shown", "popup_suppressed", "popup_id", None)
+        # Variant lift: (rule, variant) -> session -> index * 2 + 1 if counted.
+        self.treated: dict[tuple[str, str], dict[str, int]] = {}
+        self.treated_rule: dict[str, set[str]] = {}
+        self.held: dict[str, dict[str, int]] = {}
+
+    def _tally(self, key: tuple[str, str | None]) -> PopupTally:
+        tally = self.tallies.get(key)
+        if tally is None:
+            tally = self.tallies[key] = PopupTally()
+        return tally
+
+    def feed(self, events: list[StoredEvent]) -> None:
+        start_ms, window_ms = self.start_ms, self.window_ms
+        for event in self._fresh(events):
+            index = self.index
+            self.index += 1
+            self.rule_lift.see(index, event)
+            kind, ts = event.type, event.ts
+            counted = ts >= start_ms
+            if kind in _SESSION_SETS:
+                rule = event.popup_id
+                if not rule:
+                    continue
+                variant = event.variant or NONE
+                if kind == "popup_click":
+                    self.last_click[event.vid] = (rule, variant, ts)
+                elif kind == "popup_shown":
+                    self.last_shown[event.vid] = (rule, variant, ts)
+                if counted:
+                    for key in ((rule, None), (rule, variant)):
+                        getattr(self._tally(key), _SESSION_SETS[kind]).add(event.sid)
+                self._assign(index, event, rule, variant, counted)
+            elif kind == "purchase" and counted:
+                self._credit(event, ts, window_ms)
+
+    def _assign(
+        self, index: int, event: StoredEvent, rule: str, variant: str, counted: bool
+    ) -> None:
+        sid, packed = event.sid, index * 2 + (1 if counted else 0)
+        if event.type == "popup_shown":
+            sessions = self.treated.setdefault((rule, variant), {})
+            if sid in sessions:
+                return
+            sessions[sid] = packed
+            self.treated_rule.setdefault(rule, set()).add(sid)
+            self.held.get(rule, {}).pop(sid, None)
+        elif event.type == "popup_suppressed":
+            held = self.held.setdefault(rule, {})
+            if sid not in held and sid not in self.treated_rule.get(rule, ()):
+                held[sid] = packed
+
+    def _credit(self, event: StoredEvent, ts: int, window_ms: int) -> None:
+        by_click = self.last_click.get(event.vid)
+        if by_click is not None and ts - by_click[2] > window_ms:
+            by_click = None
+        by_view = self.last_shown.get(event.vid)
+        if by_view is not None and ts - by_view[2] > window_ms:
+            by_view = None
+        target = by_click or by_view
+        if target is None:
+            return
+        revenue = _minor(event.value)
+        for key in ((target[0], None), (target[0], target[1])):
+            tally = self._tally(key)
+            if by_click is not None:
+                tally.click_orders += 1
+                tally.click_revenue += revenue
+            else:
+                tally.view_orders += 1
+                tally.view_revenue += revenue
+
+    def copy(self) -> PopupWalk:
+        other = PopupWalk(self.start_ms, self.window_ms)
+        self._copy_base(other)
+        other.tallies = {key: tally.copy() for key, tally in self.tallies.items()}
+        other.last_click = dict(self.last_click)
+        other.last_shown = dict(self.last_shown)
+        other.rule_lift = self.rule_lift.copy()
+        other.treated = {key: dict(s) for key, s in self.treated.items()}
+        other.treated_rule = {key: set(s) for key, s in self.treated_rule.items()}
+        other.held = {key: dict(s) for key, s in self.held.items()}
+        return other
+
+    def result(self) -> PopupResult:
+        figures: dict[str, tuple[PopupTally, dict[str, PopupTally]]] = {}
+        for (rule, variant), tally in sorted(
+            self.tallies.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")
+        ):
+            if variant is None:
+                figures[rule] = (tally, {})
+            else:
+                figures.setdefault(rule, (PopupTally(), {}))[1][variant] = tally
+        return PopupResult(figures, self._variant_lifts(), self.rule_lift.result())
+
+    def _variant_lifts(self) -> dict[tuple[str, str], Lift]:
+        last_purchase = self.rule_lift.last_purchase
+
+        def group(assigned: dict[str, int]) -> Group:
+            counted = [(sid, packed) for sid, packed in assigned.items() if packed & 1]
+            converted = sum(last_purchase.get(sid, -1) > packed >> 1 for sid, packed in counted)
+            return Group(len(counted), converted)
+
+        return {
+            (rule, variant): compare(group(sessions), group(self.held.get(rule, {})))
+            for (rule, variant), sessions in self.treated.items()
+        }
+
+
+# -- showcases -----------------------------------------------------------------------
+
+SHOWCASE_TYPES = frozenset(
+    {"showcase_view", "showcase_suppressed", "showcase_click", "add_to_cart", "purchase"}
+)
+
+
+def _copy_showcase_tally(tally: _ShowcaseTally) -> _ShowcaseTally:
+    return dataclasses.replace(
+        tally,
+        view_sessions=set(tally.view_sessions),
+        click_sessions=set(tally.click_sessions),
+        suppressed=set(tally.suppressed),
+        credit=dataclasses.replace(tally.credit, orders=set(tally.credit.orders)),
+        rec_ids=defaultdict(
+            type(tally.credit),
+            {
+                rec: dataclasses.replace(credit, orders=set(credit.orders))
+                for rec, credit in tally.rec_ids.items()
+            },
+        ),
+    )
+
+
+class ShowcaseWalk(_Walk):
+    """Per placement: views, clicks, sessions held out, the cart additions and
+    bought items credited to a click (`attribution._showcase_tallies`), and lift;
+    and the lift of all placements together."""
+
+    def __init__(self, start_ms: int, window_ms: int) -> None:
+        super().__init__()
+        self.start_ms, self.window_ms = start_ms, window_ms
+        self.tallies: defaultdict[str, _ShowcaseTally] = defaultdict(_ShowcaseTally)
+        self.clicks: dict[tuple[str, str], list[_Click]] = {}  # (visitor, item) -> clicks
+        self.lift = LiftWalk(start_ms, "showcase_view", "showcase_suppressed", "placement", _ALL)
+
+    def feed(self, events: list[StoredEvent]) -> None:
+        start_ms, tallies = self.start_ms, self.tallies
+        for event in self._fresh(events):
+            self.lift.see(self.index, event)
+            self.index += 1
+            kind, sid = event.type, event.sid
+            counted = event.ts >= start_ms
+            placement = event.placement or NONE
+            if kind == "showcase_view" and counted:
+                tallies[placement].views += 1
+                tallies[placement].view_sessions.add(sid)
+            elif kind == "showcase_suppressed" and counted:
+                tallies[placement].suppressed.add(sid)
+            elif kind == "showcase_click":
+                click = _Click(event.ts, sid, placement, event.rec_id or NONE)
+                for item in event.items:
+                    self.clicks.setdefault((event.vid, item.item_id), []).append(click)
+                if counted:
+                    tallies[placement].clicks += 1
+                    tallies[placement].click_sessions.add(sid)
+            elif kind in ("add_to_cart", "purchase") and counted:
+                self._credit(event, kind)
+
+    def _credit(self, event: StoredEvent, kind: str) -> None:
+        items = event.items
+        revenues = line_revenues_minor(event) if kind == "purchase" else [0] * len(items)
+        for item, revenue in zip(items, revenues, strict=True):
+            credited = _credited_click(
+                self.clicks.get((event.vid, item.item_id)), event, self.window_ms
+            )
+            if credited is None:
+                continue
+            tally = self.tallies[credited.placement]
+            for credit in (tally.credit, tally.rec_ids[credited.rec_id]):
+                if kind == "add_to_cart":
+                    credit.add_to_carts += 1
+                else:
+                    credit.orders.add(order_key(event))
+                    credit.items_purchased += 1
+                    credit.revenue_minor += revenue
+
+    def copy(self) -> ShowcaseWalk:
+        other = ShowcaseWalk(self.start_ms, self.window_ms)
+        self._copy_base(other)
+        other.tallies = defaultdict(
+            _ShowcaseTally, {p: _copy_showcase_tally(t) for p, t in self.tallies.items()}
+        )
+        other.clicks = {key: list(clicks) for key, clicks in self.clicks.items()}
+        other.lift = self.lift.copy()
+        return other
+
+    def result(self) -> ShowcaseReport:
+        lifts = self.lift.result()
+        placements = {}
+        for placement in sorted(self.tallies.keys() | (lifts.keys() - {_ALL})):
+            tally = self.tallies.get(placement) or _ShowcaseTally()
+            placements[placement] = ShowcaseFigures(
+                tally.views,
+                tally.clicks,
+                len(tally.view_sessions),
+                len(tally.click_sessions),
+                len(tally.suppressed),
+                tally.credit.freeze(),
+                {rec: credit.freeze() for rec, credit in sorted(tally.rec_ids.items())},
+                lifts.get(placement) or _NO_LIFT,
+            )
+        return ShowcaseReport(placements, lifts.get(_ALL) or _NO_LIFT)
+
+
+# -- checkpoints ---------------------------------------------------------------------
+
+
+W = TypeVar("W", PopupWalk, ShowcaseWalk)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Checkpoint:
+    generation: int
+    upto_ms: int  # every event before this moment has been walked
+    walk: Any  # never changed once kept: requests walk on from copies
+
+
+_checkpoints: OrderedDict[tuple[Any, ...], _Checkpoint] = OrderedDict()
+
+
+async def walk_range(
+    redis: AsyncRedis,
+    store_id: str,
+    name: str,
+    new_walk: Callable[[], W],
+    types: frozenset[str],
+    since_ms: int,
+    end_ms: int,
+    now_ms: int,
+    parameters: tuple[Any, ...] = (),
+) -> W:
+    """The walk of the events of `types` with `ts` in [since_ms, end_ms): started
+    from (and leaving behind) this process's checkpoint of the same report,
+    range and `parameters`."""
+    generation = int(await redis.get(keys.report_generation(store_id)) or 0)
+    settled = min(end_ms, (now_ms - SETTLED_MS) // HOUR_MS * HOUR_MS)
+    key = (store_id, name, since_ms, end_ms, *parameters)
+    kept = _checkpoints.get(key)
+    walk: W
+    if kept is not None and kept.generation == generation and kept.upto_ms <= settled:
+        _checkpoints.move_to_end(key)
+        walk, upto = cast(W, kept.walk), kept.upto_ms
+    else:
+        kept, walk, upto = None, new_walk(), since_ms
+    if settled > upto:
+        # The copy is walked on: a checkpoint another request is copying is never
+        # changed under it.
+        if kept is not None and walk is kept.walk:
+            walk = walk.copy()
+        # Read up to now, not only to 47 hours after `settled`: an event that came
+        # under another clock (a test's, a skewed server's) is still found.
+        events = await read_events(redis, store_id, upto, now_ms, upto, types, until_ms=settled)
+        await asyncio.to_thread(walk.feed, events)
+        _checkpoints[key] = _Checkpoint(generation, settled, walk)
+        _checkpoints.move_to_end(key)
+        while len(_checkpoints) > CHECKPOINTS:
+            _checkpoints.popitem(last=False)
+        upto = settled
+    if upto >= end_ms:
+        return walk
+    live = await read_events(redis, store_id, upto, now_ms, upto, types, until_ms=end_ms)
+    walk = walk.copy()
+    # Walking events is CPU work: off the event loop, so that the worker keeps
+    # answering collect and decide meanwhile.
+    await asyncio.to_thread(walk.feed, live)
+    return walk
