@@ -225,3 +225,78 @@ def test_a_customer_on_two_devices_counts_once_and_no_address_is_stored(shop, se
             kind = r.type(key).decode()
             dump = r.dump(key) or b""
             assert b"example.com" not in dump.lower(), (key, kind)
+
+
+def test_what_a_process_kept_of_the_order_log_follows_imports_and_erasures(settings) -> None:
+    """Orders over two days old are read once per process (`customers._orders`);
+    an import of past orders, or an erasure, makes the next answer read them
+    again, so it never misses or keeps one."""
+    from datetime import UTC
+
+    from widget_server.analytics import customers
+
+    store, secret = make_store(settings)
+    auth = {"authorization": f"Bearer {secret}"}
+    today = datetime.now(UTC).date()
+
+    def orders_file(rows: list[tuple[str, str, int]]) -> bytes:
+        lines = ["order_id,sku,qty,price,date,customer_id"]
+        for order, customer, days_ago in rows:
+            day = today - timedelta(days=days_ago)
+            lines.append(f"{order},A,1,10.00,{day.isoformat()}T12:00:00,{customer}")
+        return ("\n".join(lines) + "\n").encode()
+
+    params = {"from": str(today - timedelta(days=29)), "to": str(today)}
+    with TestClient(create_app(settings), headers={"user-agent": BROWSER_UA}) as client:
+
+        def customers_of_the_period() -> int:
+            answer = client.get("/v1/stats/retention", params=params, headers=auth)
+            assert answer.status_code == 200, answer.text
+            return int(answer.json()["figures"]["customers"])
+
+        first = orders_file([("1", "c1", 20), ("2", "c2", 10)])
+        imported = client.post("/v1/admin/import?format=orders", content=first, headers=auth)
+        assert imported.json()["imported"]["orders"] == 2, imported.text
+        assert customers_of_the_period() == 2
+        assert len(customers._orders[store.id].items) == 2
+
+        more = orders_file([("3", "c3", 15), ("4", "c1", 5)])
+        assert client.post(
+            "/v1/admin/import?format=orders", content=more, headers=auth
+        ).json()["imported"]["orders"] == 2  # fmt: skip
+        assert customers_of_the_period() == 3  # c1, c2, c3
+
+        assert client.delete("/v1/admin/visitors/c2", headers=auth).status_code == 200
+        assert customers_of_the_period() == 2
+        assert len(customers._orders[store.id].items) == 3
+
+
+def test_what_a_process_kept_of_the_session_log_grows_with_it(settings) -> None:
+    """The session log is read once per entry (`customers._starts`): a later answer
+    reads only the entries after, and one after an erasure reads it all again."""
+    from widget_server.analytics import customers
+    from widget_server.storage.clock import now_ms
+    from widget_server.storage.connect import run_with_storage
+
+    store, secret = make_store(settings)
+    auth = {"authorization": f"Bearer {secret}"}
+    now = now_ms()
+
+    def visit(vid: str, ts: int) -> dict[str, Any]:
+        return {"id": f"{vid}-{ts}", "type": "page_view", "ts": ts, "vid": vid, "sid": vid,
+                "url": "https://shop.example/"}  # fmt: skip
+
+    def starts() -> list[tuple[str, int]]:
+        return run_with_storage(settings, lambda r: customers.session_starts(r, store.id))
+
+    with TestClient(create_app(settings), headers={"user-agent": BROWSER_UA}) as client:
+        first = [visit("v1", now - 3_000), visit("v2", now - 2_000)]
+        client.post("/v1/collect", json={"k": store.public_key, "events": first})
+        assert starts() == [("v1", now - 3_000), ("v2", now - 2_000)]
+        kept = customers._starts[store.id]
+        client.post("/v1/collect", json={"k": store.public_key, "events": [visit("v3", now)]})
+        assert starts() == [("v1", now - 3_000), ("v2", now - 2_000), ("v3", now)]
+        assert customers._starts[store.id].items[:2] == kept.items  # only the new entry read
+        assert kept.items == [("v1", now - 3_000), ("v2", now - 2_000)]  # left unchanged
+        assert client.delete("/v1/admin/visitors/v1", headers=auth).status_code == 200
+        assert sorted(starts()) == [("v2", now - 2_000), ("v3", now)]

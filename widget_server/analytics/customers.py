@@ -25,40 +25,50 @@ Orders in another currency than the store's count as orders, never as revenue.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import itertools
 import statistics
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import msgspec
+
 from widget_server.collect.money import from_minor
 from widget_server.storage import keys
+from widget_server.storage.clock import MAX_EVENT_AGE_MS
+from widget_server.storage.clock import now_ms as clock_now
 from widget_server.storage.connect import AsyncRedis
 
 DAY_MS = 86_400_000
 YEAR_MS = 365 * DAY_MS
 MAX_LIFETIME_YEARS = 10.0
 LOG_PAGE = 10_000
+HOUR_MS = 3_600_000
+# Orders before this long ago are final (see `orders_until`).
+SETTLED_MS = MAX_EVENT_AGE_MS + HOUR_MS
+KEPT_STORES = 16
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Order:
+class Order(msgspec.Struct, frozen=True, gc=False):
+    """Untracked by the cycle collector: a process keeps a store's orders."""
+
     ts: int
     customer: str
     minor: int
     currency: str  # '' for the store's own
 
 
-async def orders_until(redis: AsyncRedis, store_id: str, end_ms: int) -> list[Order]:
-    """Every counted order before `end_ms`, oldest first."""
+async def _read_orders(redis: AsyncRedis, store_id: str, low: int, high: int) -> list[Order]:
+    """The orders with `low <= ts < high`, oldest first."""
     out: list[Order] = []
     start = 0
     while True:
         page = await redis.zrangebyscore(
-            keys.order_log(store_id), "-inf", f"({end_ms}", start=start, num=LOG_PAGE,
+            keys.order_log(store_id), low, f"({high}", start=start, num=LOG_PAGE,
             withscores=True,
         )  # fmt: skip
         for member, score in page:
@@ -67,6 +77,56 @@ async def orders_until(redis: AsyncRedis, store_id: str, end_ms: int) -> list[Or
         if len(page) < LOG_PAGE:
             return out
         start += LOG_PAGE
+
+
+@dataclasses.dataclass(frozen=True)
+class _Kept:
+    generation: int
+    upto: Any  # orders: a time; session starts: the last entry id read
+    items: list[Any]  # never changed once kept: a request extends a copy
+    bounds: list[Any] = dataclasses.field(default_factory=list)
+
+
+# What this process has read of each store's logs, the least recently used store
+# dropped first.
+_orders: OrderedDict[str, _Kept] = OrderedDict()
+_starts: OrderedDict[str, _Kept] = OrderedDict()
+
+
+def _keep(cache: OrderedDict[str, _Kept], store_id: str, kept: _Kept) -> None:
+    cache[store_id] = kept
+    cache.move_to_end(store_id)
+    while len(cache) > KEPT_STORES:
+        cache.popitem(last=False)
+
+
+async def _generation(redis: AsyncRedis, store_id: str) -> int:
+    return int(await redis.get(keys.report_generation(store_id)) or 0)
+
+
+async def orders_until(
+    redis: AsyncRedis, store_id: str, end_ms: int, now_ms: int | None = None
+) -> list[Order]:
+    """Every counted order before `end_ms`, oldest first. Orders more than 48 hours
+    old are final (a live one is refused once 47 hours old; an import or an erasure
+    bumps `keys.report_generation`): this process reads them once, and then only
+    those after."""
+    settled = ((now_ms if now_ms is not None else clock_now()) - SETTLED_MS) // HOUR_MS * HOUR_MS
+    generation = await _generation(redis, store_id)
+    kept = _orders.get(store_id)
+    if kept is None or kept.generation != generation:
+        kept = _Kept(generation, 0, [])
+    if settled > kept.upto:
+        more = await _read_orders(redis, store_id, kept.upto, settled)
+        kept = _Kept(generation, settled, kept.items + more)
+        _keep(_orders, store_id, kept)
+    if end_ms <= kept.upto:
+        return kept.items[: bisect.bisect_left(kept.items, end_ms, key=_order_ts)]
+    return kept.items + await _read_orders(redis, store_id, kept.upto, end_ms)
+
+
+def _order_ts(order: Order) -> int:
+    return order.ts
 
 
 def _in_store_currency(order: Order, currency: str) -> bool:
@@ -214,16 +274,45 @@ def cohorts(
     return rows
 
 
+def _entry_id(raw: bytes) -> tuple[int, int]:
+    ms, _, seq = raw.decode().partition("-")
+    return int(ms), int(seq or 0)
+
+
 async def session_starts(redis: AsyncRedis, store_id: str) -> list[tuple[str, int]]:
-    """(visitor id, time) of every session start the session log keeps."""
-    out: list[tuple[str, int]] = []
-    start = "-"
+    """(visitor id, time) of every session start the session log keeps. The log
+    only grows at its end (and is trimmed at its start): this process reads each
+    entry once; an erasure, which rewrites entries, bumps `keys.report_generation`."""
+    generation = await _generation(redis, store_id)
+    kept = _starts.get(store_id)
+    if kept is None or kept.generation != generation:
+        kept = _Kept(generation, "-", [], [])
+    log = keys.session_log(store_id)
+    first = await redis.xrange(log, count=1)
+    # `bounds`: per entry read, its id and where its pairs start in `items`.
+    pairs, bounds = kept.items, kept.bounds
+    if not first:
+        pairs, bounds = [], []
+    elif bounds and bounds[0][0] < _entry_id(first[0][0]):
+        # Trimmed since: drop the entries that are gone.
+        cut = bisect.bisect_left(bounds, (_entry_id(first[0][0]), 0))
+        offset = bounds[cut][1] if cut < len(bounds) else len(pairs)
+        pairs, bounds = pairs[offset:], [(e, at - offset) for e, at in bounds[cut:]]
+    new_pairs: list[tuple[str, int]] = []
+    new_bounds: list[tuple[tuple[int, int], int]] = []
+    start = kept.upto
     while True:
-        entries = await redis.xrange(keys.session_log(store_id), min=start, count=LOG_PAGE)
-        for _, fields in entries:
+        entries = await redis.xrange(log, min=start, count=LOG_PAGE)
+        for entry_id, fields in entries:
+            new_bounds.append((_entry_id(entry_id), len(pairs) + len(new_pairs)))
             for pair in fields[b"s"].decode().split(";"):
                 vid, _, ts = pair.rpartition(" ")
-                out.append((vid, int(ts)))
+                new_pairs.append((vid, int(ts)))
+        if entries:
+            start = "(" + entries[-1][0].decode()
         if len(entries) < LOG_PAGE:
-            return out
-        start = "(" + entries[-1][0].decode()
+            break
+    if new_pairs or pairs is not kept.items:
+        pairs, bounds = pairs + new_pairs, bounds + new_bounds
+        _keep(_starts, store_id, _Kept(generation, start, pairs, bounds))
+    return pairs

@@ -37,6 +37,7 @@ IMPORTED = "imported:"
 VISITOR_ITEMS = "vi:"
 ATTRIBUTION_LOG = "attrib"
 ATTRIBUTION_HOUR = "ah:"
+REPORT_GENERATION = "report-generation"
 CUSTOMER_ITEMS = "ci:"
 LIVE = "live:"
 SESSION_LOG = "sessions"
@@ -95,9 +96,10 @@ def events(store_id: str) -> str:
 
 
 def report_generation(store_id: str) -> str:
-    """Counter: bumped by whatever rewrites stored events (an erasure), so that
-    the walks a process kept of them (`analytics/walks.py`) are walked again."""
-    return f"{store_prefix(store_id)}report-generation"
+    """Counter: bumped by whatever rewrites stored events or logs of the past (an
+    erasure, an import), so that what a process kept of them (`analytics/walks.py`,
+    `analytics/customers.py`) is read again."""
+    return f"{store_prefix(store_id)}{REPORT_GENERATION}"
 
 
 def rank_scratch(store_id: str) -> str:

@@ -521,8 +521,10 @@ if #attributed > 0 then
   redis.call('XTRIM', P .. '$ATTRIBUTION_LOG', 'MINID', '~', plan.minid)
 end
 if plan.hist then
-  -- Past periods changed: their distinct visitors are counted again when asked.
+  -- Past periods changed: their distinct visitors are counted again when asked,
+  -- and what processes kept of the logs is read again (analytics/customers.py).
   redis.call('DEL', P .. '$VISITOR_COUNTS', P .. '$SETTLED_SUMS')
+  redis.call('INCR', P .. '$REPORT_GENERATION')
 end
 for sid, s in pairs(sessions) do
   local state = s.day .. ' ' .. s.page_views .. ' ' .. (s.engaged and '1' or '0') .. ' '
@@ -595,6 +597,7 @@ INGEST = Template(_INGEST).substitute(
     LIVE=keys.LIVE,
     SESSION_LOG=keys.SESSION_LOG,
     ORDER_LOG=keys.ORDER_LOG,
+    REPORT_GENERATION=keys.REPORT_GENERATION,
     DIMENSIONS="', '".join(keys.DIMENSIONS),
 )
 
