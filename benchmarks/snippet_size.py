@@ -2,7 +2,7 @@
 
     python benchmarks/snippet_size.py [--file widget_server/assets/t.js]
 
-The budget (from the issue): 8 KB gzipped; `tests/test_snippet_build.py` fails above
+The budget (from the issue): 8 KB gzipped; `tests/collect/test_snippet.py` fails above
 it. Prints a markdown table (brotli only when the `brotli` module is importable) and
 PASS or FAIL, and exits 0 either way (1 only when the file is missing).
 """

@@ -467,6 +467,14 @@ def _subscribe(tour: Tour, shop: Shop) -> None:
     again = tour.call("POST", url, 200, content=json.dumps({**body, "email": "ANN@example.com"}),
                       headers={"content-type": "text/plain"})  # fmt: skip
     assert again.json() == {"subscribed": True, "new": False}
+    # A spin-to-win popup answers its prize too (a code for everyone on every slice).
+    slices = [{"label": f"{n}0% off", "weight": 1, "code": f"C{n}"} for n in range(6)]
+    wheel = tour.client.post("/v1/admin/rules", headers=shop.auth, json={
+        "preset": "spin_to_win", "content": {"segments": slices}}).json()["id"]  # fmt: skip
+    spun = {**body, "popup_id": wheel, "email": "bo@example.com", "platform": "shopify"}
+    prize = tour.call("POST", url, 200, json=spun).json()["prize"]
+    assert prize["code"] == slices[prize["segment"]]["code"] and prize["apply_url"]
+    tour.call("POST", url, 400, conforms=False, json={**spun, "platform": "wix"})
     tour.call("POST", url, 400, conforms=None, json={**body, "email": "ann@"})
     tour.call("POST", url, 400, conforms=None, json={**body, "popup_id": shop.rules["flash"]})
     not_json = {"content-type": "application/json"}
@@ -477,7 +485,7 @@ def _subscribe(tour: Tour, shop: Shop) -> None:
     tour.call("POST", url, 413, conforms=None, content=b" " * (subscribers.MAX_BODY + 1))
 
     listed = tour.call("GET", "/v1/admin/subscribers", 200, headers=shop.auth).json()
-    assert [s["email"] for s in listed["subscribers"]] == ["ann@example.com"]
+    assert [s["email"] for s in listed["subscribers"]] == ["ann@example.com", "bo@example.com"]
     exported = tour.call("GET", "/v1/admin/subscribers?format=csv", 200, headers=shop.auth)
     assert exported.text.startswith("email,vid,popup_id,ts")
     tour.call("GET", "/v1/admin/subscribers", 401, conforms=False)

@@ -70,8 +70,9 @@ def test_bundle_is_one_iife_that_defines_only_tarry() -> None:
     code = body[banner.end() :].strip()
     assert code.startswith(("(()=>{", "!function", '"use strict";(()=>{')), code[:60]
     assert code.endswith(("})();", "}();")), code[-60:]
-    # esbuild's minifier never shadows a name of an enclosing scope, so a name once
-    # bound to the global object (`var a=window`) means it wherever it is used.
+    # The build keeps the global object's alias (`var W=window`) out of terser's
+    # renaming, and no other name is ever bound to it, so it means the global object
+    # wherever it is used.
     aliases = set(re.findall(r"(?<![\w$.])([\w$]+)=(?:window|globalThis|self)(?![\w$.\[])", code))
     names = "|".join(re.escape(name) for name in {"window", "globalThis", "self", *aliases})
     assigned = set(re.findall(rf"(?<![\w$.])(?:{names})\.([\w$]+)=(?!=)", code))

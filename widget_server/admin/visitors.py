@@ -7,7 +7,8 @@ may hold other visitors' events: those are written back, a stream's as a new ent
 keeping their times), their session starts from the session log, their orders
 from the order log (and their order ids' markers), their visitor record, item
 history, session states and rate-limit counters, the customer history of their
-`uid`, their e-mail subscriptions and the coupon codes given to them. Kept: the
+`uid`, their e-mail subscriptions, the coupon codes given to them and their
+spin-to-win prizes (counted with the codes). Kept: the
 counters (sums of many visitors, with no id in them), the HyperLogLogs (hashed
 registers, from which no id can be read back), and for 48 hours the random ids of
 their events in the duplicate check, so that a retry of one cannot bring them
@@ -149,6 +150,8 @@ async def erase_visitor(redis: AsyncRedis, store_id: str, vid: str) -> dict[str,
     codes = 0
     async for pool_key in redis.scan_iter(match=keys.coupons_given(store_id, "*")):
         codes += int(await redis.hdel(pool_key, vid))
+    async for wheel_key in redis.scan_iter(match=keys.wheel_prizes(store_id, "*")):
+        codes += int(await redis.hdel(wheel_key, vid))  # a spin-to-win prize, won or not
     limits = [
         k async for k in redis.scan_iter(match=keys.rate_visitor(store_id, vid, 0)[:-1] + "*")
     ]

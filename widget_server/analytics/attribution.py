@@ -27,6 +27,7 @@ conversion inside the range, but is not itself counted).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -61,6 +62,7 @@ class StoredEvent(msgspec.Struct, gc=False):
     items: tuple[StoredItem, ...] = ()
     value: float | None = None
     transaction_id: str | None = None
+    coupon: str | None = None  # a purchase's discount code(s): spin-to-win redemptions
 
 
 Event = StoredEvent
@@ -431,6 +433,58 @@ def _showcase_attribution(
 # -- lift ----------------------------------------------------------------------------
 
 
+class LiftWalk:
+    """Lift fed in order, an event at a time (see `_lift_by`): per value of `field`
+    (and of all values together under `overall`), treated sessions against
+    held-out ones."""
+
+    def __init__(self, start_ms: int, treated: str, held: str, field: str, overall: str | None):
+        self.start_ms, self.treated, self.held = start_ms, treated, held
+        self.field, self.overall = field, overall
+        # (value, session) -> event index * 4 + 2 if treated + 1 if counted: ints,
+        # which the cycle collector does not walk.
+        self.assignments: dict[tuple[str, str], int] = {}
+        self.last_purchase: dict[str, int] = {}  # session -> index of its last purchase
+
+    def see(self, index: int, event: StoredEvent) -> None:
+        kind = event.type
+        if kind == "purchase":
+            self.last_purchase[event.sid] = index
+            return
+        if kind != self.treated and kind != self.held:
+            return
+        sid = event.sid
+        treated = kind == self.treated
+        value = getattr(event, self.field) or NONE
+        packed = index * 4 + (2 if treated else 0) + (1 if event.ts >= self.start_ms else 0)
+        for key in (value, self.overall) if self.overall is not None else (value,):
+            current = self.assignments.get((key, sid))
+            if current is not None and (current & 2 or not treated):
+                continue
+            self.assignments[(key, sid)] = packed
+
+    def copy(self) -> LiftWalk:
+        other = copy.copy(self)
+        other.assignments = dict(self.assignments)
+        other.last_purchase = dict(self.last_purchase)
+        return other
+
+    def result(self) -> dict[str, Lift]:
+        groups: defaultdict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+        for (key, sid), packed in self.assignments.items():
+            if not packed & 1:
+                continue
+            counts = groups[key]
+            offset = 0 if packed & 2 else 2
+            counts[offset] += 1
+            counts[offset + 1] += self.last_purchase.get(sid, -1) > packed >> 2
+        return {
+            key: compare(Group(t_n, t_x), Group(h_n, h_x))
+            for key, (t_n, t_x, h_n, h_x) in groups.items()
+        }
+
+
+
 def _lift_by(
     events: list[Event],
     start_ms: int | None,
@@ -445,42 +499,11 @@ def _lift_by(
     visitor, so it should not) counts as treated only, from its first
     `treated_type` event. It converts with a purchase after that event. A session
     whose first such event is before `start_ms` is not counted."""
-    # An assignment is one int: the index of the event that made it, times 4, plus 2
-    # when treated, plus 1 when counted. Ints, not lists or objects, because a
-    # month of a busy shop has hundreds of thousands, which the cycle collector
-    # would walk again and again. A session converts if its last purchase comes
-    # after the event that assigned it. One that is replaced (held out, then shown)
-    # is overwritten.
-    assignments: dict[tuple[str, str], int] = {}  # (value, session)
-    last_purchase: dict[str, int] = {}  # session -> index of its last purchase
+    walk = LiftWalk(start_ms if start_ms is not None else -(2**63), treated_type, held_type,
+                    field, overall)  # fmt: skip
     for index, event in enumerate(events):
-        kind = event.type
-        if kind == "purchase":
-            last_purchase[event.sid] = index
-            continue
-        if kind != treated_type and kind != held_type:
-            continue
-        sid = event.sid
-        treated = kind == treated_type
-        value = getattr(event, field) or NONE
-        packed = index * 4 + (2 if treated else 0) + (1 if _counted(event, start_ms) else 0)
-        for key in (value, overall) if overall is not None else (value,):
-            current = assignments.get((key, sid))
-            if current is not None and (current & 2 or not treated):
-                continue
-            assignments[(key, sid)] = packed
-    groups: defaultdict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
-    for (key, sid), packed in assignments.items():
-        if not packed & 1:
-            continue
-        counts = groups[key]
-        offset = 0 if packed & 2 else 2
-        counts[offset] += 1
-        counts[offset + 1] += last_purchase.get(sid, -1) > packed >> 2
-    return {
-        key: compare(Group(t_n, t_x), Group(h_n, h_x))
-        for key, (t_n, t_x, h_n, h_x) in groups.items()
-    }
+        walk.see(index, event)
+    return walk.result()
 
 
 # -- everything ----------------------------------------------------------------------

@@ -22,7 +22,6 @@ slice: a repeat is the same event (the ingest script drops those it sees within
 from __future__ import annotations
 
 import asyncio
-import copy
 import dataclasses
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable
@@ -33,6 +32,7 @@ from widget_server.analytics.attribution import (
     _NO_LIFT,
     NONE,
     Event,
+    LiftWalk,
     ShowcaseFigures,
     ShowcaseReport,
     StoredEvent,
@@ -87,56 +87,6 @@ class _Walk:
     def _copy_base(self, other: _Walk) -> None:
         other.index = self.index
         other.seen_orders = set(self.seen_orders)
-
-
-class LiftWalk:
-    """`attribution._lift_by`, fed in order: per value of `field` (and of all values
-    together under `overall`), treated sessions against held-out ones."""
-
-    def __init__(self, start_ms: int, treated: str, held: str, field: str, overall: str | None):
-        self.start_ms, self.treated, self.held = start_ms, treated, held
-        self.field, self.overall = field, overall
-        # (value, session) -> event index * 4 + 2 if treated + 1 if counted: ints,
-        # which the cycle collector does not walk.
-        self.assignments: dict[tuple[str, str], int] = {}
-        self.last_purchase: dict[str, int] = {}  # session -> index of its last purchase
-
-    def see(self, index: int, event: StoredEvent) -> None:
-        kind = event.type
-        if kind == "purchase":
-            self.last_purchase[event.sid] = index
-            return
-        if kind != self.treated and kind != self.held:
-            return
-        sid = event.sid
-        treated = kind == self.treated
-        value = getattr(event, self.field) or NONE
-        packed = index * 4 + (2 if treated else 0) + (1 if event.ts >= self.start_ms else 0)
-        for key in (value, self.overall) if self.overall is not None else (value,):
-            current = self.assignments.get((key, sid))
-            if current is not None and (current & 2 or not treated):
-                continue
-            self.assignments[(key, sid)] = packed
-
-    def copy(self) -> LiftWalk:
-        other = copy.copy(self)
-        other.assignments = dict(self.assignments)
-        other.last_purchase = dict(self.last_purchase)
-        return other
-
-    def result(self) -> dict[str, Lift]:
-        groups: defaultdict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
-        for (key, sid), packed in self.assignments.items():
-            if not packed & 1:
-                continue
-            counts = groups[key]
-            offset = 0 if packed & 2 else 2
-            counts[offset] += 1
-            counts[offset + 1] += self.last_purchase.get(sid, -1) > packed >> 2
-        return {
-            key: compare(Group(t_n, t_x), Group(h_n, h_x))
-            for key, (t_n, t_x, h_n, h_x) in groups.items()
-        }
 
 
 # -- popups --------------------------------------------------------------------------

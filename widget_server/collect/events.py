@@ -7,7 +7,7 @@ which `describe_error` turns into a message for the sender: the path first, then
 what was expected and what came instead.
 
 Fields Tarry does not know are ignored, on events, items and the envelope: shops
-and GA4 dataLayers send many (`item_variant`, `coupon`, `affiliation`...), and
+and GA4 dataLayers send many (`item_variant`, `affiliation`...), and
 refusing an event for one of them would lose real traffic. An event with known
 fields only is decoded once and stored byte for byte as sent; one with others fails
 that exact decoding, is decoded again ignoring them and stored re-encoded without
@@ -88,6 +88,9 @@ class Event(msgspec.Struct, omit_defaults=True):
     value: Money | None = None
     currency: Currency | None = None
     transaction_id: Id | None = None
+    # The discount code(s) of a purchase, as GA4 writes them ("A,B" for several):
+    # what tells a spin-to-win prize was redeemed.
+    coupon: Annotated[str, msgspec.Meta(max_length=200)] | None = None
     engaged_ms: Annotated[int, msgspec.Meta(ge=0, le=86_400_000)] | None = None
     popup_id: Id | None = None
     variant: Id | None = None

@@ -97,6 +97,7 @@ class _Attributed(msgspec.Struct, omit_defaults=True):
     value: float | None = None
     transaction_id: str | None = None
     items: list[_AttributedItem] | None = None
+    coupon: str | None = None
 
 
 def _attributed(event: Event) -> str:
@@ -119,6 +120,7 @@ def _attributed(event: Event) -> str:
             event.value,
             event.transaction_id,
             items,
+            event.coupon,
         )
     ).decode()
 

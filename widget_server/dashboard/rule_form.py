@@ -30,8 +30,9 @@ from widget_server.popups.schema import (
 )
 
 Kind = Literal[
-    "text", "textarea", "number", "check", "select", "multi", "lines", "color", "datetime"
-]
+    "text", "textarea", "number", "check", "select", "multi", "lines", "color", "datetime",
+    "json",
+]  # fmt: skip
 Values = dict[str, Any]  # input name -> its text (a list for `multi`)
 MAX_VARIANTS = 10
 
@@ -100,7 +101,7 @@ OPTION_LABELS = {
     "inactivity": "No activity", "scroll_depth": "Scrolled down", "page_load": "Page load",
     "dont_go": "Don't go (products)", "flash_promo": "Flash promo (code and countdown)",
     "last_chance": "Last chance (cart and code)", "email_capture": "E-mail capture",
-    "announcement": "Announcement",
+    "announcement": "Announcement", "spin_to_win": "Spin to win (a wheel of prizes)",
     "home": "Home", "product": "Product", "category": "Category", "search": "Search",
     "cart": "Cart", "checkout": "Checkout", "thank_you": "Thank-you page", "other": "Other",
     "desktop": "Desktop", "mobile": "Phone", "tablet": "Tablet",
@@ -195,7 +196,17 @@ GROUPS: tuple[Group, ...] = (
     )),
     Group("email", "E-mail capture", (
         Field("content.email_placeholder", "E-mail field placeholder"),
-    ), when="template=email_capture"),
+    ), when="template=email_capture,spin_to_win"),
+    Group("wheel", "Wheel", (
+        Field("content.segments", "Segments (JSON)", "json",
+              help='6 to 12, clockwise from the top, each with "label", "weight", and "pool" '
+                   '(unique codes) or "code" (one for everyone); with neither, no prize.'),
+        Field("content.prize_label", "Words before the prize"),
+        Field("content.apply_label", "Link that applies the code"),
+        Field("content.apply_url", "Link that applies the code, with {code}",
+              placeholder="/cart/?coupon_code={code}",
+              help="Blank: Shopify's own discount link on Shopify, else a copy button."),
+    ), when="template=spin_to_win"),
     Group("targeting", "Who and where", (
         Field("targeting.page_types", "Page types", "multi", PAGE_TYPES,
               help="None ticked: every page."),
@@ -282,6 +293,8 @@ def _text(value: Any, kind: Kind) -> Any:
         return [str(v) for v in value]
     if kind == "lines":
         return "\n".join(str(v) for v in value)
+    if kind == "json":  # a list, one element a line
+        return "[\n" + ",\n".join(json.dumps(v, ensure_ascii=False) for v in value) + "\n]"
     if kind == "datetime":
         return str(value)[:16]
     if isinstance(value, float) and value.is_integer():
@@ -374,6 +387,11 @@ def _value(form: _Form, field: Field) -> tuple[bool, Any]:
         lines = [line.strip() for line in form.one(field.name).splitlines() if line.strip()]
         return bool(lines), lines
     raw = form.one(field.name)
+    if field.kind == "json" and raw:
+        try:
+            return True, json.loads(raw)
+        except ValueError:
+            return True, raw  # the API says what the field must be
     if field.kind == "number":
         # Persian and Arabic digits, typed on those keyboards, are digits too.
         raw = raw.translate(_DIGITS).replace(",", "") if raw else raw
@@ -405,6 +423,8 @@ def from_form(items: Sequence[tuple[str, Any]]) -> dict[str, Any]:
             continue
         if field.name.startswith("content.products.") and not with_products:
             continue
+        if field.name == "content.segments" and form.one("template") != "spin_to_win":
+            continue  # hidden with its template: another template draws no wheel
         given, value = _value(form, field)
         if given:
             _set(data, field.name, value)

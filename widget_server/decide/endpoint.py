@@ -41,6 +41,7 @@ from widget_server.popups.eligibility import (
 from widget_server.popups.render import CountdownView, clock, render_popup
 from widget_server.popups.rulebook import Loaded, RulebookCache
 from widget_server.popups.schema import Content, Rule, StoreSettings
+from widget_server.popups.wheel import Wheel
 from widget_server.responses import STORAGE_ERRORS, error, json_response, storage_unavailable
 from widget_server.storage import keys
 from widget_server.storage.clock import now_ms, utc_day
@@ -190,6 +191,7 @@ class Decider:
         self.cards = showcases.ItemCards(redis)
         self.picks = showcases.PickCache()
         self.coupons = Coupons(redis)
+        self.wheel = Wheel(redis)
         self._contents: dict[tuple[str, int, str, str], Content] = {}
 
     async def state(self, store_id: str, ask: DecideRequest) -> tuple[Loaded, Visitor, list[bytes]]:
@@ -401,6 +403,8 @@ class Decider:
                     return None  # pool ran dry and no fallback: better no popup
             else:
                 code = content.coupon.code
+        if content.segments and not await self.wheel.can_pay_out(store.id, content.segments):
+            return None  # a wheel that can only say "no luck": better no popup
         products: list[dict[str, Any]] = []
         rec = strategy = None
         strip = filled.get(f"popup:{rule.id}")

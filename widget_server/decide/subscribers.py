@@ -1,9 +1,12 @@
-"""E-mail addresses shoppers give in an `email_capture` popup.
+"""E-mail addresses shoppers give in an `email_capture` or `spin_to_win` popup.
 
 `POST /v1/subscribe` (public key) takes `{"k", "vid", "popup_id", "email"}` as JSON
-or `text/plain` (like collect: no CORS preflight); `popup_id` must be one of the
-store's `email_capture` popups. The snippet reveals the popup's coupon once the
-address is accepted. Addresses are personal data: the merchant
+or `text/plain` (like collect: no CORS preflight), and optionally the shop's
+`platform`; `popup_id` must be one of the store's popups that take an address. The
+snippet reveals an `email_capture` popup's coupon once the address is accepted. For
+a `spin_to_win` popup the answer carries the `prize`: drawn here, by the server,
+from the visitor's variant of the rule (`popups/wheel.py`); nothing else the page
+sends (a slice, a prize, a code) is read. Addresses are personal data: the merchant
 lists them (`GET /v1/admin/subscribers`, JSON or CSV) and erases one on request
 (`DELETE /v1/admin/subscribers/{email}`); nothing else in Tarry reads them.
 """
@@ -21,7 +24,11 @@ from starlette.responses import Response
 
 from widget_server.auth import cors_headers, store_from_public_key, store_from_secret
 from widget_server.decide.endpoint import Decider
+from widget_server.popups.assignment import pick_variant
+from widget_server.popups.render import apply_link, render_prize, turn_degrees
 from widget_server.popups.rulebook import Rulebook
+from widget_server.popups.schema import EMAIL_TEMPLATES, Rule, Segment
+from widget_server.popups.wheel import Prize
 from widget_server.responses import (
     STORAGE_ERRORS,
     error,
@@ -41,6 +48,8 @@ PER_ADDRESS_PER_HOUR = 20
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s.]{2,}$")
 # `\Z`, not `$`: `$` also matches before a final newline ("v1\n").
 _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}\Z")
+# The shop's platform, as the snippet sees it: where a code can be applied by a link.
+PLATFORMS = ("shopify", "woocommerce", "magento", "other")
 
 
 def _check(data: Any) -> dict[str, str] | str:
@@ -57,13 +66,22 @@ def _check(data: Any) -> dict[str, str] | str:
     email = data["email"].strip()
     if len(email) > 254 or not _EMAIL.match(email):
         return "email: not an e-mail address"
-    return {"k": data["k"], "vid": data["vid"], "popup_id": data["popup_id"], "email": email}
+    platform = data.get("platform")
+    if platform is not None and platform not in PLATFORMS:
+        return f"platform: one of {', '.join(PLATFORMS)}, or absent"
+    return {
+        "k": data["k"],
+        "vid": data["vid"],
+        "popup_id": data["popup_id"],
+        "email": email,
+        "platform": platform or "other",
+    }
 
 
-async def _capture_problem(decider: Decider, store_id: str, popup_id: str) -> str | None:
-    """Why the popup cannot take an address, or None. The enabled rules come from the
-    rulebook cache; only an id not among them costs a read, so that a popup disabled
-    since the shopper saw it still takes the address it asked for."""
+async def _capturing_rule(decider: Decider, store_id: str, popup_id: str) -> Rule | str:
+    """The popup's rule, or why it cannot take an address. The enabled rules come
+    from the rulebook cache; only an id not among them costs a read, so that a popup
+    disabled since the shopper saw it still takes the address it asked for."""
     loaded = await decider.loaded(store_id)
     rule = next((r for r in loaded.rules if r.id == popup_id), None)
     if rule is None:
@@ -73,9 +91,41 @@ async def _capture_problem(decider: Decider, store_id: str, popup_id: str) -> st
             rule = None
     if rule is None:
         return "popup_id: no popup rule with this id"
-    if rule.template != "email_capture":
+    if rule.template not in EMAIL_TEMPLATES:
         return "popup_id: this popup does not capture e-mail addresses"
-    return None
+    return rule
+
+
+def _slice_of(prize: Prize, segments: list[Segment]) -> int:
+    """Where the prize's slice is on the wheel now: where it was won, unless the
+    merchant has since rearranged the wheel (then the first slice of that label)."""
+    if prize.segment < len(segments) and segments[prize.segment].label == prize.label:
+        return prize.segment
+    same = [i for i, segment in enumerate(segments) if segment.label == prize.label]
+    return same[0] if same else prize.segment % len(segments)
+
+
+async def _spin(
+    decider: Decider, store_id: str, rule: Rule, checked: dict[str, str], now: int
+) -> dict[str, Any] | None:
+    """The visitor's prize on the wheel of their variant, drawn now or won before."""
+    assert rule.id is not None
+    variant = pick_variant(rule.id, checked["vid"], [(v.id, v.weight) for v in rule.variants])
+    content = rule.variant_content(variant)
+    segments = content.segments or []
+    prize = await decider.wheel.spin(store_id, rule.id, segments, checked["vid"], now)
+    if prize is None:
+        return None
+    link = None if prize.code is None else apply_link(content, prize.code, checked["platform"])
+    where = _slice_of(prize, segments)
+    return {
+        "segment": where,
+        "label": prize.label,
+        "code": prize.code,
+        "apply_url": link,
+        "turn": turn_degrees(where, len(segments)),
+        "html": render_prize(content, prize.label, prize.code, link),
+    }
 
 
 async def subscribe(request: Request) -> Response:
@@ -97,9 +147,9 @@ async def subscribe(request: Request) -> Response:
         store = await store_from_public_key(request, checked["k"])
         if isinstance(store, Response):
             return store
-        problem = await _capture_problem(state.decider, store.id, checked["popup_id"])
-        if problem is not None:
-            return error(400, problem, cors)
+        rule = await _capturing_rule(state.decider, store.id, checked["popup_id"])
+        if isinstance(rule, str):
+            return error(400, rule, cors)
         now = now_ms()
         client = request.client.host if request.client else ""
         address = await state.salt.ip_hash(utc_day(now), store.id, client)
@@ -121,10 +171,13 @@ async def subscribe(request: Request) -> Response:
         added = await redis.hsetnx(
             keys.subscribers(store.id), checked["email"].lower(), json.dumps(record)
         )
+        answer: dict[str, Any] = {"subscribed": True, "new": bool(added)}
+        if rule.template == "spin_to_win":
+            answer["prize"] = await _spin(state.decider, store.id, rule, checked, now)
     except STORAGE_ERRORS:
         state.metrics.redis_errors.inc()
         return storage_unavailable(cors)
-    return json_response({"subscribed": True, "new": bool(added)}, headers=cors)
+    return json_response(answer, headers=cors)
 
 
 async def list_subscribers(request: Request) -> Response:

@@ -222,9 +222,26 @@ class VisitorErased(msgspec.Struct):
     erased: Annotated[dict[str, int], _about("what was removed, by kind")]
 
 
+class Prize(msgspec.Struct):
+    """What a spin-to-win wheel gave the visitor: drawn by the server, once."""
+
+    segment: Annotated[int, _about("the slice's position on the wheel, from 0, clockwise")]
+    label: str
+    code: Annotated[str | None, _about('null for a "no luck" slice')]
+    apply_url: Annotated[
+        str | None, _about("a link that puts the code on the cart, where the platform has one")
+    ]
+    turn: Annotated[float, _about("degrees to turn the wheel so that the slice stops on top")]
+    html: Annotated[str, _about("the prize's markup, for the popup's live region")]
+
+
 class Subscribed(msgspec.Struct):
     subscribed: Literal[True]
     new: Annotated[bool, _about("false when the address (any case) was already kept")]
+    prize: Annotated[
+        Prize | UnsetType | None,
+        _about("spin_to_win popups only: the prize; null when no prize has codes left"),
+    ] = UNSET
 
 
 class Subscriber(msgspec.Struct):
@@ -239,7 +256,8 @@ class Subscribers(msgspec.Struct):
 
 
 class Subscription(msgspec.Struct):
-    """An address from an `email_capture` popup (JSON, or the same as text/plain)."""
+    """An address from an `email_capture` or `spin_to_win` popup (JSON, or the same
+    as text/plain). Other fields are ignored: the page cannot choose a prize."""
 
     k: Annotated[str, _about("the store's public key (pk_...)")]
     vid: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
@@ -247,10 +265,14 @@ class Subscription(msgspec.Struct):
         str,
         msgspec.Meta(
             pattern=r"^[A-Za-z0-9_.:-]{1,64}$",
-            description="the id of one of the store's email_capture popups",
+            description="the id of one of the store's email_capture or spin_to_win popups",
         ),
     ]
     email: Annotated[str, msgspec.Meta(max_length=254)]
+    platform: Annotated[
+        Literal["shopify", "woocommerce", "magento", "other"] | UnsetType,
+        _about("the shop's platform, for the prize's apply link"),
+    ] = UNSET
 
 
 class Alive(msgspec.Struct):

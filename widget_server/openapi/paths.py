@@ -276,12 +276,12 @@ def _subscribe() -> dict[str, Any]:
     }
     return {
         "post": public(
-            "an e-mail address from an email_capture popup",
+            "an e-mail address from an email_capture or spin_to_win popup (its prize)",
             {
                 200: answer("kept (once per address, in any case)", "Subscribed"),
                 400: answer(
                     "not JSON, a bad field (named), or a `popup_id` that is no email_capture"
-                    " popup of the store",
+                    " or spin_to_win popup of the store",
                     "Error",
                 ),
                 413: answer(f"a body over {subscribers.MAX_BODY} bytes", "Error"),

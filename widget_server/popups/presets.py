@@ -95,6 +95,32 @@ PRESETS: dict[str, dict[str, Any]] = {
             "button_text": "Continue shopping",
         },
     },
+    # About to leave, anywhere: a game that trades a discount for an e-mail address.
+    # The server draws the prize when the address arrives; each prize's codes come
+    # from its own pool (upload them with POST /v1/admin/coupons/POOL: a prize whose
+    # pool is empty is never drawn, and the wheel waits until some pool has codes).
+    "spin_to_win": {
+        "name": "Spin to win",
+        "template": "spin_to_win",
+        "priority": 15,
+        "trigger": {"type": "exit_intent", "sensitivity_px": 20, "min_seconds": 3},
+        "frequency": {"max_per_session": 1, "max_per_visitor": 1, "per_days": 30},
+        "content": {
+            "headline": "Wait! Spin to win a discount",
+            "text": "Enter your e-mail address and spin the wheel.",
+            "button_text": "Spin the wheel",
+            "segments": [
+                {"label": "5% off", "weight": 30, "pool": "spin-5"},
+                {"label": "No luck this time", "weight": 10},
+                {"label": "10% off", "weight": 20, "pool": "spin-10"},
+                {"label": "Free shipping", "weight": 15, "pool": "spin-shipping"},
+                {"label": "15% off", "weight": 10, "pool": "spin-15"},
+                {"label": "So close!", "weight": 10},
+                {"label": "20% off", "weight": 4, "pool": "spin-20"},
+                {"label": "25% off", "weight": 1, "pool": "spin-25"},
+            ],
+        },
+    },
 }
 
 

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
+import random
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import quote
 
 import jinja2
 
-from widget_server.popups.schema import Colors, Content
+from widget_server.popups.schema import EMAIL_TEMPLATES, Colors, Content, Segment
 
 _env = jinja2.Environment(
     loader=jinja2.PackageLoader("widget_server.popups", "templates"),
@@ -27,6 +30,7 @@ _env = jinja2.Environment(
 )
 _html = _env.get_template("popup.html")
 _css = _env.get_template("popup.css")
+_prize = _env.get_template("prize.html")
 
 # Symbols for the commonest currencies; others are written as "12.50 CHF".
 _SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "INR": "₹", "BRL": "R$"}
@@ -62,6 +66,100 @@ def _card(item: Mapping[str, Any]) -> dict[str, Any]:
     return {**item, "price_text": price_text(item.get("price"), item.get("currency"))}
 
 
+# -- the spin-to-win wheel ---------------------------------------------------------
+# The wheel is drawn in a 200 x 200 box centred on 0, 0; angles are degrees
+# clockwise from the pointer at the top.
+RADIUS = 96
+_LABEL_SPAN = (20, 90)  # where along the radius a label may run
+_FULL_TURNS = 5  # the spin's whole turns before it settles
+# Shopify's own link that puts a code on the cart (a "shareable discount link").
+SHOPIFY_APPLY = "/discount/{code}?redirect=/cart"
+
+
+@dataclasses.dataclass(frozen=True)
+class Slice:
+    path: str  # the SVG path of the slice
+    fill: str
+    ink: str  # the label's colour, whichever of dark and light reads better on `fill`
+    label: str
+    # The label lies along the slice's middle at `x` (55 or -55) once turned by
+    # `rotate`: read from the centre out on the right half, from the rim in on the
+    # left, so that no label stands on its head while the wheel waits.
+    rotate: float
+    x: int
+    font_size: float  # smaller for longer labels, so that each fits its slice
+
+
+def _point(degrees: float, radius: float) -> str:
+    angle = math.radians(degrees)
+    return f"{radius * math.sin(angle):.2f} {-radius * math.cos(angle):.2f}"
+
+
+def _luminance(hex_colour: str) -> float:
+    """WCAG relative luminance of #rgb, #rrggbb or #rrggbbaa (alpha ignored)."""
+    digits = hex_colour.lstrip("#")
+    if len(digits) == 3:
+        digits = "".join(d * 2 for d in digits)
+    channels = [int(digits[i : i + 2], 16) / 255 for i in (0, 2, 4)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def ink_for(fill: str) -> str:
+    # Contrast against black text is (L + .05) / .05, against white 1.05 / (L + .05):
+    # equal at L = 0.179.
+    return "#1f2328" if _luminance(fill) > 0.179 else "#ffffff"
+
+
+def _fills(count: int, colors: Colors) -> list[str]:
+    """Accent and background in turn; with an odd count the last slice takes the text
+    colour, so that no two neighbours (the last meets the first) look alike."""
+    fills = [colors.accent if i % 2 == 0 else colors.background for i in range(count)]
+    if count % 2:
+        fills[-1] = colors.text
+    return fills
+
+
+def wheel_slices(segments: Sequence[Segment], colors: Colors) -> list[Slice]:
+    width = 360 / len(segments)
+    inner, outer = _LABEL_SPAN
+    slices = []
+    fills = _fills(len(segments), colors)
+    for index, (segment, default) in enumerate(zip(segments, fills, strict=True)):
+        start, end = index * width, (index + 1) * width
+        fill = segment.color or default
+        path = f"M0 0L{_point(start, RADIUS)}A{RADIUS} {RADIUS} 0 0 1 {_point(end, RADIUS)}Z"
+        # About 0.6 em a character: the label's length decides its size, within bounds.
+        size = max(6.0, min(11.0, (outer - inner) / (0.6 * max(len(segment.label), 1))))
+        middle = start + width / 2
+        left = middle > 180
+        rotate, x = (middle + 90, -55) if left else (middle - 90, 55)
+        slices.append(Slice(path, fill, ink_for(fill), segment.label, rotate, x, round(size, 1)))
+    return slices
+
+
+def turn_degrees(segment: int, count: int, jitter: float | None = None) -> float:
+    """How far to turn the wheel so that `segment` stops under the pointer: a few
+    whole turns, then the slice's middle, give or take up to 40% of its width
+    (`jitter` in [-1, 1]; random when None) so that stops do not all look alike."""
+    width = 360 / count
+    offset = (random.uniform(-1, 1) if jitter is None else jitter) * 0.4 * width
+    return round(360 * _FULL_TURNS + (360 - (segment + 0.5) * width) + offset, 2)
+
+
+def apply_link(content: Content, code: str, platform: str | None) -> str | None:
+    """The "Use it now" link that puts `code` on the cart, where there is one: the
+    rule's own `apply_url`, else Shopify's discount link on a Shopify store. Neither
+    WooCommerce nor Magento takes a code in a link without a plugin."""
+    template = content.apply_url or (SHOPIFY_APPLY if platform == "shopify" else None)
+    return None if template is None else template.replace("{code}", quote(code, safe=""))
+
+
+def render_prize(content: Content, label: str, code: str | None, apply_url: str | None) -> str:
+    """What the wheel reveals once it stops: the prize, its code, and the way to use it."""
+    return _prize.render(c=content, label=label, code=code, apply_url=apply_url)
+
+
 @functools.lru_cache(maxsize=256)
 def stylesheet(colors: Colors) -> str:
     return _css.render(colors=colors)
@@ -95,5 +193,7 @@ def render_popup(
         cart=[_card(p) for p in cart],
         # Reasons are written in English for now: other locales leave them out.
         show_reasons=content.locale.lower().startswith("en"),
+        email_form=template in EMAIL_TEMPLATES,
+        wheel=wheel_slices(content.segments, content.colors) if content.segments else [],
     )
     return html, stylesheet(content.colors)

@@ -24,8 +24,16 @@ from pydantic import (
     model_validator,
 )
 
-TEMPLATES = ("dont_go", "flash_promo", "last_chance", "email_capture", "announcement")
-Template = Literal["dont_go", "flash_promo", "last_chance", "email_capture", "announcement"]
+TEMPLATES = (
+    "dont_go", "flash_promo", "last_chance", "email_capture", "announcement", "spin_to_win"
+)  # fmt: skip
+Template = Literal[
+    "dont_go", "flash_promo", "last_chance", "email_capture", "announcement", "spin_to_win"
+]  # fmt: skip
+# Templates whose form takes an e-mail address (`POST /v1/subscribe`).
+EMAIL_TEMPLATES = frozenset({"email_capture", "spin_to_win"})
+# A wheel with fewer slices is no game; with more, the labels no longer fit.
+MIN_SEGMENTS, MAX_SEGMENTS = 6, 12
 PageType = Literal[
     "home", "product", "category", "search", "cart", "checkout", "thank_you", "other"
 ]
@@ -238,6 +246,36 @@ class Countdown(Model):
         return self
 
 
+class Segment(Model):
+    """A slice of the spin-to-win wheel: a prize and how often it is drawn. Its code
+    comes from `pool` (a unique code per visitor) or is `code` (one for everyone);
+    with neither, the slice is "no luck this time"."""
+
+    label: Annotated[str, Field(min_length=1, max_length=40)]
+    # Relative to the other slices': the server draws among the slices whose pool
+    # still has codes, each with its weight's share.
+    weight: float = Field(gt=0, le=1_000_000)
+    pool: Id | None = None
+    code: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    color: Color | None = None  # the slice's fill; unset: the popup's colours in turn
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Segment:
+        if self.pool is not None and self.code is not None:
+            raise ValueError("code: give at most one of code and pool")
+        return self
+
+    @property
+    def is_prize(self) -> bool:
+        return self.pool is not None or self.code is not None
+
+
+def _apply_template(value: str) -> str:
+    if "{code}" not in value:
+        raise ValueError("must contain {code}, where the code goes")
+    return value
+
+
 class Products(Model):
     """A strip of recommended products inside the popup."""
 
@@ -272,6 +310,17 @@ class Content(Model):
     products_title: Annotated[str, Field(max_length=100)] = ""
     show_cart: bool = False  # the visitor's cart items (last chance)
     email_placeholder: Annotated[str, Field(max_length=60)] = "Your email"
+    # spin_to_win: the wheel's slices, clockwise from the pointer at the top.
+    segments: (
+        Annotated[list[Segment], Field(min_length=MIN_SEGMENTS, max_length=MAX_SEGMENTS)] | None
+    ) = None
+    prize_label: Annotated[str, Field(max_length=60)] = "You won"
+    apply_label: Annotated[str, Field(max_length=40)] = "Use it now"
+    # Where "Use it now" leads, `{code}` replaced by the code: for a shop whose
+    # platform takes a code in a link (a WooCommerce or Magento URL-coupon plugin).
+    # Unset: Shopify's own `/discount/{code}?redirect=/cart` on Shopify, else a copy
+    # button.
+    apply_url: Annotated[Link, AfterValidator(_apply_template)] | None = None
 
     @field_validator("locale")
     @classmethod
@@ -320,12 +369,34 @@ class Rule(Model):
             raise ValueError("variants: variant ids must be unique")
         return self
 
+    @model_validator(mode="after")
+    def _wheel(self) -> Rule:
+        problem = wheel_problem(self.template, self.content)
+        if problem is not None:
+            raise ValueError(f"content.{problem[0]}: {problem[1]}")
+        return self
+
     def variant_content(self, variant_id: str) -> Content:
         for variant in self.variants:
             if variant.id == variant_id:
                 merged = merge_fields(self.content.model_dump(), variant.content)
                 return Content.model_validate(merged)
         return self.content
+
+
+def wheel_problem(template: str, content: Content) -> tuple[str, str] | None:
+    """What keeps `content` from being a spin-to-win popup's (or another's): the
+    content field and the reason, or None. The prizes carry the codes, so the wheel
+    has no `coupon` of its own; other templates draw no wheel."""
+    if template != "spin_to_win":
+        if content.segments is not None:
+            return "segments", "only a spin_to_win popup has a wheel"
+        return None
+    if content.segments is None:
+        return "segments", f"a spin_to_win popup needs {MIN_SEGMENTS}-{MAX_SEGMENTS} segments"
+    if content.coupon is not None:
+        return "coupon", "a spin_to_win popup's codes come from its segments"
+    return None
 
 
 def merge_fields(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
@@ -407,10 +478,17 @@ def check_rule(data: Any) -> Rule | list[dict[str, str]]:
         return field_errors(exc)
     problems: list[dict[str, str]] = []
     for index, variant in enumerate(rule.variants):
+        prefix = f"variants[{index}].content"
         try:
-            Content.model_validate(merge_fields(rule.content.model_dump(), variant.content))
+            content = Content.model_validate(
+                merge_fields(rule.content.model_dump(), variant.content)
+            )
         except ValidationError as exc:
-            problems += field_errors(exc, f"variants[{index}].content")
+            problems += field_errors(exc, prefix)
+            continue
+        problem = wheel_problem(rule.template, content)
+        if problem is not None:
+            problems.append({"field": f"{prefix}.{problem[0]}", "error": problem[1]})
     return problems or rule
 
 
@@ -434,8 +512,9 @@ def field_errors(error: ValidationError, prefix: str = "") -> list[dict[str, str
                 continue
             parts.append(part)
         message = item["msg"].removeprefix("Value error, ")
-        # A model-level check names its field first ("end: must be after start").
-        named = re.match(r"^([a-z_]+): (.*)$", message)
+        # A model-level check names its field first ("end: must be after start",
+        # "content.segments: ..." for a check of the rule as a whole).
+        named = re.match(r"^([a-z_][a-z_.]*): (.*)$", message)
         if named and item["type"] == "value_error":
             parts.append(named.group(1))
             message = named.group(2)

@@ -344,6 +344,12 @@ def coupons_used(store_id: str, pool: str) -> str:
     return f"{store_prefix(store_id)}coupons:{pool}:all"
 
 
+def wheel_prizes(store_id: str, rule_id: str) -> str:
+    """Hash: visitor id → the prize a spin-to-win rule gave them, for good (JSON:
+    segment, label, code, ts): asking again answers the same prize."""
+    return f"{store_prefix(store_id)}wheel:{rule_id}:won"
+
+
 def subscribers(store_id: str) -> str:
     """Hash: e-mail address (lower case) → JSON of how it was given (visitor, popup,
     time). Personal data: listed and erased through the admin API."""

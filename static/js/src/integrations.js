@@ -32,7 +32,7 @@ const ga = (name, p) => {
   if (GA4.indexOf(name) < 0 || !p) return;
   const e = p.ecommerce || p;
   if (!e || typeof e != "object") return;
-  track(name, { items: e.items, value: e.value, currency: e.currency, transaction_id: e.transaction_id });
+  track(name, { items: e.items, value: e.value, currency: e.currency, transaction_id: e.transaction_id, coupon: e.coupon });
 };
 
 // gtag pushes its `arguments` (["event", name, params]); tag managers push objects.
@@ -58,7 +58,7 @@ const segment = (name, p) => {
     image: x.image_url,
   }));
   const value = p.total != null ? p.total : p.revenue != null ? p.revenue : p.value;
-  track(type, { items, value, currency: p.currency, transaction_id: p.order_id });
+  track(type, { items, value, currency: p.currency, transaction_id: p.order_id, coupon: p.coupon });
 };
 
 const wrapSegment = (a) => {

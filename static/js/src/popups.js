@@ -114,18 +114,29 @@ const show = (p, signal) => {
     form.addEventListener("submit", guard((e) => {
       e.preventDefault();
       const email = form.querySelector("input").value;
+      // A wheel's prize is the server's draw: its answer says how far to turn the
+      // wheel (CSS spins it) and what to reveal; the page only shows them.
       fetch(S.base + "/v1/subscribe", {
         method: "POST",
         credentials: "omit",
         headers: { "Content-Type": "text/plain" },
-        body: JSON.stringify({ k: S.key, vid: visitor(), popup_id: p.id, email }),
-      }).then(guard((r) => {
+        body: JSON.stringify({ k: S.key, vid: visitor(), popup_id: p.id, email, platform: W.Shopify && "shopify" }),
+      }).then((r) => {
         if (!r.ok) return;
         form.hidden = true;
-        const code = root.querySelector("[data-tarry-reveal]");
-        if (code) code.hidden = false;
         track("popup_click", { placement: "email", ...base });
-      }), () => {});
+        return r.json();
+      }).then((d) => {
+        const z = d.prize; // a refused address left `d` undefined: on to catch
+        const code = root.querySelector("[data-tarry-reveal]") || dialog;
+        if (z) {
+          dialog.style.setProperty("--tarry-turn", z.turn + "deg");
+          code.innerHTML = z.html;
+        }
+        code.hidden = false;
+        // The form had the focus: it goes to what was revealed, else to the dialog.
+        (code.querySelector("a,button") || focusables()[0]).focus();
+      }).catch(() => {});
     }));
 
   const countdown = root.querySelector("[data-tarry-countdown]");

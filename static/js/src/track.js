@@ -6,7 +6,7 @@ import { enqueue } from "./transport.js";
 import { W, D, getJSON, setJSON, rid, now } from "./util.js";
 
 const ITEM = ["item_id", "item_name", "item_category", "item_brand", "price", "quantity", "image", "url", "availability"];
-const EVENT = ["value", "currency", "transaction_id", "engaged_ms", "popup_id", "variant", "placement", "rec_id", "trigger"];
+const EVENT = ["value", "currency", "transaction_id", "coupon", "engaged_ms", "popup_id", "variant", "placement", "rec_id", "trigger"];
 const DAY = 864e5;
 
 const str = (v, n) => (v == null || v === "" ? undefined : String(v).slice(0, n || 512));

@@ -198,3 +198,44 @@ def test_a_new_rule_starts_in_the_store_language(signed_in: TestClient, shop_sto
     form = dict(_form(signed_in.get("/dashboard/popups/new").text))
     assert form["content.locale"] == "fa-IR"
     assert (form["content.close_label"], form["content.copy_label"]) == ("بستن", "رونوشت")
+
+
+def test_spin_to_win_is_among_the_presets_and_its_wheel_survives_the_editor(
+    signed_in: TestClient, shop_store: Shop, traffic: Any
+) -> None:
+    listing = text_of(signed_in.get("/dashboard/popups").text)
+    assert "Spin to win" in listing and "A wheel of prizes for an e-mail address" in listing
+    rule_id = _switch_on(signed_in, "spin_to_win", traffic)
+    before = signed_in.get(f"/v1/admin/rules/{rule_id}", headers=_auth(shop_store)).json()
+    page = signed_in.get(f"/dashboard/popups/{rule_id}").text
+    form = _form(page)
+    assert ("content.segments", "") not in form and "5% off" in dict(form)["content.segments"]
+    saved = signed_in.post(
+        f"/dashboard/popups/{rule_id}", data=_multi(form), follow_redirects=False
+    )
+    assert saved.status_code == 303, saved.text
+    after = signed_in.get(f"/v1/admin/rules/{rule_id}", headers=_auth(shop_store)).json()
+    assert after["content"]["segments"] == before["content"]["segments"]
+    # A wheel that is not JSON is the API's error, beside its field.
+    bad = [(n, "[{oops" if n == "content.segments" else v) for n, v in form]
+    answer = signed_in.post(f"/dashboard/popups/{rule_id}", data=_multi(bad))
+    assert answer.status_code == 422
+    assert re.search(r'id="f-content-segments-error"[^>]*>[^<]+<', answer.text)
+
+
+def test_a_new_wheel_starts_from_the_presets_slices_and_leaves_with_its_template(
+    signed_in: TestClient, shop_store: Shop, traffic: Any
+) -> None:
+    page = signed_in.get("/dashboard/popups/new?template=spin_to_win")
+    assert page.status_code == 200
+    assert "Free shipping" in dict(_form(page.text))["content.segments"]
+    rule_id = _switch_on(signed_in, "spin_to_win", traffic)
+    form = _form(signed_in.get(f"/dashboard/popups/{rule_id}").text)
+    # Another template: the wheel's (hidden) field is not sent, and the rule saves.
+    other = [(n, "announcement" if n == "template" else v) for n, v in form]
+    saved = signed_in.post(
+        f"/dashboard/popups/{rule_id}", data=_multi(other), follow_redirects=False
+    )
+    assert saved.status_code == 303, saved.text
+    rule = signed_in.get(f"/v1/admin/rules/{rule_id}", headers=_auth(shop_store)).json()
+    assert rule["template"] == "announcement" and rule["content"]["segments"] is None

@@ -39,12 +39,13 @@ PRESET_TEXT = {
     "last_chance": ("Cart page with items, on exit intent", "The cart's items and a code"),
     "next_order": ("Thank-you page, on load", "A code for the next order"),
     "welcome_back": ("Visitors back after 7 days or more, on load", "What they viewed last time"),
+    "spin_to_win": ("Any page, on exit intent", "A wheel of prizes for an e-mail address"),
 }
 TOO_MANY = "A store may have at most {n} rules: delete one first."
 # Content fields whose defaults are words on the popup's controls (English in the
 # API): a new rule starts with them in the store's language.
 POPUP_LABELS = ("close_label", "coupon_label", "copy_label", "countdown_label",
-                "email_placeholder")  # fmt: skip
+                "email_placeholder", "prize_label", "apply_label")  # fmt: skip
 
 
 def trigger_text(page: Page, trigger: dict[str, Any]) -> Any:
@@ -130,10 +131,12 @@ def _blank(page: Page) -> dict[str, Any]:
     """A new rule's starting values: the API's defaults, in the store's language."""
     template = page.request.query_params.get("template", "announcement")
     template = template if template in rule_form.FIELDS["template"].options else "announcement"
+    content = {"headline": "-", "locale": page.settings.locale}
+    if template == "spin_to_win":  # a wheel cannot be blank: the preset's slices to edit
+        content["segments"] = PRESETS["spin_to_win"]["content"]["segments"]
     rule = Rule.model_validate(
-        {"name": "-", "template": template, "trigger": {"type": "page_load"},
-         "content": {"headline": "-", "locale": page.settings.locale}}
-    ).model_dump(mode="json")  # fmt: skip
+        {"name": "-", "template": template, "trigger": {"type": "page_load"}, "content": content}
+    ).model_dump(mode="json")
     rule["name"] = ""
     rule["content"]["headline"] = ""
     # The words shoppers read on the popup's own controls, in the store's language.
