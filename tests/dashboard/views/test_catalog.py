@@ -95,3 +95,31 @@ def test_an_unreadable_feed_is_refused_with_its_reason(signed_in: TestClient, tr
     assert answer.status_code == 400 and "DOCTYPE" in answer.text
     nothing = signed_in.post("/dashboard/catalog", data={"csrf": token})
     assert nothing.status_code == 400 and "feed: choose a file to upload" in nothing.text
+
+
+def test_the_search_index_follows_the_catalog(
+    settings: Settings, shop_store: tuple[stores.Store, str]
+) -> None:
+    """The index a process keeps is rebuilt when the catalog's version or size
+    changes: an upsert (which bumps the version), or a card the ingest script
+    merged from a `view_item` event (which only adds to it)."""
+    from helpers import ingest_in_the_past
+
+    from widget_server.storage.clock import now_ms
+
+    store = shop_store[0]
+
+    def ids(query: str) -> list[str]:
+        found, _ = run_with_redis(settings, lambda r: search(r, store.id, query))
+        return sorted(card["item_id"] for card in found)
+
+    assert ids("lamp") == []
+    seen = {"id": "e1", "type": "view_item", "ts": now_ms() - 1_000, "vid": "v1", "sid": "s1",
+            "url": "https://shop.example/p/lamp-1",
+            "items": [{"item_id": "lamp-1", "item_name": "Desk lamp", "price": 30.0}]}  # fmt: skip
+    ingest_in_the_past(settings, store.id, [[seen]])
+    assert ids("desk lamp") == ["lamp-1"]
+    run_with_redis(settings, lambda r: upsert_cards(r, store.id, [
+        {"item_id": "lamp-1", "name": "Reading light"}]))  # fmt: skip
+    assert ids("lamp") == ["lamp-1"]  # by its id
+    assert ids("reading light") == ["lamp-1"] and ids("desk lamp") == []

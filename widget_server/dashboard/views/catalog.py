@@ -9,7 +9,11 @@ catalog), `complete` (the search looked at every item), `imported`, `rejected`,
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import itertools
 import json
+import time
+from collections import OrderedDict
 from typing import Any
 
 from starlette.datastructures import UploadFile
@@ -27,6 +31,55 @@ SCAN_PAGE = 1_000
 MAX_SCANNED = 200_000
 
 
+@dataclasses.dataclass(frozen=True)
+class _Index:
+    """What a search looks through: per item, its id and its id and name in one
+    casefolded string. Kept per store while the catalog's version and size stay
+    the same, for at most `INDEX_TTL_S` (product data from `view_item` events
+    changes neither)."""
+
+    token: tuple[int, int]
+    built: float
+    entries: list[tuple[str, str]]
+    complete: bool  # every item is in it (a huge catalog is indexed in part)
+
+
+_indexes: OrderedDict[str, _Index] = OrderedDict()
+INDEX_TTL_S = 60.0
+KEPT_INDEXES = 8
+
+
+async def _index(redis: AsyncRedis, store_id: str) -> _Index:
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.get(keys.catalog_version(store_id))
+        pipe.hlen(keys.catalog(store_id))
+        version, size = await pipe.execute()
+    token = (int(version or 0), int(size))
+    kept = _indexes.get(store_id)
+    if kept is not None and kept.token == token and time.monotonic() - kept.built < INDEX_TTL_S:
+        _indexes.move_to_end(store_id)
+        return kept
+    entries: list[tuple[str, str]] = []
+    cursor = 0
+    while len(entries) < MAX_SCANNED:
+        cursor, page = await redis.hscan(keys.catalog(store_id), cursor, count=SCAN_PAGE)
+        for field, raw in page.items():
+            card = catalog.decode_card(raw)
+            if card is None:
+                continue
+            item_id = str(card.get("item_id") or field.decode())
+            haystack = f"{item_id}\t{card.get('name', '')}".casefold()
+            entries.append((field.decode(), haystack))
+        if cursor == 0:
+            break
+    index = _Index(token, time.monotonic(), entries, cursor == 0)
+    _indexes[store_id] = index
+    _indexes.move_to_end(store_id)
+    while len(_indexes) > KEPT_INDEXES:
+        _indexes.popitem(last=False)
+    return index
+
+
 async def search(
     redis: AsyncRedis, store_id: str, query: str, limit: int = RESULTS
 ) -> tuple[list[dict[str, Any]], bool]:
@@ -37,27 +90,17 @@ async def search(
     exact = catalog.decode_card(await redis.hget(keys.catalog(store_id), query.strip()))
     if exact is not None:
         found[str(exact.get("item_id", query))] = exact
-    # A byte test skips most cards without decoding them; only for ASCII, where
-    # bytes and text agree on case.
-    quick = needle.encode() if needle.isascii() and "/" not in needle else None
-    cursor, scanned = 0, 0
-    while len(found) < limit and scanned < MAX_SCANNED:
-        cursor, page = await redis.hscan(keys.catalog(store_id), cursor, count=SCAN_PAGE)
-        for field, raw in page.items():
-            scanned += 1
-            if quick is not None and quick not in raw.lower() and quick not in field.lower():
-                continue
+    index = await _index(redis, store_id)
+    # The tab joins id and name: a needle with one in it would match across them.
+    if "\t" not in needle:
+        matches = (field for field, haystack in index.entries if needle in haystack)
+        fields = list(itertools.islice(matches, limit))
+        cards = await redis.hmget(keys.catalog(store_id), fields) if fields else []
+        for field, raw in zip(fields, cards, strict=True):
             card = catalog.decode_card(raw)
-            if card is None:
-                continue
-            item_id = str(card.get("item_id") or field.decode())
-            if needle in item_id.casefold() or needle in str(card.get("name", "")).casefold():
-                found.setdefault(item_id, card)
-                if len(found) >= limit:
-                    break
-        if cursor == 0:
-            return list(found.values()), True
-    return list(found.values()), False
+            if card is not None and len(found) < limit:
+                found.setdefault(str(card.get("item_id") or field), card)
+    return list(found.values()), index.complete
 
 
 async def _catalog_page(page: Page, status: int = 200, **result: Any) -> Response:
