@@ -23,9 +23,10 @@ of the same mix is discarded.
 
 Prints, per route: requests/s, p50, p95, p99 and max latency, answers other than 200,
 socket errors and late sends (a request that left after its slot because every
-connection was busy); the server's RSS before and after the measured run; Redis'
-used memory before and after, and per million events stored (the growth over the
-run, divided by the events it stored). Checks: every answer 200, no socket error,
+connection was busy); the server's RSS before and after the measured run, and
+every 30 s through it with its growth over the run's second half; Redis' used
+memory before and after, and per million events stored (the growth over the run,
+divided by the events it stored). Checks: every answer 200, no socket error,
 and the events in the store's stream equal to 5 per collect answered (plus at most
 those still in flight when wrk stopped); otherwise exit status 1. Writes
 benchmarks/results/load.json.
@@ -45,6 +46,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -59,6 +61,7 @@ HERE = Path(__file__).resolve().parent
 MIX = {"collect": 0.80, "decide": 0.15, "recommendations": 0.05}
 EVENTS_PER_REQUEST = 5
 WARMUP_S = 5
+RSS_EVERY_S = 30  # seconds between samples of the server RSS
 PRESETS = ("dont_go", "flash_promo", "last_chance", "welcome_back")
 # Enough connections for each route's rate at 50 ms a request, and never fewer than 4.
 LATENCY_ALLOWANCE_S = 0.05
@@ -185,7 +188,21 @@ def run(args: argparse.Namespace, data_dir: Path, procs: list[Process]) -> dict[
 
     rss_before, events_before = rss_mib(tarry.pid), stored_events(db, store["store_id"])
     memory_before = int(db.info("memory")["used_memory"])
+    # The server's RSS every RSS_EVERY_S seconds through the run: growth that levels
+    # off (allocator arenas, bounded caches filling) is told apart from a leak.
+    samples: list[tuple[float, float]] = []
+    done = threading.Event()
+
+    def sample() -> None:
+        begun = time.monotonic()
+        while not done.wait(RSS_EVERY_S):
+            samples.append((round(time.monotonic() - begun), rss_mib(tarry.pid)))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     routes = run_mix(base, rates, args.seconds, {**wrk_env, "LOAD_TAG": secrets.token_hex(6)})
+    done.set()
+    sampler.join()
     time.sleep(1)  # what was still in flight when wrk stopped
     rss_after, events_after = rss_mib(tarry.pid), stored_events(db, store["store_id"])
     memory_after = int(db.info("memory")["used_memory"])
@@ -206,7 +223,7 @@ def run(args: argparse.Namespace, data_dir: Path, procs: list[Process]) -> dict[
         "routes": routes,
         "requests_per_s": sum(r["per_s"] for r in routes.values()),
         "events_per_s": answered * EVENTS_PER_REQUEST / args.seconds,
-        "rss_mib": {"before": rss_before, "after": rss_after},
+        "rss_mib": {"before": rss_before, "after": rss_after, "samples": samples},
         "redis_used_memory": {"before": memory_before, "after": memory_after},
         "events": {
             "stored_before": events_before,
@@ -237,6 +254,19 @@ def errors(route: dict[str, Any]) -> int:
     )
 
 
+def _rss_lines(samples: list[tuple[float, float]]) -> list[str]:
+    """The RSS series, and its growth over the run's second half."""
+    if len(samples) < 4:
+        return []
+    half = samples[len(samples) // 2 :]
+    series = ", ".join(f"{mib:.0f}" for _, mib in samples)
+    return [
+        f"server RSS every {RSS_EVERY_S} s (MiB): {series}",
+        f"server RSS over the second half: {half[0][1]:.1f} -> {half[-1][1]:.1f} MiB "
+        f"({half[-1][1] - half[0][1]:+.1f} MiB in {half[-1][0] - half[0][0]:.0f} s)",
+    ]
+
+
 def report(r: dict[str, Any]) -> str:
     m, shop = r["machine"], r["shop"]
     lines = [
@@ -262,6 +292,7 @@ def report(r: dict[str, Any]) -> str:
         f"throughput: {r['requests_per_s']:,.0f} requests/s, "
         f"{r['events_per_s']:,.0f} events/s stored",
         f"server RSS: {r['rss_mib']['before']} MiB before, {r['rss_mib']['after']} MiB after",
+        *_rss_lines(r["rss_mib"]["samples"]),
         f"Redis used memory: {mem['before'] / 2**20:.1f} MiB before, "
         f"{mem['after'] / 2**20:.1f} MiB after: "
         f"{r['redis_mib_per_million_events']:,.0f} MiB per million events stored",
