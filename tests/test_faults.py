@@ -290,6 +290,52 @@ def test_redis_killed_mid_stream_loses_nothing_acknowledged_and_retries_deliver_
     assert code in (0, -signal.SIGTERM) and "Traceback" not in output, output
 
 
+def test_a_redis_that_stops_answering_gives_503_in_bounded_time_and_recovers(
+    tmp_path: Path, own_redis: RedisServer
+) -> None:
+    """Redis frozen (SIGSTOP: a hung host, a partition) rather than gone: the
+    connection stays open and nothing answers. Every request still ends, as a 503,
+    within TARRY_REDIS_TIMEOUT, and the server recovers once Redis answers again."""
+    server = Server(tmp_path / "data", **NO_LIMITS, TARRY_REDIS_TIMEOUT="1")
+    server.env["TARRY_REDIS_URL"] = own_redis.url
+    created = json.loads(
+        server.tarry("store", "create", "--name", "S", "--domain", "s.example", "--json")
+    )
+    server.start()
+    body = json.dumps({"k": created["public_key"], "events": shop_batches(1)[0]}).encode()
+
+    def collect() -> tuple[int, float]:
+        request = urllib.request.Request(
+            f"{server.url}/v1/collect", data=body, headers={"content-type": "text/plain",
+            "user-agent": BROWSER_UA}, method="POST",
+        )  # fmt: skip
+        begun = time.monotonic()
+        try:
+            with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_S * 2) as response:
+                return int(response.status), time.monotonic() - begun
+        except urllib.error.HTTPError as exc:
+            return exc.code, time.monotonic() - begun
+
+    assert own_redis.process is not None
+    try:
+        assert collect()[0] == 200
+        own_redis.process.send_signal(signal.SIGSTOP)
+        try:
+            answers = [collect() for _ in range(3)]
+            ready = get(f"{server.url}/readyz")
+        finally:
+            own_redis.process.send_signal(signal.SIGCONT)
+        assert [status for status, _ in answers] == [503, 503, 503], answers
+        # The timeout, plus the one immediate retry: never a hang.
+        assert all(took < 2 * 1 + 1.5 for _, took in answers), answers
+        assert ready == 503
+        wait_for(lambda: get(f"{server.url}/readyz") == 200, within_s=10)
+        assert collect()[0] == 200
+    finally:
+        code, output = server.stop()
+    assert code in (0, -signal.SIGTERM) and "Traceback" not in output, output
+
+
 # -- a server killed -----------------------------------------------------------------
 
 

@@ -132,6 +132,13 @@ SETTINGS: dict[str, Setting] = {
         "Whether TARRY_REDIS_URL is a Redis Cluster: auto (ask the server), yes or no.",
         _one_of(CLUSTER_MODES),
     ),
+    "redis_timeout_s": Setting(
+        "TARRY_REDIS_TIMEOUT",
+        "5",
+        "Seconds a Redis command (or a connection) may take before the request is "
+        "answered 503: a Redis that stops answering never hangs the server.",
+        _int_between(1, 300),
+    ),
     "data_dir": Setting(
         "TARRY_DATA_DIR",
         ".tarry",
@@ -206,6 +213,7 @@ SETTINGS: dict[str, Setting] = {
 class Settings:
     redis_url: str | None
     redis_cluster: str
+    redis_timeout_s: int
     data_dir: Path
     host: str
     port: int

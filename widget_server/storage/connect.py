@@ -66,18 +66,24 @@ async def open_storage(settings: Settings) -> Storage:
     try:
         cluster = _is_cluster(url, settings.redis_cluster)
         client: AsyncRedis
+        # A Redis that stops answering (frozen, a partition) fails the command
+        # instead of holding the request: the sender gets a 503 and retries.
+        timeouts = {
+            "socket_timeout": settings.redis_timeout_s,
+            "socket_connect_timeout": settings.redis_timeout_s,
+        }
         # One immediate retry replaces a pooled connection that went stale (Redis
         # restarted); beyond that, fail fast so the sender gets a 503 and retries later.
         if cluster:
             # redis-py's cluster client fails a command (MaxConnectionsError) rather
             # than wait once a node has this many connections busy: set it high.
             client = redis.asyncio.cluster.RedisCluster.from_url(
-                url, retry=Retry(NoBackoff(), 1), max_connections=2048
+                url, retry=Retry(NoBackoff(), 1), max_connections=2048, **timeouts
             )
         else:
             # Blocking: a burst waits for a free connection instead of failing.
             pool = redis.asyncio.BlockingConnectionPool.from_url(
-                url, max_connections=64, timeout=5, retry=Retry(NoBackoff(), 1)
+                url, max_connections=64, timeout=5, retry=Retry(NoBackoff(), 1), **timeouts
             )
             client = redis.asyncio.Redis(connection_pool=pool)
         await client.ping()
