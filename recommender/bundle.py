@@ -240,7 +240,12 @@ class Bundle:
         if meta.get("format") not in READABLE_FORMATS:
             raise ValueError(f"{directory}: format {meta.get('format')!r}, expected {FORMAT}")
         config = TrainingConfig.from_json(meta["config"])
-        with np.load(directory / "arrays.npz", allow_pickle=False) as stored:
+        # The file opened here, not by np.load: a truncated archive makes np.load
+        # raise before it hands its own file handle back, leaving it open.
+        with (
+            (directory / "arrays.npz").open("rb") as file,
+            np.load(file, allow_pickle=False) as stored,
+        ):
             arrays = {name: stored[name] for name in stored.files}
         n = len(arrays["items"])
 

@@ -512,6 +512,25 @@ def test_a_corrupt_new_model_is_refused_and_the_previous_one_keeps_serving(
     assert caplog.text.count("cannot load model v2") == 1
 
 
+def test_a_fresh_server_whose_current_model_is_corrupt_serves_the_one_before(
+    modelled: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No model in memory to keep serving (a restart, a new worker): the newest
+    earlier version on disk takes the corrupt current one's place."""
+    settings, store, _ = modelled
+    with sync_client(settings) as r:
+        version = publish(r, settings.data_dir, store.id, mug_bundle())
+    arrays = version_dir(settings.data_dir, store.id, version) / "arrays.npz"
+    arrays.write_bytes(arrays.read_bytes()[:100])  # cut short, as a full disk leaves it
+    caplog.set_level(logging.INFO, logger="tarry")
+    with TestClient(create_app(settings), headers={"user-agent": BROWSER_UA}) as fresh:
+        assert served_version(fresh, store) == "v1"
+        assert "cannot load model v2" in caplog.text
+        assert "serving model v1 until v2, the current one, can be loaded" in caplog.text
+        for _ in range(5):
+            assert served_version(fresh, store) == "v1"
+
+
 def test_a_lost_models_index_keeps_serving_and_says_what_is_wrong(
     modelled: Any,
     caplog: pytest.LogCaptureFixture,

@@ -179,7 +179,8 @@ class ModelCache:
     """Each store's model in service, in memory. `current` is read at most every
     `check_every` seconds per store; a new version loads in a worker thread while
     the old one keeps answering, then replaces it between two requests. A version
-    that fails to load is logged and skipped; the old one stays in service."""
+    that fails to load is logged and skipped; the old one stays in service, and a
+    process that had none serves the newest earlier version on disk that loads."""
 
     def __init__(self, redis: Any, data_dir: Path, check_every: float = 2.0) -> None:
         self.redis = redis
@@ -229,6 +230,28 @@ class ModelCache:
         except Exception:
             log.exception("tarry: store %s: cannot load model %s", store_id, version)
             entry.failed = version
+            if entry.served is None:
+                # A fresh process has no previous model in memory to keep serving:
+                # the newest earlier version on disk that loads takes its place.
+                entry.served = await self._earlier(store_id, version)
         finally:
             entry.loading = None
         return entry.served  # type: ignore[return-value]
+
+    async def _earlier(self, store_id: str, refused: str) -> Served | None:
+        earlier = [v for v in on_disk(self.data_dir, store_id) if _number(v) < _number(refused)]
+        for version in reversed(earlier):
+            try:
+                path = version_dir(self.data_dir, store_id, version)
+                bundle = await asyncio.to_thread(Bundle.load, path)
+                showcases = await asyncio.to_thread(Showcases, bundle)
+            except Exception:
+                log.exception("tarry: store %s: cannot load model %s either", store_id, version)
+                continue
+            log.warning(
+                "tarry: store %s: serving model %s until %s, the current one, can be loaded "
+                "(`tarry model rollback --store %s` makes it current)",
+                store_id, version, refused, store_id,
+            )  # fmt: skip
+            return Served(version, showcases)
+        return None
