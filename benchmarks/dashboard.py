@@ -14,8 +14,9 @@ style each page makes a browser download.
    rules from the presets (no model: the page then reads an empty index).
 2. Signed in through the sign-in form, each page is asked `--requests` times through
    the ASGI app in process (cookie, CSRF-free GETs, templates, the stats functions
-   in process), after three warm-up requests; the preview endpoint is posted the
-   rule editor's form.
+   in process), after three warm-up requests, the first of them timed on its own
+   (`first`: it reads what no process has kept yet); the preview endpoint is
+   posted the rule editor's form.
 3. For each page, the gzipped bytes of every script and style sheet it links.
 
 Prints tables and writes benchmarks/results/dashboard.json. Budgets (the dashboard
@@ -175,11 +176,11 @@ def main() -> int:
         finally:
             server.release()
     print(f"\n{setup}\n")
-    print("| page | p50 ms | p95 ms | p99 ms | budget |\n|---|---:|---:|---:|---|")
+    print("| page | first ms | p50 ms | p95 ms | p99 ms | budget |\n|---|---:|---:|---:|---:|---|")
     for row in rows:
         verdict = "PASS" if row["p95"] < BUDGET_MS else "FAIL"
-        print(f"| {row['page']} | {row['p50']:.1f} | {row['p95']:.1f} | {row['p99']:.1f} | "
-              f"{verdict} |")  # fmt: skip
+        print(f"| {row['page']} | {row['first']:.0f} | {row['p50']:.1f} | {row['p95']:.1f} | "
+              f"{row['p99']:.1f} | {verdict} |")  # fmt: skip
     print("\n| page | script and style, gzipped bytes | files | budget |\n|---|---:|---|---|")
     for page, (size, files) in sizes.items():
         verdict = "PASS" if size <= BUDGET_BYTES else "FAIL"
@@ -258,8 +259,14 @@ def run(
                           "next": "/dashboard"}, follow_redirects=False)  # fmt: skip
         assert signed.status_code == 303, signed.text
         for label, path, params in pages:
-            for _ in range(3):
+            # The first request of a page is timed on its own: it reads what no
+            # process has kept yet (the settled part of the popup and showcase
+            # walks, the order and session logs, the catalog's search index).
+            for warm_up in range(3):
+                begun = time.perf_counter()
                 answer = app.get(path, params=params)
+                if warm_up == 0:
+                    first = (time.perf_counter() - begun) * 1000
                 assert answer.status_code == 200, (label, answer.status_code, answer.text[:500])
             times = []
             for _ in range(args.requests):
@@ -267,7 +274,7 @@ def run(
                 answer = app.get(path, params=params)
                 times.append((time.perf_counter() - begun) * 1000)
                 assert answer.status_code == 200
-            rows.append({"page": label, **_percentiles(times)})
+            rows.append({"page": label, "first": first, **_percentiles(times)})
             if "text/html" in answer.headers["content-type"]:
                 sizes[label] = linked_bytes(answer.text)
         editor = app.get(f"/dashboard/popups/{rules[0]}")
@@ -285,7 +292,8 @@ def run(
             )
             times.append((time.perf_counter() - begun) * 1000)
             assert answer.status_code == 200, answer.text[:500]
-        rows.append({"page": "live preview (POST of the editor's form)", **_percentiles(times)})
+        rows.append({"page": "live preview (POST of the editor's form)", "first": times[0],
+                     **_percentiles(times)})  # fmt: skip
         # The editor's frames load the preview page's own two sheets as well.
         popup_css = app.get(popup_css_url(Colors())).content
         framed = len(static.ASSETS["preview.css"].gzipped) + len(gzip.compress(popup_css, 9))

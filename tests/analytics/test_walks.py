@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from widget_server.analytics import attribution, walks
+from widget_server.analytics.lift import Group, Lift, compare
 from widget_server.analytics.stats import read_events
 from widget_server.app import create_app
 from widget_server.storage.clock import now_ms
@@ -95,6 +96,69 @@ def test_a_showcase_walk_in_slices_is_what_attribution_computes(
 ) -> None:
     expected = attribution._showcase_attribution(attribution.prepare(events), start, window)
     assert _fed(walks.ShowcaseWalk(start, window), events, cuts).result() == expected
+
+
+def _reference_lifts(
+    events: list[attribution.StoredEvent], start: int
+) -> tuple[dict[str, Lift], dict[tuple[str, str], Lift]]:
+    """The popup lifts from their definitions, session by session: a session is
+    treated from its first `popup_shown` of the rule (of the variant), held out
+    from its first `popup_suppressed` of the rule when it is never shown it, and
+    converts with a purchase after that; counted if that event is from `start`."""
+    ordered = attribution.prepare(events)
+    by_session: dict[str, list[tuple[int, attribution.StoredEvent]]] = {}
+    for position, event in enumerate(ordered):
+        by_session.setdefault(event.sid, []).append((position, event))
+
+    def outcome(session: list[Any], first: Any) -> tuple[bool, bool]:
+        position, event = first
+        bought = any(e.type == "purchase" and p > position for p, e in session)
+        return event.ts >= start, bought
+
+    rules: dict[str, list[list[int]]] = {}  # rule -> [[treated n, x], [held n, x]]
+    shown: dict[tuple[str, str], list[int]] = {}
+    held_of: dict[str, list[int]] = {}
+    for session in by_session.values():
+        popups = [(p, e) for p, e in session if e.type in ("popup_shown", "popup_suppressed")]
+        for rule in {e.popup_id for _, e in popups}:
+            of_rule = [(p, e) for p, e in popups if e.popup_id == rule]
+            treated = [pe for pe in of_rule if pe[1].type == "popup_shown"]
+            first = treated[0] if treated else of_rule[0]
+            counted, bought = outcome(session, first)
+            group = rules.setdefault(rule, [[0, 0], [0, 0]])[0 if treated else 1]
+            if counted:
+                group[0] += 1
+                group[1] += bought
+            for variant in {e.variant or attribution.NONE for _, e in treated}:
+                of_variant = [
+                    pe for pe in treated if (pe[1].variant or attribution.NONE) == variant
+                ]
+                counted, bought = outcome(session, of_variant[0])
+                counts = shown.setdefault((rule, variant), [0, 0])
+                if counted:
+                    counts[0] += 1
+                    counts[1] += bought
+            if not treated:
+                counted, bought = outcome(session, of_rule[0])
+                counts = held_of.setdefault(rule, [0, 0])
+                if counted:
+                    counts[0] += 1
+                    counts[1] += bought
+    rule_lifts = {
+        rule: compare(Group(*t), Group(*h)) for rule, (t, h) in rules.items() if t[0] or h[0]
+    }
+    variant_lifts = {
+        key: compare(Group(*counts), Group(*held_of.get(key[0], [0, 0])))
+        for key, counts in shown.items()
+    }
+    return rule_lifts, variant_lifts
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(event_logs(), cut_lists, st.integers(0, 5 * DAY))
+def test_popup_lifts_are_what_their_definitions_give(events, cuts, start) -> None:
+    result = _fed(walks.PopupWalk(start, DAY), events, cuts).result()
+    assert (result.lifts, result.variant_lifts) == _reference_lifts(events, start)
 
 
 def test_a_copy_leaves_the_checkpoint_as_it_was() -> None:

@@ -433,6 +433,65 @@ def _showcase_attribution(
 # -- lift ----------------------------------------------------------------------------
 
 
+class Assigned:
+    """Sessions assigned to groups (treated by a popup, held out from it, ...), with
+    each group's sessions and converted sessions counted as they change, so that a
+    walk's lift is read without a pass over its sessions. Counted are assignments
+    made from `start_ms` on; a session converts with a purchase after its
+    assignment. Flags are ints (1 counted, 2 converted), which the cycle collector
+    does not walk."""
+
+    def __init__(self) -> None:
+        self.flags: dict[tuple[Any, str], int] = {}  # (group, session) -> flags
+        self.counts: dict[Any, list[int]] = {}  # group -> [sessions, converted], counted
+        self.of_session: dict[str, tuple[Any, ...]] = {}  # session -> its groups
+
+    def has(self, group: Any, sid: str) -> bool:
+        return (group, sid) in self.flags
+
+    def assign(self, group: Any, sid: str, counted: bool) -> None:
+        """Put the session in the group, from now (again, if it was)."""
+        old = self.flags.get((group, sid))
+        if old is None:
+            self.of_session[sid] = (*self.of_session.get(sid, ()), group)
+        else:
+            self._uncount(group, old)
+        self.flags[(group, sid)] = 1 if counted else 0
+        if counted:
+            self.counts.setdefault(group, [0, 0])[0] += 1
+
+    def remove(self, group: Any, sid: str) -> None:
+        old = self.flags.pop((group, sid), None)
+        if old is not None:
+            self._uncount(group, old)
+            self.of_session[sid] = tuple(g for g in self.of_session[sid] if g != group)
+
+    def purchase(self, sid: str) -> None:
+        for group in self.of_session.get(sid, ()):
+            flags = self.flags[(group, sid)]
+            if not flags & 2:
+                self.flags[(group, sid)] = flags | 2
+                if flags & 1:
+                    self.counts[group][1] += 1
+
+    def _uncount(self, group: Any, flags: int) -> None:
+        if flags & 1:
+            counts = self.counts[group]
+            counts[0] -= 1
+            counts[1] -= 1 if flags & 2 else 0
+
+    def group(self, group: Any) -> Group:
+        sessions, converted = self.counts.get(group, (0, 0))
+        return Group(sessions, converted)
+
+    def copy(self) -> Assigned:
+        other = Assigned()
+        other.flags = dict(self.flags)
+        other.counts = {group: list(counts) for group, counts in self.counts.items()}
+        other.of_session = dict(self.of_session)  # tuples: replaced, never changed
+        return other
+
+
 class LiftWalk:
     """Lift fed in order, an event at a time (see `_lift_by`): per value of `field`
     (and of all values together under `overall`), treated sessions against
@@ -441,48 +500,43 @@ class LiftWalk:
     def __init__(self, start_ms: int, treated: str, held: str, field: str, overall: str | None):
         self.start_ms, self.treated, self.held = start_ms, treated, held
         self.field, self.overall = field, overall
-        # (value, session) -> event index * 4 + 2 if treated + 1 if counted: ints,
-        # which the cycle collector does not walk.
-        self.assignments: dict[tuple[str, str], int] = {}
-        self.last_purchase: dict[str, int] = {}  # session -> index of its last purchase
+        self.assigned = Assigned()  # groups: (True, value) treated, (False, value) held
+        self.values: set[str] = set()
 
-    def see(self, index: int, event: StoredEvent) -> None:
+    def see(self, event: StoredEvent) -> None:
         kind = event.type
         if kind == "purchase":
-            self.last_purchase[event.sid] = index
+            self.assigned.purchase(event.sid)
             return
         if kind != self.treated and kind != self.held:
             return
         sid = event.sid
         treated = kind == self.treated
         value = getattr(event, self.field) or NONE
-        packed = index * 4 + (2 if treated else 0) + (1 if event.ts >= self.start_ms else 0)
+        counted = event.ts >= self.start_ms
         for key in (value, self.overall) if self.overall is not None else (value,):
-            current = self.assignments.get((key, sid))
-            if current is not None and (current & 2 or not treated):
+            if self.assigned.has((True, key), sid):
                 continue
-            self.assignments[(key, sid)] = packed
+            if self.assigned.has((False, key), sid):
+                if not treated:
+                    continue
+                self.assigned.remove((False, key), sid)
+            self.assigned.assign((treated, key), sid, counted)
+            self.values.add(key)
 
     def copy(self) -> LiftWalk:
         other = copy.copy(self)
-        other.assignments = dict(self.assignments)
-        other.last_purchase = dict(self.last_purchase)
+        other.assigned = self.assigned.copy()
+        other.values = set(self.values)
         return other
 
     def result(self) -> dict[str, Lift]:
-        groups: defaultdict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
-        for (key, sid), packed in self.assignments.items():
-            if not packed & 1:
-                continue
-            counts = groups[key]
-            offset = 0 if packed & 2 else 2
-            counts[offset] += 1
-            counts[offset + 1] += self.last_purchase.get(sid, -1) > packed >> 2
-        return {
-            key: compare(Group(t_n, t_x), Group(h_n, h_x))
-            for key, (t_n, t_x, h_n, h_x) in groups.items()
-        }
-
+        out = {}
+        for key in self.values:
+            treated, held = self.assigned.group((True, key)), self.assigned.group((False, key))
+            if treated.sessions or held.sessions:
+                out[key] = compare(treated, held)
+        return out
 
 
 def _lift_by(
@@ -501,8 +555,8 @@ def _lift_by(
     whose first such event is before `start_ms` is not counted."""
     walk = LiftWalk(start_ms if start_ms is not None else -(2**63), treated_type, held_type,
                     field, overall)  # fmt: skip
-    for index, event in enumerate(events):
-        walk.see(index, event)
+    for event in events:
+        walk.see(event)
     return walk.result()
 
 

@@ -31,6 +31,7 @@ from widget_server.analytics.attribution import (
     _ALL,
     _NO_LIFT,
     NONE,
+    Assigned,
     Event,
     LiftWalk,
     ShowcaseFigures,
@@ -43,7 +44,7 @@ from widget_server.analytics.attribution import (
     line_revenues_minor,
     order_key,
 )
-from widget_server.analytics.lift import Group, Lift, compare
+from widget_server.analytics.lift import Lift, compare
 from widget_server.analytics.stats import read_events
 from widget_server.collect.money import from_minor
 from widget_server.storage import keys
@@ -66,7 +67,6 @@ class _Walk:
     """Order and deduplication, shared by the walks below."""
 
     def __init__(self) -> None:
-        self.index = 0  # events walked so far: an event's place in the whole walk
         self.seen_orders: set[tuple[str, str]] = set()
 
     def _fresh(self, events: list[StoredEvent]) -> list[StoredEvent]:
@@ -85,7 +85,6 @@ class _Walk:
         return kept
 
     def _copy_base(self, other: _Walk) -> None:
-        other.index = self.index
         other.seen_orders = set(self.seen_orders)
 
 
@@ -163,10 +162,10 @@ class PopupWalk(_Walk):
         self.last_click: dict[str, tuple[str, str, int]] = {}  # visitor -> (rule, variant, ts)
         self.last_shown: dict[str, tuple[str, str, int]] = {}
         self.rule_lift = LiftWalk(start_ms, "popup_shown", "popup_suppressed", "popup_id", None)
-        # Variant lift: (rule, variant) -> session -> index * 2 + 1 if counted.
-        self.treated: dict[tuple[str, str], dict[str, int]] = {}
-        self.treated_rule: dict[str, set[str]] = {}
-        self.held: dict[str, dict[str, int]] = {}
+        # Variant lift: groups ("shown", rule, variant) and ("held", rule).
+        self.variant_assigned = Assigned()
+        self.variants: set[tuple[str, str]] = set()
+        self.shown_rule: set[tuple[str, str]] = set()  # (rule, session) shown any variant
 
     def _tally(self, key: tuple[str, str | None]) -> PopupTally:
         tally = self.tallies.get(key)
@@ -177,9 +176,7 @@ class PopupWalk(_Walk):
     def feed(self, events: list[StoredEvent]) -> None:
         start_ms, window_ms = self.start_ms, self.window_ms
         for event in self._fresh(events):
-            index = self.index
-            self.index += 1
-            self.rule_lift.see(index, event)
+            self.rule_lift.see(event)
             kind, ts = event.type, event.ts
             counted = ts >= start_ms
             if kind in _SESSION_SETS:
@@ -194,25 +191,30 @@ class PopupWalk(_Walk):
                 if counted:
                     for key in ((rule, None), (rule, variant)):
                         getattr(self._tally(key), _SESSION_SETS[kind]).add(event.sid)
-                self._assign(index, event, rule, variant, counted)
-            elif kind == "purchase" and counted:
-                self._credit(event, ts, window_ms)
+                self._assign(event, rule, variant, counted)
+            elif kind == "purchase":
+                self.variant_assigned.purchase(event.sid)
+                if counted:
+                    self._credit(event, ts, window_ms)
 
-    def _assign(
-        self, index: int, event: StoredEvent, rule: str, variant: str, counted: bool
-    ) -> None:
-        sid, packed = event.sid, index * 2 + (1 if counted else 0)
+    def _assign(self, event: StoredEvent, rule: str, variant: str, counted: bool) -> None:
+        """A session is treated by a variant from its first `popup_shown` of it, and
+        held out from the rule's first `popup_suppressed` unless it was, or is later,
+        shown the rule (treated wins)."""
+        sid, assigned = event.sid, self.variant_assigned
         if event.type == "popup_shown":
-            sessions = self.treated.setdefault((rule, variant), {})
-            if sid in sessions:
+            self.variants.add((rule, variant))
+            if assigned.has(("shown", rule, variant), sid):
                 return
-            sessions[sid] = packed
-            self.treated_rule.setdefault(rule, set()).add(sid)
-            self.held.get(rule, {}).pop(sid, None)
-        elif event.type == "popup_suppressed":
-            held = self.held.setdefault(rule, {})
-            if sid not in held and sid not in self.treated_rule.get(rule, ()):
-                held[sid] = packed
+            assigned.assign(("shown", rule, variant), sid, counted)
+            self.shown_rule.add((rule, sid))
+            assigned.remove(("held", rule), sid)
+        elif (
+            event.type == "popup_suppressed"
+            and not assigned.has(("held", rule), sid)
+            and (rule, sid) not in self.shown_rule
+        ):
+            assigned.assign(("held", rule), sid, counted)
 
     def _credit(self, event: StoredEvent, ts: int, window_ms: int) -> None:
         by_click = self.last_click.get(event.vid)
@@ -241,9 +243,9 @@ class PopupWalk(_Walk):
         other.last_click = dict(self.last_click)
         other.last_shown = dict(self.last_shown)
         other.rule_lift = self.rule_lift.copy()
-        other.treated = {key: dict(s) for key, s in self.treated.items()}
-        other.treated_rule = {key: set(s) for key, s in self.treated_rule.items()}
-        other.held = {key: dict(s) for key, s in self.held.items()}
+        other.variant_assigned = self.variant_assigned.copy()
+        other.variants = set(self.variants)
+        other.shown_rule = set(self.shown_rule)
         return other
 
     def result(self) -> PopupResult:
@@ -258,16 +260,10 @@ class PopupWalk(_Walk):
         return PopupResult(figures, self._variant_lifts(), self.rule_lift.result())
 
     def _variant_lifts(self) -> dict[tuple[str, str], Lift]:
-        last_purchase = self.rule_lift.last_purchase
-
-        def group(assigned: dict[str, int]) -> Group:
-            counted = [(sid, packed) for sid, packed in assigned.items() if packed & 1]
-            converted = sum(last_purchase.get(sid, -1) > packed >> 1 for sid, packed in counted)
-            return Group(len(counted), converted)
-
+        group = self.variant_assigned.group
         return {
-            (rule, variant): compare(group(sessions), group(self.held.get(rule, {})))
-            for (rule, variant), sessions in self.treated.items()
+            (rule, variant): compare(group(("shown", rule, variant)), group(("held", rule)))
+            for rule, variant in self.variants
         }
 
 
@@ -310,8 +306,7 @@ class ShowcaseWalk(_Walk):
     def feed(self, events: list[StoredEvent]) -> None:
         start_ms, tallies = self.start_ms, self.tallies
         for event in self._fresh(events):
-            self.lift.see(self.index, event)
-            self.index += 1
+            self.lift.see(event)
             kind, sid = event.type, event.sid
             counted = event.ts >= start_ms
             placement = event.placement or NONE
