@@ -5,8 +5,8 @@
 
 Not run by CI: nothing under benchmarks/ is a test.
 
-Method: start a real `tarry serve` on 127.0.0.1 (one process: `tarry serve` runs one
-uvicorn worker and has no option for more) with its embedded Redis in a temporary
+Method: start a real `tarry serve --workers N` on 127.0.0.1 (`--workers`, default 2:
+processes sharing the port, each with its own group commit) with its embedded Redis in a temporary
 data directory and the rate limits off (all the load comes from one loopback
 address, which the per-address limit would stop at 600 requests a minute). Set up a
 shop through its own APIs: the synthetic shop of benchmarks/decide.py (2,000 items)
@@ -168,7 +168,10 @@ def run(args: argparse.Namespace, data_dir: Path, procs: list[Process]) -> dict[
     log = data_dir / "tarry.log"
     procs.append(
         tarry := start(
-            [python, "-m", "widget_server", "serve"], env, log, f"http://127.0.0.1:{port}/readyz"
+            [python, "-m", "widget_server", "serve", "--workers", str(args.workers)],
+            env,
+            log,
+            f"http://127.0.0.1:{port}/readyz",
         )
     )
     base = f"http://127.0.0.1:{port}"
@@ -186,7 +189,7 @@ def run(args: argparse.Namespace, data_dir: Path, procs: list[Process]) -> dict[
     }
     run_mix(base, rates, WARMUP_S, {**wrk_env, "LOAD_TAG": "warm-" + secrets.token_hex(4)})
 
-    rss_before, events_before = rss_mib(tarry.pid), stored_events(db, store["store_id"])
+    rss_before, events_before = server_rss_mib(tarry.pid), stored_events(db, store["store_id"])
     memory_before = int(db.info("memory")["used_memory"])
     # The server's RSS every RSS_EVERY_S seconds through the run: growth that levels
     # off (allocator arenas, bounded caches filling) is told apart from a leak.
@@ -196,7 +199,7 @@ def run(args: argparse.Namespace, data_dir: Path, procs: list[Process]) -> dict[
     def sample() -> None:
         begun = time.monotonic()
         while not done.wait(RSS_EVERY_S):
-            samples.append((round(time.monotonic() - begun), rss_mib(tarry.pid)))
+            samples.append((round(time.monotonic() - begun), server_rss_mib(tarry.pid)))
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -204,7 +207,7 @@ def run(args: argparse.Namespace, data_dir: Path, procs: list[Process]) -> dict[
     done.set()
     sampler.join()
     time.sleep(1)  # what was still in flight when wrk stopped
-    rss_after, events_after = rss_mib(tarry.pid), stored_events(db, store["store_id"])
+    rss_after, events_after = server_rss_mib(tarry.pid), stored_events(db, store["store_id"])
     memory_after = int(db.info("memory")["used_memory"])
     db.close()
     stop(tarry)
@@ -217,6 +220,7 @@ def run(args: argparse.Namespace, data_dir: Path, procs: list[Process]) -> dict[
         "machine": machine(),
         "command": shlex.join(["python", *sys.argv]),
         "seconds": args.seconds,
+        "workers": args.workers,
         "warmup_s": WARMUP_S,
         "rate": args.rate,
         "shop": shop,
@@ -254,6 +258,13 @@ def errors(route: dict[str, Any]) -> int:
     )
 
 
+def server_rss_mib(pid: int) -> float:
+    """The RSS of the server and of its worker processes, together."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    workers = [int(c) for c in children.read_text().split()] if children.exists() else []
+    return round(rss_mib(pid) + sum(rss_mib(w) for w in workers), 1)
+
+
 def _rss_lines(samples: list[tuple[float, float]]) -> list[str]:
     """The RSS series, and its growth over the run's second half."""
     if len(samples) < 4:
@@ -271,6 +282,7 @@ def report(r: dict[str, Any]) -> str:
     m, shop = r["machine"], r["shop"]
     lines = [
         f"machine: nproc {m['nproc']}, {m['cpu']}, Python {m['python']}, {m['platform']}",
+        f"server: tarry serve --workers {r['workers']}",
         f"load: {m['wrk']}, one wrk per route at once, {r['seconds']} s measured after a "
         f"{r['warmup_s']} s warm-up; {r['rate']:,} requests/s in the mix plus stats reads",
         f"shop: {shop['items']:,} items, model {shop['model_version']} "
@@ -314,6 +326,7 @@ def main() -> int:
         help="collect, decide and recommendation requests per second (1000)",
     )
     parser.add_argument("--stats-rate", type=float, default=1.0, help="stats reads per second (1)")
+    parser.add_argument("--workers", type=int, default=2, help="server worker processes (2)")
     parser.add_argument(
         "--items", type=int, default=2000, help="items in the synthetic shop (2000)"
     )

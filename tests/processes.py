@@ -52,9 +52,9 @@ class Server:
         )
         return done.stdout.decode()
 
-    def start(self) -> None:
+    def start(self, *serve_options: str) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "widget_server", "serve"],
+            [sys.executable, "-m", "widget_server", "serve", *serve_options],
             env=self.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

@@ -232,6 +232,55 @@ def test_serve_on_a_fresh_data_dir_accepts_curl(tmp_path: Path) -> None:
     assert_clean_exit(code, output)
 
 
+def test_serve_with_two_workers_counts_every_event_once(tmp_path: Path) -> None:
+    """`--workers 2`: two processes share the port, each with its own group commit
+    and one embedded Redis between them. Batches sent from many threads at once,
+    and half of them again (a retry), are stored and counted once each."""
+    server = Server(tmp_path / "d", TARRY_RATE_LIMIT_IP="0", TARRY_RATE_LIMIT_VISITOR="0")
+    created = json.loads(
+        server.tarry("store", "create", "--name", "S", "--domain", "s.example", "--json")
+    )
+    server.start("--workers", "2")
+    batches = [[event(vid=f"v{n % 7}", sid=f"s{n % 7}") for _ in range(5)] for n in range(120)]
+    answers: queue.Queue[tuple[int, dict[str, int]]] = queue.Queue()
+
+    def send(share: list[list[dict[str, object]]]) -> None:
+        for batch in share:
+            status, body = server.collect({"k": created["public_key"], "events": batch})
+            answers.put((status, body))
+
+    try:
+        assert server.process is not None
+        workers = subprocess.run(
+            ["ps", "--ppid", str(server.process.pid), "-o", "pid="],
+            capture_output=True, text=True, check=True,
+        ).stdout.split()  # fmt: skip
+        sends = batches + batches[::2]
+        threads = [threading.Thread(target=send, args=(sends[k::8],)) for k in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        request = urllib.request.Request(
+            f"{server.url}/v1/stats/summary",
+            headers={"authorization": f"Bearer {created['secret_key']}"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as r:
+            summary = json.loads(r.read())
+    finally:
+        code, output = server.stop()
+    assert_clean_exit(code, output)
+    got = [answers.get_nowait() for _ in range(answers.qsize())]
+    assert len(got) == len(sends) and {status for status, _ in got} == {200}
+    assert sum(body["accepted"] for _, body in got) == 5 * len(batches)
+    assert sum(body["duplicates"] for _, body in got) == 5 * len(batches[::2])
+    ids = stored_ids(tmp_path / "d", created["store_id"])
+    assert sorted(ids) == sorted(e["id"] for batch in batches for e in batch)
+    assert sum(day["events"] for day in summary["days"]) == 5 * len(batches)
+    # The supervisor and its two workers (ps lists the workers, maybe a helper too).
+    assert len(workers) >= 2, workers
+
+
 def test_graceful_shutdown_loses_nothing_acknowledged(tmp_path: Path) -> None:
     server = Server(tmp_path / "d", TARRY_RATE_LIMIT_IP="0", TARRY_RATE_LIMIT_VISITOR="0")
     created = json.loads(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -31,8 +32,18 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         settings = settings.replace(port=args.port)
     from widget_server.app import create_app
 
+    if args.workers > 1:
+        # Worker processes make their own app from the environment (uvicorn imports
+        # the factory in each): what the options changed goes there too. Each has its
+        # own storage client, caches and group commit; the embedded Redis is shared.
+        os.environ["TARRY_HOST"], os.environ["TARRY_PORT"] = settings.host, str(settings.port)
+        app: Any = "widget_server.app:create_app"
+    else:
+        app = create_app(settings)
     uvicorn.run(
-        create_app(settings),
+        app,
+        factory=args.workers > 1,
+        workers=args.workers,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
@@ -43,6 +54,16 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=30,
     )
     return 0
+
+
+def _workers(raw: str) -> int:
+    try:
+        count = int(raw)
+    except ValueError:
+        count = 0
+    if not 1 <= count <= 64:
+        raise argparse.ArgumentTypeError(f"a whole number from 1 to 64, got {raw!r}")
+    return count
 
 
 def _app(settings: Settings) -> Any:
@@ -166,6 +187,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the HTTP server")
     serve.add_argument("--host", help="address to listen on (default: TARRY_HOST)")
     serve.add_argument("--port", type=int, help="port to listen on (default: TARRY_PORT)")
+    serve.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        help="worker processes sharing the port (default: 1; about one per core)",
+    )
     serve.set_defaults(run=_serve)
 
     store = commands.add_parser("store", help="create and manage stores")
