@@ -501,12 +501,14 @@ class LiftWalk:
         self.start_ms, self.treated, self.held = start_ms, treated, held
         self.field, self.overall = field, overall
         self.assigned = Assigned()  # groups: (True, value) treated, (False, value) held
-        self.values: set[str] = set()
+        # value -> its two groups, made once: a cache that copies share.
+        self._groups: dict[str, tuple[tuple[bool, str], tuple[bool, str]]] = {}
 
     def see(self, event: StoredEvent) -> None:
         kind = event.type
+        assigned = self.assigned
         if kind == "purchase":
-            self.assigned.purchase(event.sid)
+            assigned.purchase(event.sid)
             return
         if kind != self.treated and kind != self.held:
             return
@@ -514,25 +516,28 @@ class LiftWalk:
         treated = kind == self.treated
         value = getattr(event, self.field) or NONE
         counted = event.ts >= self.start_ms
+        flags = assigned.flags
         for key in (value, self.overall) if self.overall is not None else (value,):
-            if self.assigned.has((True, key), sid):
+            groups = self._groups.get(key)
+            if groups is None:
+                groups = self._groups[key] = ((True, key), (False, key))
+            treated_group, held_group = groups
+            if (treated_group, sid) in flags:
                 continue
-            if self.assigned.has((False, key), sid):
+            if (held_group, sid) in flags:
                 if not treated:
                     continue
-                self.assigned.remove((False, key), sid)
-            self.assigned.assign((treated, key), sid, counted)
-            self.values.add(key)
+                assigned.remove(held_group, sid)
+            assigned.assign(treated_group if treated else held_group, sid, counted)
 
     def copy(self) -> LiftWalk:
         other = copy.copy(self)
         other.assigned = self.assigned.copy()
-        other.values = set(self.values)
         return other
 
     def result(self) -> dict[str, Lift]:
         out = {}
-        for key in self.values:
+        for key in {value for _, value in self.assigned.counts}:
             treated, held = self.assigned.group((True, key)), self.assigned.group((False, key))
             if treated.sessions or held.sessions:
                 out[key] = compare(treated, held)
