@@ -228,9 +228,10 @@ def test_a_customer_on_two_devices_counts_once_and_no_address_is_stored(shop, se
 
 
 def test_what_a_process_kept_of_the_order_log_follows_imports_and_erasures(settings) -> None:
-    """Orders over two days old are read once per process (`customers._orders`);
-    an import of past orders, or an erasure, makes the next answer read them
-    again, so it never misses or keeps one."""
+    """Orders over two days old are read once per process (`customers._orders`),
+    and an answer is kept for the reading it came from (`customers._answers`); an
+    import of past orders, or an erasure, makes the next answer read them again,
+    so it never misses or keeps one."""
     from datetime import UTC
 
     from widget_server.analytics import customers
@@ -259,6 +260,8 @@ def test_what_a_process_kept_of_the_order_log_follows_imports_and_erasures(setti
         assert imported.json()["imported"]["orders"] == 2, imported.text
         assert customers_of_the_period() == 2
         assert len(customers._orders[store.id].items) == 2
+        answers = len(customers._answers)
+        assert customers_of_the_period() == 2 and len(customers._answers) == answers  # kept
 
         more = orders_file([("3", "c3", 15), ("4", "c1", 5)])
         assert client.post(

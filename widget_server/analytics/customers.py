@@ -25,12 +25,14 @@ Orders in another currency than the store's count as orders, never as revenue.
 
 from __future__ import annotations
 
+import asyncio
 import bisect
+import copy
 import dataclasses
 import itertools
 import statistics
 from collections import OrderedDict, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -106,7 +108,7 @@ async def _generation(redis: AsyncRedis, store_id: str) -> int:
 
 async def orders_until(
     redis: AsyncRedis, store_id: str, end_ms: int, now_ms: int | None = None
-) -> list[Order]:
+) -> _Log:
     """Every counted order before `end_ms`, oldest first. Orders more than 48 hours
     old are final (a live one is refused once 47 hours old; an import or an erasure
     bumps `keys.report_generation`): this process reads them once, and then only
@@ -121,8 +123,18 @@ async def orders_until(
         kept = _Kept(generation, settled, kept.items + more)
         _keep(_orders, store_id, kept)
     if end_ms <= kept.upto:
-        return kept.items[: bisect.bisect_left(kept.items, end_ms, key=_order_ts)]
-    return kept.items + await _read_orders(redis, store_id, kept.upto, end_ms)
+        return _Log(kept.items[: bisect.bisect_left(kept.items, end_ms, key=_order_ts)], generation)
+    return _Log(kept.items + await _read_orders(redis, store_id, kept.upto, end_ms), generation)
+
+
+class _Log(list[Any]):
+    """A log's items as read, and what tells them apart from any other reading:
+    the report generation, and (the logs only grow, or are trimmed at the start)
+    how many there are and where they start."""
+
+    def __init__(self, items: list[Any], generation: int, start: Any = None) -> None:
+        super().__init__(items)
+        self.token = (generation, start, len(items))
 
 
 def _order_ts(order: Order) -> int:
@@ -279,7 +291,7 @@ def _entry_id(raw: bytes) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
-async def session_starts(redis: AsyncRedis, store_id: str) -> list[tuple[str, int]]:
+async def session_starts(redis: AsyncRedis, store_id: str) -> _Log:
     """(visitor id, time) of every session start the session log keeps. The log
     only grows at its end (and is trimmed at its start): this process reads each
     entry once; an erasure, which rewrites entries, bumps `keys.report_generation`."""
@@ -315,4 +327,73 @@ async def session_starts(redis: AsyncRedis, store_id: str) -> list[tuple[str, in
     if new_pairs or pairs is not kept.items:
         pairs, bounds = pairs + new_pairs, bounds + new_bounds
         _keep(_starts, store_id, _Kept(generation, start, pairs, bounds))
-    return pairs
+    return _Log(pairs, generation, bounds[0][0] if bounds else None)
+
+
+# Answers computed from the logs, by what they were computed from: a reading of
+# the logs as it was (`_Log.token`) and the question. Exact: a new order or
+# session start, an import or an erasure makes another token.
+_answers: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+KEPT_ANSWERS = 64
+
+
+async def _answer(key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+    kept = _answers.get(key)
+    if kept is None:
+        # Going over a year of orders is CPU work: off the event loop.
+        kept = await asyncio.to_thread(compute)
+        _answers[key] = kept
+        while len(_answers) > KEPT_ANSWERS:
+            _answers.popitem(last=False)
+    _answers.move_to_end(key)
+    return copy.deepcopy(kept)
+
+
+async def retention_of(
+    redis: AsyncRedis,
+    store_id: str,
+    start_ms: int,
+    end_ms: int,
+    currency: str,
+    activity_days: int,
+    lifetime_years: float | None,
+) -> dict[str, Any]:
+    """`retention` of the store's orders."""
+    orders = await orders_until(redis, store_id, end_ms)
+    key = ("retention", store_id, orders.token, start_ms, end_ms, currency, activity_days,
+           lifetime_years)  # fmt: skip
+    answer: dict[str, Any] = await _answer(
+        key, lambda: retention(orders, start_ms, end_ms, currency, activity_days, lifetime_years)
+    )
+    return answer
+
+
+async def cohorts_of(
+    redis: AsyncRedis,
+    store_id: str,
+    of: str,
+    zone: ZoneInfo,
+    by: str,
+    first: date,
+    last: date,
+    end_ms: int,
+) -> list[dict[str, Any]]:
+    """`cohorts` of the store's customers by their orders (`of="orders"`), or of
+    its visitors by their session starts, before `end_ms`."""
+    log: _Log
+    if of == "orders":
+        log = await orders_until(redis, store_id, end_ms)
+
+        def activity() -> list[tuple[str, int]]:
+            return [(o.customer, o.ts) for o in log if o.customer]
+    else:
+        log = await session_starts(redis, store_id)
+
+        def activity() -> list[tuple[str, int]]:
+            return [a for a in log if a[1] < end_ms]
+
+    key = ("cohorts", store_id, of, log.token, zone.key, by, first, last, end_ms)
+    rows: list[dict[str, Any]] = await _answer(
+        key, lambda: cohorts(activity(), zone, by, first, last)
+    )
+    return rows

@@ -3,7 +3,6 @@ traffic figures of `traffic.py` for local dates, as JSON or (`format=csv`) CSV."
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -136,10 +135,9 @@ async def _realtime(redis: AsyncRedis, store: Store, ask: _Ask) -> dict[str, Any
 
 async def _retention(redis: AsyncRedis, store: Store, ask: _Ask) -> dict[str, Any]:
     period = day_range(ask.first, ask.last, ask.zone)
-    orders = await customers.orders_until(redis, store.id, period.end_ms)
-    figures = await asyncio.to_thread(
-        customers.retention,
-        orders,
+    figures = await customers.retention_of(
+        redis,
+        store.id,
         period.start_ms,
         period.end_ms,
         ask.currency,
@@ -171,12 +169,7 @@ async def _cohorts(redis: AsyncRedis, store: Store, ask: _Ask) -> dict[str, Any]
     if "from" not in ask.params:
         first = ask.last - timedelta(days=365 if by == "month" else 7 * 12)
     end = day_range(first, ask.last, ask.zone).end_ms
-    if of == "orders":
-        orders = await customers.orders_until(redis, store.id, end)
-        activity = [(o.customer, o.ts) for o in orders if o.customer]
-    else:
-        activity = [a for a in await customers.session_starts(redis, store.id) if a[1] < end]
-    rows = await asyncio.to_thread(customers.cohorts, activity, ask.zone, by, first, ask.last)
+    rows = await customers.cohorts_of(redis, store.id, of, ask.zone, by, first, ask.last, end)
     return {
         "from": first.isoformat(),
         "to": ask.last.isoformat(),

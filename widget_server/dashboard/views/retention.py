@@ -56,9 +56,9 @@ def heat_level(share: float, highest: float) -> int:
 async def retention_figures(page: Page) -> dict[str, Any]:
     r = page.range
     period = day_range(r.first, r.last, page.zone)
-    orders = await customers.orders_until(page.redis, page.store.id, period.end_ms)
-    return customers.retention(
-        orders,
+    return await customers.retention_of(
+        page.redis,
+        page.store.id,
         period.start_ms,
         period.end_ms,
         page.settings.currency,
@@ -73,13 +73,9 @@ async def cohort_rows(page: Page, of: str, by: str) -> list[dict[str, Any]]:
     last: date = page.range.last
     first = last - timedelta(days=365 if by == "month" else 7 * MAX_COLUMNS)
     end = day_range(first, last, page.zone).end_ms
-    if of == "orders":
-        orders = await customers.orders_until(page.redis, page.store.id, end)
-        activity = [(o.customer, o.ts) for o in orders if o.customer]
-    else:
-        starts = await customers.session_starts(page.redis, page.store.id)
-        activity = [a for a in starts if a[1] < end]
-    return customers.cohorts(activity, page.zone, by, first, last)
+    return await customers.cohorts_of(
+        page.redis, page.store.id, of, page.zone, by, first, last, end
+    )
 
 
 def cohort_choice(page: Page) -> tuple[str, str]:
