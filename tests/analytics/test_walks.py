@@ -203,14 +203,14 @@ def test_walk_range_keeps_a_checkpoint_and_drops_it_after_an_erasure(settings) -
         since, end = t0 - HOUR, now + HOUR
 
         async def report(redis: Any) -> tuple[Any, Any]:
-            walk = await walks.walk_range(
+            walked = await walks.walk_range(
                 redis, store.id, "test", lambda: walks.ShowcaseWalk(t0, DAY),
                 walks.SHOWCASE_TYPES, since, end, later,
             )  # fmt: skip
             every = await read_events(redis, store.id, since, later, since, walks.SHOWCASE_TYPES)
             alone = walks.ShowcaseWalk(t0, DAY)
             alone.feed(every)
-            return walk.result(), alone.result()
+            return walked, alone.result()
 
         walked, alone = run_with_redis(settings, report)
         assert walked == alone
@@ -227,3 +227,12 @@ def test_walk_range_keeps_a_checkpoint_and_drops_it_after_an_erasure(settings) -
         erased, alone = run_with_redis(settings, report)
         assert erased == alone and erased.placements["home"].views == 3
         assert walks._checkpoints[key] is not kept
+
+        # A result is kept for as many events after the checkpoint; one more is
+        # another result.
+        assert run_with_redis(settings, report)[0] is erased
+        one_more = {"id": "s9", "type": "showcase_view", "ts": now - HOUR, "vid": "v9",
+                    "sid": "v9", "placement": "home", "url": "https://shop.example/"}  # fmt: skip
+        client.post("/v1/collect", json={"k": store.public_key, "events": [one_more]})
+        grown, alone = run_with_redis(settings, report)
+        assert grown == alone and grown.placements["home"].views == 4

@@ -24,7 +24,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from widget_server.analytics import walks
-from widget_server.analytics.attribution import _NO_LIFT, StoredEvent
+from widget_server.analytics.attribution import _NO_LIFT, ShowcaseReport, StoredEvent
 from widget_server.analytics.periods import day_range
 from widget_server.analytics.stats import read_events
 from widget_server.analytics.wheels import wheel_figures
@@ -68,7 +68,7 @@ async def popups(
         period.end_ms,
         now_ms(),
     )
-    walked = walk.result()
+    walked: walks.PopupResult = walk
     figures, lifts_of_variants, lifts = walked.figures, walked.variant_lifts, walked.lifts
     signups = await _signups(redis, store_id, period.start_ms, period.end_ms)
     rules = {rule.id: rule for rule in await Rulebook(redis, store_id).rules() if rule.id}
@@ -138,7 +138,7 @@ async def showcases(
         period.end_ms,
         now_ms(),
     )
-    report = walk.result()
+    report: ShowcaseReport = walk
     strategies = {slot.slot: slot.strategy for slot in settings.showcases}
     rows = []
     for placement, figures in report.placements.items():

@@ -385,6 +385,8 @@ class _Checkpoint:
 
 
 _checkpoints: OrderedDict[tuple[Any, ...], _Checkpoint] = OrderedDict()
+# Results, by checkpoint and by how many events came after it (see `walk_range`).
+_answers: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
 
 
 async def walk_range(
@@ -397,13 +399,13 @@ async def walk_range(
     end_ms: int,
     now_ms: int,
     parameters: tuple[Any, ...] = (),
-) -> W:
-    """The walk of the events of `types` with `ts` in [since_ms, end_ms): started
-    from (and leaving behind) this process's checkpoint of the same report,
-    range and `parameters`."""
+) -> Any:
+    """The result of the walk of the events of `types` with `ts` in [since_ms,
+    end_ms): started from (and leaving behind) this process's checkpoint of the
+    same report, range and `parameters`. Results are shared: never change one."""
     generation = int(await redis.get(keys.report_generation(store_id)) or 0)
     settled = min(end_ms, (now_ms - SETTLED_MS) // HOUR_MS * HOUR_MS)
-    key = (store_id, name, since_ms, end_ms, *parameters)
+    key: tuple[Any, ...] = (store_id, name, since_ms, end_ms, *parameters)
     kept = _checkpoints.get(key)
     walk: W
     if kept is not None and kept.generation == generation and kept.upto_ms <= settled:
@@ -426,10 +428,19 @@ async def walk_range(
             _checkpoints.popitem(last=False)
         upto = settled
     if upto >= end_ms:
-        return walk
+        return walk.result()
     live = await read_events(redis, store_id, upto, now_ms, upto, types, until_ms=end_ms)
-    walk = walk.copy()
-    # Walking events is CPU work: off the event loop, so that the worker keeps
-    # answering collect and decide meanwhile.
-    await asyncio.to_thread(walk.feed, live)
-    return walk
+    # Stored events are only appended to (an erasure, which removes some, bumps the
+    # generation): the same number of them after the checkpoint are the same ones.
+    answer_key = (*key, generation, upto, len(live))
+    answer = _answers.get(answer_key)
+    if answer is None:
+        walk = walk.copy()
+        # Walking events is CPU work: off the event loop, so that the worker keeps
+        # answering collect and decide meanwhile.
+        await asyncio.to_thread(walk.feed, live)
+        answer = _answers[answer_key] = walk.result()
+        while len(_answers) > CHECKPOINTS:
+            _answers.popitem(last=False)
+    _answers.move_to_end(answer_key)
+    return answer
