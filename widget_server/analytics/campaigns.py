@@ -24,9 +24,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from widget_server.analytics import walks
-from widget_server.analytics.attribution import _NO_LIFT, ShowcaseReport, StoredEvent
+from widget_server.analytics.attribution import _NO_LIFT, ShowcaseReport
 from widget_server.analytics.periods import day_range
-from widget_server.analytics.stats import read_events
 from widget_server.analytics.wheels import wheel_figures
 from widget_server.popups.rulebook import Rulebook
 from widget_server.popups.schema import StoreSettings
@@ -73,7 +72,6 @@ async def popups(
     signups = await _signups(redis, store_id, period.start_ms, period.end_ms)
     rules = {rule.id: rule for rule in await Rulebook(redis, store_id).rules() if rule.id}
     rows = []
-    purchases: list[StoredEvent] | None = None
     for rule_id in sorted(figures.keys() | set(rules)):
         tally, variants = figures.get(rule_id) or (walks.PopupTally(), {})
         rule = rules.get(rule_id)
@@ -97,13 +95,8 @@ async def popups(
             }
         )
         if rule is not None and rule.template == "spin_to_win":
-            if purchases is None:  # read once, for the wheels' codes redeemed
-                purchases = await read_events(
-                    redis, store_id, period.start_ms, now_ms(), period.start_ms,
-                    frozenset({"purchase"}), until_ms=period.end_ms,
-                )  # fmt: skip
             rows[-1]["wheel"] = await wheel_figures(
-                redis, store_id, rule, purchases, period.start_ms, period.end_ms,
+                redis, store_id, rule, walked.coupon_purchases, period.start_ms, period.end_ms,
                 signups.get(rule_id, 0), settings.currency,
             )  # fmt: skip
     return {

@@ -147,6 +147,7 @@ class PopupResult:
     figures: dict[str, tuple[PopupTally, dict[str, PopupTally]]]  # rule -> (total, variants)
     variant_lifts: dict[tuple[str, str], Lift]
     lifts: dict[str, Lift]
+    coupon_purchases: tuple[StoredEvent, ...]  # orders of the range that name a code
 
 
 class PopupWalk(_Walk):
@@ -166,6 +167,7 @@ class PopupWalk(_Walk):
         self.variant_assigned = Assigned()
         self.variants: set[tuple[str, str]] = set()
         self.shown_rule: set[tuple[str, str]] = set()  # (rule, session) shown any variant
+        self.coupon_purchases: list[StoredEvent] = []  # what spin-to-win redemptions read
 
     def _tally(self, key: tuple[str, str | None]) -> PopupTally:
         tally = self.tallies.get(key)
@@ -196,6 +198,8 @@ class PopupWalk(_Walk):
                 self.variant_assigned.purchase(event.sid)
                 if counted:
                     self._credit(event, ts, window_ms)
+                    if event.coupon:
+                        self.coupon_purchases.append(event)
 
     def _assign(self, event: StoredEvent, rule: str, variant: str, counted: bool) -> None:
         """A session is treated by a variant from its first `popup_shown` of it, and
@@ -246,6 +250,7 @@ class PopupWalk(_Walk):
         other.variant_assigned = self.variant_assigned.copy()
         other.variants = set(self.variants)
         other.shown_rule = set(self.shown_rule)
+        other.coupon_purchases = list(self.coupon_purchases)
         return other
 
     def result(self) -> PopupResult:
@@ -257,7 +262,12 @@ class PopupWalk(_Walk):
                 figures[rule] = (tally, {})
             else:
                 figures.setdefault(rule, (PopupTally(), {}))[1][variant] = tally
-        return PopupResult(figures, self._variant_lifts(), self.rule_lift.result())
+        return PopupResult(
+            figures,
+            self._variant_lifts(),
+            self.rule_lift.result(),
+            tuple(self.coupon_purchases),
+        )
 
     def _variant_lifts(self) -> dict[tuple[str, str], Lift]:
         group = self.variant_assigned.group
