@@ -516,7 +516,7 @@ class LiftWalk:
         treated = kind == self.treated
         value = getattr(event, self.field) or NONE
         counted = event.ts >= self.start_ms
-        flags = assigned.flags
+        flags, of_session = assigned.flags, assigned.of_session
         for key in (value, self.overall) if self.overall is not None else (value,):
             groups = self._groups.get(key)
             if groups is None:
@@ -528,7 +528,16 @@ class LiftWalk:
                 if not treated:
                     continue
                 assigned.remove(held_group, sid)
-            assigned.assign(treated_group if treated else held_group, sid, counted)
+            group = treated_group if treated else held_group
+            # `assigned.assign` for a session new to the group, inline: this runs
+            # for every view of a month of showcases.
+            flags[(group, sid)] = 1 if counted else 0
+            of_session[sid] = (*of_session.get(sid, ()), group)
+            if counted:
+                counts = assigned.counts.get(group)
+                if counts is None:
+                    counts = assigned.counts[group] = [0, 0]
+                counts[0] += 1
 
     def copy(self) -> LiftWalk:
         other = copy.copy(self)
