@@ -349,7 +349,9 @@ def time_raw_reads(settings: Settings, secret: str, n: int) -> list[dict[str, An
             label = path + "".join(
                 f" {k}={v}" for k, v in params.items() if k not in ("from", "to")
             )
-            rows.append({"query": label, **_percentiles(times)})
+            # The first answer reads what no process has kept yet (the settled part
+            # of the popup and showcase walks, the order and session logs).
+            rows.append({"query": label, "first": times[0], **_percentiles(times[1:] or times)})
     return rows
 
 
@@ -454,10 +456,12 @@ def main() -> int:
             raw_rows = time_raw_reads(settings, raw_secret, args.raw_queries)
             print(f"\n3. Reports read from raw events and logs: a store with {written:,} events "
                   "in 30 days (budget: under 1 s for 30 days):\n")  # fmt: skip
-            print("| query (30 days) | p50 ms | max ms | budget |\n|---|---:|---:|---|")
+            print("| query (30 days) | first ms | then p50 ms | then max ms | budget |\n"
+                  "|---|---:|---:|---:|---|")  # fmt: skip
             for row in raw_rows:
-                verdict = "PASS" if max(row["p99"], row["p50"]) < 1000 else "FAIL"
-                print(f"| {row['query']} | {row['p50']:.0f} | {row['p99']:.0f} | {verdict} |")
+                verdict = "PASS" if max(row["first"], row["p99"]) < 1000 else "FAIL"
+                print(f"| {row['query']} | {row['first']:.0f} | {row['p50']:.0f} | "
+                      f"{row['p99']:.0f} | {verdict} |")  # fmt: skip
         finally:
             server.release()
     rows += [{"zone": "-", **r} for r in raw_rows]
