@@ -307,7 +307,13 @@ def fill_raw_store(client: redis.Redis, store_id: str, events: int, days: int) -
             stored = json.dumps(event, separators=(",", ":"))
             batch.append(stored[:-1] + ',"rt":1,"dev":"desktop","ih":"0123456789abcdef"}')
             if kind in ATTRIBUTED_TYPES:
-                hours.setdefault((t + 5_000) // 3_600_000, []).append(stored)
+                # What the ingest script keeps of it for attribution: no server
+                # fields, and a view's items left out (nothing reads them).
+                kept = event if kind != "showcase_view" else {**event, "items": None}
+                compact = {k: v for k, v in kept.items() if v is not None}
+                hours.setdefault((t + 5_000) // 3_600_000, []).append(
+                    json.dumps(compact, separators=(",", ":"))
+                )
             t += 20_000
         if len(batch) >= 200:
             pipe.xadd(keys.events(store_id), {"events": "[" + ",".join(batch) + "]"})

@@ -114,6 +114,28 @@ def test_stream_entries_carry_server_fields_and_no_ip(client, settings, shop) ->
     assert len(stored["ih"]) == 16 and "testclient" not in json.dumps(stored)
 
 
+def test_the_attribution_log_keeps_what_attribution_reads(client, settings, shop) -> None:
+    """Per arrival hour, each attributed event's few fields: a click's items (what
+    it credits), not a carousel view's (every item it showed, which nothing reads),
+    and nothing of page views."""
+    store, _ = shop
+    shown = [{"item_id": f"sku-{n}", "price": 5.0} for n in range(12)]
+    sent = [
+        event("page_view"),
+        event("showcase_view", placement="home", rec_id="r1", items=shown),
+        event("showcase_click", placement="home", rec_id="r1", items=shown[:1]),
+    ]
+    assert post(client, store.public_key, sent).json()["accepted"] == 3
+    with sync_client(settings) as r:
+        hours = list(r.scan_iter(match=keys.attribution_hour(store.id, 0)[:-1] + "*"))
+        kept = [e for h in hours for e in json.loads(b"[" + r.get(h)[1:] + b"]")]
+    by_type = {e["type"]: e for e in kept}
+    assert set(by_type) == {"showcase_view", "showcase_click"}
+    assert "items" not in by_type["showcase_view"]
+    assert by_type["showcase_click"]["items"] == [{"item_id": "sku-0", "price": 5.0}]
+    assert "url" not in by_type["showcase_click"] and "dev" not in by_type["showcase_click"]
+
+
 def test_text_plain_bodies_are_accepted_like_beacons(client, shop) -> None:
     store, _ = shop
     body = json.dumps({"k": store.public_key, "events": [event()]})

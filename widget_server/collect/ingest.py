@@ -100,10 +100,15 @@ class _Attributed(msgspec.Struct, omit_defaults=True):
     coupon: str | None = None
 
 
+# The events whose items attribution reads (what a click, a cart addition or an
+# order credits); a carousel's view lists every item it showed, which nothing reads.
+_ITEMS_READ = frozenset({"showcase_click", "add_to_cart", "purchase"})
+
+
 def _attributed(event: Event) -> str:
     items = (
         [_AttributedItem(i.item_id, i.price, i.quantity) for i in event.items]
-        if event.items
+        if event.items and event.type in _ITEMS_READ
         else None
     )
     return _json(
