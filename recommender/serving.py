@@ -52,6 +52,7 @@ FALLBACKS: dict[str, tuple[str, ...]] = {
 }
 
 MAX_ITEMS = 100
+UNAVAILABLE = -2  # in place of a category: never shown
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,7 +103,7 @@ class Query:
             if len(self.history_weights) != len(self.history):
                 raise ValueError("history_weights: must have one weight per history item")
             # NaN would silently turn `recommended` off, a negative weight rank the item first
-            if not all(0 <= w < float("inf") for w in self.history_weights):
+            if not all(0 <= w < math.inf for w in self.history_weights):
                 raise ValueError("history_weights: must be finite and not negative")
 
 
@@ -132,10 +133,12 @@ class Showcases:
         norms = np.linalg.norm(factors, axis=1)
         norms[norms == 0] = 1.0
         self._unit_factors = (factors / norms[:, None]).astype(np.float32)
-        # Per-item facts as plain lists: the walker reads them one item at a time,
-        # where a list index is several times cheaper than a numpy scalar.
-        self._available: list[bool] = bundle.catalog.available.tolist()
-        self._category_of: list[int] = bundle.catalog.category_of.tolist()
+        # Per item, its category index (-1: none), or UNAVAILABLE: one list the walker
+        # reads one item at a time, where a list index is several times cheaper than
+        # a numpy scalar, and one read per item rather than two.
+        self._shelf: list[int] = np.where(
+            bundle.catalog.available, bundle.catalog.category_of, UNAVAILABLE
+        ).tolist()
         # Rankings that do not depend on the query, as lists once: converting a
         # catalog-sized array on every query would cost more than the query.
         self._by_popularity: list[int] = np.argsort(-bundle.popularity, kind="stable").tolist()
@@ -168,20 +171,21 @@ class Showcases:
             category = int(catalog.category_of[current])
         per_category: dict[int, int] = {}
         cap = rules.max_per_category
-        available = self._available
-        category_of = self._category_of
+        shelf = self._shelf
         kept: list[tuple[int, float, str, str | None]] = []
         reasons: list[tuple[int, int, np.ndarray]] = []  # (from, to, seeds) to explain
         for strategy in FALLBACKS[query.strategy]:
             if strategy == "recommended":
-                candidates, seeds = self._recommended(own, own_weights, cart)
+                candidates, seeds = self._recommended(own, own_weights, cart, blocked)
             else:
-                candidates, seeds = self._candidates(strategy, history, weights, cart, current)
+                candidates, seeds = self._candidates(
+                    strategy, history, weights, cart, current, blocked
+                )
             first = len(kept)
             for index, score, because in candidates:
-                if index in blocked or not available[index]:
+                item_category = shelf[index]
+                if item_category == UNAVAILABLE or index in blocked:
                     continue
-                item_category = category_of[index]
                 if category != -1 and item_category != category:
                     continue
                 if cap is not None and item_category != -1:
@@ -224,7 +228,7 @@ class Showcases:
 
     def _history(self, query: Query) -> tuple[np.ndarray, np.ndarray]:
         """Known history items and their weights (items the model never saw drop out)."""
-        found = [self._index_of(i) for i in query.history]
+        found = list(map(self._index_of, query.history))
         weights = query.history_weights
         if None in found:
             keep = [at for at, index in enumerate(found) if index is not None]
@@ -271,16 +275,18 @@ class Showcases:
         weights: np.ndarray,
         cart: np.ndarray,
         current: int | None,
+        blocked: set[int],
     ) -> tuple[Candidates, np.ndarray | None]:
         """The strategy's items best first, and the seeds their reasons are drawn from
-        (worked out once for the kept picks, not for every candidate walked)."""
+        (worked out once for the kept picks, not for every candidate walked). Items in
+        `blocked` may be left out."""
         if strategy == "recommended":
-            return self._recommended(history, weights, cart)
+            return self._recommended(history, weights, cart, blocked)
         if strategy == "similar":
             seed = current if current is not None else (history[-1] if len(history) else None)
             if seed is None:
                 return iter(()), None
-            return ranked(self.similar_scores(seed)), np.array([seed])
+            return _unblocked(self.similar_scores(seed), blocked), np.array([seed])
         if strategy == "bought_together":
             seeds = np.array([current]) if current is not None else cart
             return self._sparse(self.bundle.together, seeds), None
@@ -293,16 +299,20 @@ class Showcases:
         return self._popular(), None
 
     def _recommended(
-        self, history: np.ndarray, weights: np.ndarray, cart: np.ndarray
+        self, history: np.ndarray, weights: np.ndarray, cart: np.ndarray, blocked: set[int]
     ) -> tuple[Candidates, np.ndarray | None]:
         seeds = history if len(history) else cart
         personal = self.bundle.personal
         if not len(seeds):
             if personal.blend.trending > 0:  # a first visit: the blend's trending part
-                return ranked(personal.scores(seeds)), None
+                return _unblocked(personal.scores(seeds), blocked), None
             return iter(()), None
         seed_weights = weights if len(history) else np.ones(len(cart))
-        return ranked(personal.scores(seeds, seed_weights)), seeds
+        # The repeat signal scores the seeds alone: not worth working out when the
+        # rules show none of them.
+        shown = not blocked.issuperset(seeds.tolist())
+        scores = personal.scores(seeds, seed_weights, repeat=shown)
+        return _unblocked(scores, blocked), seeds
 
     def _recently_viewed(self, history: np.ndarray) -> Candidates:
         seen: set[int] = set()
@@ -329,11 +339,13 @@ class Showcases:
         items ALS has seen too rarely to place well)."""
         scores: np.ndarray = self._unit_factors @ self._unit_factors[item]
         scores[item] = -np.inf
-        neighbours, values = neighbour_scores(
-            self.bundle.knn.similarity, np.array([item]), np.ones(1)
-        )
+        # One row's neighbours are distinct already: read them as stored, without
+        # the sort that merging several rows needs (`neighbour_scores`).
+        similarity = self.bundle.knn.similarity
+        span = slice(similarity.indptr[item], similarity.indptr[item + 1])
+        values = similarity.data[span].astype(np.float64)
         if len(values):
-            scores[neighbours] += values / values.max()
+            scores[similarity.indices[span]] += values / values.max()
         return scores
 
     def _explain(self, picked: list[int], seeds: np.ndarray) -> list[str]:
@@ -341,7 +353,8 @@ class Showcases:
         if len(seeds) == 1:
             return [self.items.id_of(int(seeds[0]))] * len(picked)
         closeness = self._unit_factors[seeds] @ self._unit_factors[picked].T
-        return [self.items.id_of(int(seeds[i])) for i in np.argmax(closeness, axis=0).tolist()]
+        id_of = self.items.id_of
+        return [id_of(seed) for seed in seeds[closeness.argmax(axis=0)].tolist()]
 
     def _sparse(self, matrix: sp.csr_matrix, seeds: np.ndarray) -> Candidates:
         if len(seeds) == 0:
@@ -353,13 +366,23 @@ class Showcases:
         because = np.zeros(len(items), dtype=np.int64)
         for seed in seeds.tolist():
             span = slice(matrix.indptr[seed], matrix.indptr[seed + 1])
-            at = np.searchsorted(items, matrix.indices[span])
+            at = items.searchsorted(matrix.indices[span])
             stronger = matrix.data[span] > best[at]
             best[at[stronger]] = matrix.data[span][stronger]
             because[at[stronger]] = seed
-        for position in np.argsort(-values, kind="stable").tolist():
+        for position in (-values).argsort(kind="stable").tolist():
             index = int(items[position])
             yield index, float(values[position]), self.items.id_of(int(because[position]))
+
+
+def _unblocked(scores: np.ndarray, blocked: set[int]) -> Candidates:
+    """`ranked` with the blocked items (a history the rules leave out, excluded
+    ids, earlier picks) at -inf first, so that the walker need not skip them one by
+    one: the repeat signal and co-occurrence rank the history near the top. `scores`
+    is the caller's own array."""
+    if blocked:
+        scores[np.fromiter(blocked, dtype=np.int64, count=len(blocked))] = -np.inf
+    return ranked(scores)
 
 
 def ranked(scores: np.ndarray) -> Candidates:
@@ -372,10 +395,16 @@ def ranked(scores: np.ndarray) -> Candidates:
     order = _first_cut(scores, chunk)
     while len(done) < total:
         size = min(chunk, total)
+        if order is None and chunk > 64 and not np.isnan(scores).any():
+            # A walker this deep (tight category caps) takes the sampled cut again,
+            # aiming nearer `size` (what it sorts is what a deep walk pays for): the
+            # same order as the exact partition at a fraction of its cost. Not past a
+            # NaN, where the partition is what stops the walk.
+            order = _first_cut(scores, size, aims=(2, 8, 32))
         if order is None:
             order = _best(scores, size)
         values = scores[order]
-        best_first = np.argsort(-values, kind="stable")
+        best_first = (-values).argsort(kind="stable")
         # Among tied scores each round may pick a different few, so skip what was
         # yielded rather than the first `len(done)` of the order.
         for index, score in zip(
@@ -400,25 +429,38 @@ def _best(scores: np.ndarray, size: int) -> np.ndarray:
         return np.arange(total)
     # The size-th best value, then everything at least as good: cheaper than
     # argpartition, and ties at the threshold all come along.
-    threshold = np.partition(scores, total - size)[total - size]
-    if threshold == -np.inf:
-        return np.flatnonzero(scores > threshold)
-    return np.flatnonzero(scores >= threshold)
+    part = scores.copy()
+    part.partition(total - size)
+    threshold = part[total - size]
+    kept: np.ndarray = scores > threshold if threshold == -np.inf else scores >= threshold
+    best: np.ndarray = kept.nonzero()[0]
+    return best
 
 
-def _first_cut(scores: np.ndarray, size: int) -> np.ndarray | None:
+def _first_cut(
+    scores: np.ndarray, size: int, aims: tuple[int, ...] = (4, 16, 64)
+) -> np.ndarray | None:
     """Every item at least as good as a threshold read off a 1-in-64 sample, so
-    about 4 x `size` items: exactly the best ones (all items above the threshold
-    are in), without partitioning the whole catalog. None when the sample
-    misjudges (too few items above it, or no evidence) and the exact way must
-    run."""
+    about `aims[0]` x `size` items: exactly the best ones (all items above the
+    threshold are in), without partitioning the whole catalog. Where the sample
+    misjudges (fewer than `size` items above it: it caught several of the very best,
+    as one query in fifty does at 4 x), a lower threshold of the same sample for each
+    further aim; None when even those do (or there is no evidence) and the exact way
+    must run."""
     stride = 64
     if len(scores) < 64 * stride:
         return None
-    sample = scores[::stride]
-    rank = len(sample) - max(4 * size // stride, 1)
-    threshold = np.partition(sample, rank)[rank]
-    if threshold == -np.inf or threshold != threshold:
-        return None
-    order = np.flatnonzero(scores >= threshold)
-    return order if len(order) >= size else None
+    # Array methods, not the np. wrappers: see recommender.models.gather.
+    sample = scores[::stride].copy()
+    sample.sort()
+    for aim in aims:
+        rank = len(sample) - max(aim * size // stride, 1)
+        if rank < 0:  # a cut this deep is most of the catalog: the exact way costs no more
+            return None
+        threshold = sample[rank]
+        if threshold == -np.inf or threshold != threshold:
+            return None
+        order: np.ndarray = (scores >= threshold).nonzero()[0]
+        if len(order) >= size:
+            return order
+    return None

@@ -33,6 +33,7 @@ import scipy.sparse as sp
 
 from recommender.models.als import ALS
 from recommender.models.base import Recommender
+from recommender.models.gather import row_positions
 from recommender.models.item_knn import ItemKNN
 from recommender.models.sknn import SessionKNN
 
@@ -131,10 +132,13 @@ class Personal(Recommender):
         self.n_items = matrix.shape[1]
         return self
 
-    def scores(self, history: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    def scores(
+        self, history: np.ndarray, weights: np.ndarray | None = None, *, repeat: bool = True
+    ) -> np.ndarray:
         """Blended scores, in the units of the ALS scores (the ALS part is not rescaled,
         the others are scaled to it: one pass over the catalog less per query);
-        -inf for items no signal reaches."""
+        -inf for items no signal reaches. `repeat=False` leaves the repeat signal out,
+        for a caller that shows none of the history's items (the only ones it scores)."""
         history = np.asarray(history, dtype=np.int64)
         blend = self.blend
         if len(history) == 0:
@@ -169,7 +173,7 @@ class Personal(Recommender):
                     scores[items] = np.maximum(scores[items], 0.0)
                 # Divide before scaling: 1 / a tiny max would overflow.
                 scores[items] += (unit * weight) * (values / values.max())
-        if blend.repeat > 0:
+        if repeat and blend.repeat > 0:
             own = np.maximum(w, 0.0)
             best = float(own.max())
             if best > 0:
@@ -214,12 +218,8 @@ def _gathered(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Every stored neighbour of every history row, with its similarity times that
     row's weight (an item near several history items appears once per row)."""
-    starts = similarity.indptr[history]
-    lengths = similarity.indptr[history + 1] - starts
-    total = int(lengths.sum())
-    if total == 0:
+    positions, lengths = row_positions(similarity.indptr, history)
+    if len(positions) == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0)
-    # Positions of every stored neighbour of every history row, gathered at once.
-    positions = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(total)
-    weight = np.repeat(np.asarray(weights, np.float64), lengths)
+    weight = np.asarray(weights, np.float64).repeat(lengths)
     return similarity.indices[positions], similarity.data[positions] * weight

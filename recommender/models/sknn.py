@@ -35,10 +35,16 @@ import scipy.sparse as sp
 
 from recommender.interactions import IdMap, Interaction
 from recommender.models.base import Recommender
+from recommender.models.gather import distinct, row_positions
 
 # Only a session's latest items compare it with others: V-SKNN works on sessions,
 # and a long-time customer's two hundred items would read thousands of sessions.
 HISTORY_ITEMS = 20
+# V-SKNN's linear decay over positions, per history length (the latest item counts
+# fully, the first 1/n): the same few arrays on every query.
+DECAY = [np.arange(1, n + 1) / n for n in range(HISTORY_ITEMS + 1)]
+for _decay in DECAY:
+    _decay.flags.writeable = False
 
 
 def sessions_matrix(
@@ -139,48 +145,34 @@ class SessionKNN(Recommender):
         """(items, scores) reached by the history's nearest sessions, each item
         once: Σ over the k nearest sessions holding it of their similarity."""
         history = np.asarray(history, dtype=np.int64)[-HISTORY_ITEMS:]
-        empty = np.zeros(0, dtype=np.int64), np.zeros(0)
         if len(history) == 0 or self.sessions.shape[0] == 0:
-            return empty
+            return _nothing()
         w = np.ones(len(history)) if weights is None else np.asarray(weights, np.float64)
-        w = w[-len(history) :]
-        # V-SKNN's linear decay: the latest item counts fully, the first 1/n.
-        w = w * (np.arange(1, len(history) + 1) / len(history))
-        starts = self.by_item.indptr[history]
-        lengths = self.by_item.indptr[history + 1] - starts
-        total = int(lengths.sum())
-        if total == 0:
-            return empty
-        positions = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(total)
+        w = w[-len(history) :] * DECAY[len(history)]
+        positions, lengths = row_positions(self.by_item.indptr, history)
+        if len(positions) == 0:
+            return _nothing()
         ids = self.by_item.indices[positions]
-        reference_weight = np.repeat(w, lengths)
-        # The `sample` most recent distinct sessions (session numbers grow with time):
-        # marks in a scratch array the size of the kept sessions, several times
-        # cheaper than sorting the references (np.unique) and blind to their number.
-        seen = np.zeros(self.sessions.shape[0], dtype=bool)
-        seen[ids] = True
-        candidates = np.flatnonzero(seen)[-self.sample :]
+        reference_weight = w.repeat(lengths)
+        # The `sample` most recent distinct sessions (session numbers grow with time).
+        candidates = distinct(ids)[-self.sample :]
         inside = ids >= candidates[0]
-        at = np.searchsorted(candidates, ids[inside])
+        at = candidates.searchsorted(ids[inside])
         dot = np.bincount(at, weights=reference_weight[inside], minlength=len(candidates))
         values = dot / self.lengths[candidates]
         nearest = candidates
         k = self.neighbours
         if len(nearest) > k:
-            top = np.argpartition(-values, k - 1)[:k]
+            top = (-values).argpartition(k - 1)[:k]
             nearest, values = nearest[top], values[top]
         keep = values > 0
         nearest, values = nearest[keep], values[keep]
         if len(nearest) == 0:
-            return empty
-        rows = self.sessions
-        r_starts = rows.indptr[nearest]
-        r_lengths = rows.indptr[nearest + 1] - r_starts
-        r_total = int(r_lengths.sum())
-        r_positions = np.repeat(r_starts - (np.cumsum(r_lengths) - r_lengths), r_lengths)
-        items = rows.indices[r_positions + np.arange(r_total)].astype(np.int64)
-        scores = np.bincount(items, weights=np.repeat(values, r_lengths), minlength=self.n_items)
-        reached = np.flatnonzero(scores)
+            return _nothing()
+        r_positions, r_lengths = row_positions(self.sessions.indptr, nearest)
+        items = self.sessions.indices[r_positions].astype(np.int64)
+        scores = np.bincount(items, weights=values.repeat(r_lengths), minlength=self.n_items)
+        reached = distinct(items)
         return reached, scores[reached]
 
     def scores(self, history: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
@@ -188,3 +180,7 @@ class SessionKNN(Recommender):
         items, values = self.neighbour_items(history, weights)
         out[items] = values
         return out
+
+
+def _nothing() -> tuple[np.ndarray, np.ndarray]:
+    return np.zeros(0, dtype=np.int64), np.zeros(0)
