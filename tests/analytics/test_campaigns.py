@@ -143,3 +143,26 @@ def test_showcases_per_placement(world) -> None:
     assert row["revenue"] == pytest.approx(24.0)  # the clicked item's line: 2 x 12
     assert row["share_of_revenue"] == pytest.approx(24.0 / 50.0)
     assert row["lift"]["holdout"] == {"sessions": 1, "conversions": 1, "rate": 1.0}
+
+
+def test_popup_revenue_is_in_the_store_currency_without_decimals(world) -> None:
+    """A yen store: an order of 4,200 JPY credited to a popup is 4,200, in minor
+    units too (the yen has none), not a hundred times that."""
+    client, auth, store, rule, _ = world
+    assert client.patch(
+        "/v1/admin/settings", json={"currency": "JPY"}, headers=auth
+    ).status_code == 200  # fmt: skip
+    t0 = now_ms() - 3 * HOUR
+    n = [0]
+    events = [
+        ev(n, "popup_shown", "v1", "a", t0, popup_id=rule, variant="A"),
+        ev(n, "popup_click", "v1", "a", t0 + 1_000, popup_id=rule, variant="A"),
+        ev(n, "purchase", "v1", "a", t0 + 2_000, value=4200.0, currency="JPY",
+           transaction_id="JP1"),
+    ]  # fmt: skip
+    assert client.post("/v1/collect", json={"k": store.public_key, "events": events}).json()[
+        "accepted"
+    ] == 3
+    rows = client.get("/v1/stats/popups", headers=auth).json()["rows"]
+    row = next(r for r in rows if r["rule_id"] == rule)
+    assert (row["orders"], row["revenue"], row["revenue_by_click"]) == (1, 4200, 4200)

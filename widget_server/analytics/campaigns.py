@@ -61,11 +61,12 @@ async def popups(
         redis,
         store_id,
         "popups",
-        lambda: walks.PopupWalk(period.start_ms, window_ms),
+        lambda: walks.PopupWalk(period.start_ms, window_ms, settings.currency),
         walks.POPUP_TYPES,
         since,
         period.end_ms,
         now_ms(),
+        (settings.currency,),
     )
     walked: walks.PopupResult = walk
     figures, lifts_of_variants, lifts = walked.figures, walked.variant_lifts, walked.lifts

@@ -39,14 +39,13 @@ from widget_server.analytics.attribution import (
     StoredEvent,
     _Click,
     _credited_click,
-    _minor,
     _ShowcaseTally,
     line_revenues_minor,
     order_key,
 )
 from widget_server.analytics.lift import Lift, compare
 from widget_server.analytics.stats import read_events
-from widget_server.collect.money import from_minor
+from widget_server.collect.money import from_minor, to_minor
 from widget_server.storage import keys
 from widget_server.storage.clock import MAX_EVENT_AGE_MS
 from widget_server.storage.connect import AsyncRedis
@@ -156,9 +155,11 @@ class PopupWalk(_Walk):
     `window_ms`; and lift against the holdout, of each rule and of each variant
     (against its rule's holdout). See `campaigns.py` for the rules."""
 
-    def __init__(self, start_ms: int, window_ms: int) -> None:
+    def __init__(self, start_ms: int, window_ms: int, currency: str | None = None) -> None:
         super().__init__()
         self.start_ms, self.window_ms = start_ms, window_ms
+        # Revenue is kept in the store currency's minor units (as_json reads them so).
+        self.currency = currency
         self.tallies: dict[tuple[str, str | None], PopupTally] = {}
         self.last_click: dict[str, tuple[str, str, int]] = {}  # visitor -> (rule, variant, ts)
         self.last_shown: dict[str, tuple[str, str, int]] = {}
@@ -230,7 +231,7 @@ class PopupWalk(_Walk):
         target = by_click or by_view
         if target is None:
             return
-        revenue = _minor(event.value)
+        revenue = to_minor(event.value or 0, self.currency)
         for key in ((target[0], None), (target[0], target[1])):
             tally = self._tally(key)
             if by_click is not None:
@@ -241,7 +242,7 @@ class PopupWalk(_Walk):
                 tally.view_revenue += revenue
 
     def copy(self) -> PopupWalk:
-        other = PopupWalk(self.start_ms, self.window_ms)
+        other = PopupWalk(self.start_ms, self.window_ms, self.currency)
         self._copy_base(other)
         other.tallies = {key: tally.copy() for key, tally in self.tallies.items()}
         other.last_click = dict(self.last_click)
