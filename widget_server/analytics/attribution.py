@@ -105,13 +105,17 @@ def _ts(event: Event) -> int:
 
 
 def prepare(
-    events: Iterable[Event | Mapping[str, Any]], *, end_ms: int | None = None
+    events: Iterable[Event | Mapping[str, Any]],
+    *,
+    end_ms: int | None = None,
+    seen_orders: set[tuple[str, str]] | None = None,
 ) -> list[Event]:
     """The events in `ts` order, without repeated event ids, repeated orders, or
-    anything after `end_ms`. Applying it twice changes nothing."""
+    anything after `end_ms`. Applying it twice changes nothing. `seen_orders`: the
+    orders seen before these events (it gets theirs), for a walk fed in slices."""
     ordered = sorted(as_events(events), key=_ts)
     seen_ids: set[str] = set()
-    seen_orders: set[tuple[str, str]] = set()
+    orders = seen_orders if seen_orders is not None else set()
     kept: list[Event] = []
     for event in ordered:
         if end_ms is not None and event.ts > end_ms:
@@ -121,11 +125,27 @@ def prepare(
         seen_ids.add(event.id)
         if event.type == "purchase":
             order = order_key(event)
-            if order in seen_orders:
+            if order in orders:
                 continue
-            seen_orders.add(order)
+            orders.add(order)
         kept.append(event)
     return kept
+
+
+class Walk:
+    """A report walked over events in `ts` order, fed in slices by `ts` (each slice
+    after the last): what `prepare` does, with the orders seen kept across slices.
+    A repeated event id is the same event, with the same `ts`, so never in another
+    slice."""
+
+    def __init__(self) -> None:
+        self.seen_orders: set[tuple[str, str]] = set()
+
+    def _fresh(self, events: list[StoredEvent]) -> list[StoredEvent]:
+        return prepare(events, seen_orders=self.seen_orders)
+
+    def _copy_base(self, other: Walk) -> None:
+        other.seen_orders = set(self.seen_orders)
 
 
 def _minor(amount: float | None) -> int:
@@ -362,43 +382,106 @@ def _credited_click(
     return None
 
 
-def _showcase_tallies(
-    events: list[Event], start_ms: int | None, window_ms: int = SHOWCASE_WINDOW_MS
-) -> dict[str, _ShowcaseTally]:
-    tallies: defaultdict[str, _ShowcaseTally] = defaultdict(_ShowcaseTally)
-    clicks: defaultdict[tuple[str, str], list[_Click]] = defaultdict(list)  # (visitor, item)
-    for event in events:
-        kind, sid = event.type, event.sid
-        counted = _counted(event, start_ms)
-        placement = event.placement or NONE
-        if kind == "showcase_view" and counted:
-            tallies[placement].views += 1
-            tallies[placement].view_sessions.add(sid)
-        elif kind == "showcase_suppressed" and counted:
-            tallies[placement].suppressed.add(sid)
-        elif kind == "showcase_click":
-            click = _Click(event.ts, sid, placement, event.rec_id or NONE)
-            for item in event.items:
-                clicks[(event.vid, item.item_id)].append(click)
-            if counted:
-                tallies[placement].clicks += 1
-                tallies[placement].click_sessions.add(sid)
-        elif kind in ("add_to_cart", "purchase") and counted:
-            items = event.items
-            revenues = line_revenues_minor(event) if kind == "purchase" else [0] * len(items)
-            for item, revenue in zip(items, revenues, strict=True):
-                credited = _credited_click(clicks.get((event.vid, item.item_id)), event, window_ms)
-                if credited is None:
-                    continue
-                tally = tallies[credited.placement]
-                for credit in (tally.credit, tally.rec_ids[credited.rec_id]):
-                    if kind == "add_to_cart":
-                        credit.add_to_carts += 1
-                    else:
-                        credit.orders.add(order_key(event))
-                        credit.items_purchased += 1
-                        credit.revenue_minor += revenue
-    return tallies
+SHOWCASE_TYPES = frozenset(
+    {"showcase_view", "showcase_suppressed", "showcase_click", "add_to_cart", "purchase"}
+)
+
+
+def _copy_showcase_tally(tally: _ShowcaseTally) -> _ShowcaseTally:
+    return dataclasses.replace(
+        tally,
+        view_sessions=set(tally.view_sessions),
+        click_sessions=set(tally.click_sessions),
+        suppressed=set(tally.suppressed),
+        credit=dataclasses.replace(tally.credit, orders=set(tally.credit.orders)),
+        rec_ids=defaultdict(
+            type(tally.credit),
+            {
+                rec: dataclasses.replace(credit, orders=set(credit.orders))
+                for rec, credit in tally.rec_ids.items()
+            },
+        ),
+    )
+
+
+class ShowcaseWalk(Walk):
+    """Per placement: views, clicks, sessions held out, the cart additions and
+    bought items credited to a click , and lift;
+    and the lift of all placements together."""
+
+    def __init__(self, start_ms: int, window_ms: int) -> None:
+        super().__init__()
+        self.start_ms, self.window_ms = start_ms, window_ms
+        self.tallies: defaultdict[str, _ShowcaseTally] = defaultdict(_ShowcaseTally)
+        self.clicks: dict[tuple[str, str], list[_Click]] = {}  # (visitor, item) -> clicks
+        self.lift = LiftWalk(start_ms, "showcase_view", "showcase_suppressed", "placement", _ALL)
+
+    def feed(self, events: list[StoredEvent]) -> None:
+        start_ms, tallies = self.start_ms, self.tallies
+        for event in self._fresh(events):
+            self.lift.see(event)
+            kind, sid = event.type, event.sid
+            counted = event.ts >= start_ms
+            placement = event.placement or NONE
+            if kind == "showcase_view" and counted:
+                tallies[placement].views += 1
+                tallies[placement].view_sessions.add(sid)
+            elif kind == "showcase_suppressed" and counted:
+                tallies[placement].suppressed.add(sid)
+            elif kind == "showcase_click":
+                click = _Click(event.ts, sid, placement, event.rec_id or NONE)
+                for item in event.items:
+                    self.clicks.setdefault((event.vid, item.item_id), []).append(click)
+                if counted:
+                    tallies[placement].clicks += 1
+                    tallies[placement].click_sessions.add(sid)
+            elif kind in ("add_to_cart", "purchase") and counted:
+                self._credit(event, kind)
+
+    def _credit(self, event: StoredEvent, kind: str) -> None:
+        items = event.items
+        revenues = line_revenues_minor(event) if kind == "purchase" else [0] * len(items)
+        for item, revenue in zip(items, revenues, strict=True):
+            credited = _credited_click(
+                self.clicks.get((event.vid, item.item_id)), event, self.window_ms
+            )
+            if credited is None:
+                continue
+            tally = self.tallies[credited.placement]
+            for credit in (tally.credit, tally.rec_ids[credited.rec_id]):
+                if kind == "add_to_cart":
+                    credit.add_to_carts += 1
+                else:
+                    credit.orders.add(order_key(event))
+                    credit.items_purchased += 1
+                    credit.revenue_minor += revenue
+
+    def copy(self) -> ShowcaseWalk:
+        other = ShowcaseWalk(self.start_ms, self.window_ms)
+        self._copy_base(other)
+        other.tallies = defaultdict(
+            _ShowcaseTally, {p: _copy_showcase_tally(t) for p, t in self.tallies.items()}
+        )
+        other.clicks = {key: list(clicks) for key, clicks in self.clicks.items()}
+        other.lift = self.lift.copy()
+        return other
+
+    def result(self) -> ShowcaseReport:
+        lifts = self.lift.result()
+        placements = {}
+        for placement in sorted(self.tallies.keys() | (lifts.keys() - {_ALL})):
+            tally = self.tallies.get(placement) or _ShowcaseTally()
+            placements[placement] = ShowcaseFigures(
+                tally.views,
+                tally.clicks,
+                len(tally.view_sessions),
+                len(tally.click_sessions),
+                len(tally.suppressed),
+                tally.credit.freeze(),
+                {rec: credit.freeze() for rec, credit in sorted(tally.rec_ids.items())},
+                lifts.get(placement) or _NO_LIFT,
+            )
+        return ShowcaseReport(placements, lifts.get(_ALL) or _NO_LIFT)
 
 
 def showcase_attribution(
@@ -412,22 +495,9 @@ def showcase_attribution(
 def _showcase_attribution(
     events: list[Event], start_ms: int | None, window_ms: int = SHOWCASE_WINDOW_MS
 ) -> ShowcaseReport:
-    tallies = _showcase_tallies(events, start_ms, window_ms)
-    lifts = _lift_by(events, start_ms, "showcase_view", "showcase_suppressed", "placement", _ALL)
-    placements = {}
-    for placement in sorted(tallies.keys() | (lifts.keys() - {_ALL})):
-        tally = tallies.get(placement) or _ShowcaseTally()
-        placements[placement] = ShowcaseFigures(
-            tally.views,
-            tally.clicks,
-            len(tally.view_sessions),
-            len(tally.click_sessions),
-            len(tally.suppressed),
-            tally.credit.freeze(),
-            {rec: credit.freeze() for rec, credit in sorted(tally.rec_ids.items())},
-            lifts.get(placement) or _NO_LIFT,
-        )
-    return ShowcaseReport(placements, lifts.get(_ALL) or _NO_LIFT)
+    walk = ShowcaseWalk(start_ms if start_ms is not None else -(2**63), window_ms)
+    walk.feed(events)
+    return walk.result()
 
 
 # -- lift ----------------------------------------------------------------------------

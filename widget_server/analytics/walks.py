@@ -23,26 +23,22 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections import OrderedDict, defaultdict
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from widget_server.analytics.attribution import (
-    _ALL,
-    _NO_LIFT,
     NONE,
     Assigned,
-    Event,
     LiftWalk,
-    ShowcaseFigures,
-    ShowcaseReport,
     StoredEvent,
-    _Click,
-    _credited_click,
-    _ShowcaseTally,
-    line_revenues_minor,
-    order_key,
+    Walk,
 )
+
+# The showcase walk lives with the rest of showcase attribution; kept here by
+# walk_range like the popup walk.
+from widget_server.analytics.attribution import SHOWCASE_TYPES as SHOWCASE_TYPES
+from widget_server.analytics.attribution import ShowcaseWalk as ShowcaseWalk
 from widget_server.analytics.lift import Lift, compare
 from widget_server.analytics.stats import read_events
 from widget_server.collect.money import from_minor, to_minor
@@ -56,35 +52,6 @@ SETTLED_MS = MAX_EVENT_AGE_MS + HOUR_MS
 # Checkpoints a process keeps, the least recently used dropped first: a store's
 # dashboard asks for a handful of ranges (the last 7, 30 and 90 days, ...).
 CHECKPOINTS = 16
-
-
-def _ts(event: Event) -> int:
-    return event.ts
-
-
-class _Walk:
-    """Order and deduplication, shared by the walks below."""
-
-    def __init__(self) -> None:
-        self.seen_orders: set[tuple[str, str]] = set()
-
-    def _fresh(self, events: list[StoredEvent]) -> list[StoredEvent]:
-        seen_ids: set[str] = set()
-        kept = []
-        for event in sorted(events, key=_ts):
-            if event.id in seen_ids:
-                continue
-            seen_ids.add(event.id)
-            if event.type == "purchase":
-                order = order_key(event)
-                if order in self.seen_orders:
-                    continue
-                self.seen_orders.add(order)
-            kept.append(event)
-        return kept
-
-    def _copy_base(self, other: _Walk) -> None:
-        other.seen_orders = set(self.seen_orders)
 
 
 # -- popups --------------------------------------------------------------------------
@@ -149,7 +116,7 @@ class PopupResult:
     coupon_purchases: tuple[StoredEvent, ...]  # orders of the range that name a code
 
 
-class PopupWalk(_Walk):
+class PopupWalk(Walk):
     """Per rule and variant: sessions shown, held out, clicked and closed (from
     `start_ms` on); orders credited by last click, else by last view, within
     `window_ms`; and lift against the holdout, of each rule and of each variant
@@ -276,110 +243,6 @@ class PopupWalk(_Walk):
             (rule, variant): compare(group(("shown", rule, variant)), group(("held", rule)))
             for rule, variant in self.variants
         }
-
-
-# -- showcases -----------------------------------------------------------------------
-
-SHOWCASE_TYPES = frozenset(
-    {"showcase_view", "showcase_suppressed", "showcase_click", "add_to_cart", "purchase"}
-)
-
-
-def _copy_showcase_tally(tally: _ShowcaseTally) -> _ShowcaseTally:
-    return dataclasses.replace(
-        tally,
-        view_sessions=set(tally.view_sessions),
-        click_sessions=set(tally.click_sessions),
-        suppressed=set(tally.suppressed),
-        credit=dataclasses.replace(tally.credit, orders=set(tally.credit.orders)),
-        rec_ids=defaultdict(
-            type(tally.credit),
-            {
-                rec: dataclasses.replace(credit, orders=set(credit.orders))
-                for rec, credit in tally.rec_ids.items()
-            },
-        ),
-    )
-
-
-class ShowcaseWalk(_Walk):
-    """Per placement: views, clicks, sessions held out, the cart additions and
-    bought items credited to a click (`attribution._showcase_tallies`), and lift;
-    and the lift of all placements together."""
-
-    def __init__(self, start_ms: int, window_ms: int) -> None:
-        super().__init__()
-        self.start_ms, self.window_ms = start_ms, window_ms
-        self.tallies: defaultdict[str, _ShowcaseTally] = defaultdict(_ShowcaseTally)
-        self.clicks: dict[tuple[str, str], list[_Click]] = {}  # (visitor, item) -> clicks
-        self.lift = LiftWalk(start_ms, "showcase_view", "showcase_suppressed", "placement", _ALL)
-
-    def feed(self, events: list[StoredEvent]) -> None:
-        start_ms, tallies = self.start_ms, self.tallies
-        for event in self._fresh(events):
-            self.lift.see(event)
-            kind, sid = event.type, event.sid
-            counted = event.ts >= start_ms
-            placement = event.placement or NONE
-            if kind == "showcase_view" and counted:
-                tallies[placement].views += 1
-                tallies[placement].view_sessions.add(sid)
-            elif kind == "showcase_suppressed" and counted:
-                tallies[placement].suppressed.add(sid)
-            elif kind == "showcase_click":
-                click = _Click(event.ts, sid, placement, event.rec_id or NONE)
-                for item in event.items:
-                    self.clicks.setdefault((event.vid, item.item_id), []).append(click)
-                if counted:
-                    tallies[placement].clicks += 1
-                    tallies[placement].click_sessions.add(sid)
-            elif kind in ("add_to_cart", "purchase") and counted:
-                self._credit(event, kind)
-
-    def _credit(self, event: StoredEvent, kind: str) -> None:
-        items = event.items
-        revenues = line_revenues_minor(event) if kind == "purchase" else [0] * len(items)
-        for item, revenue in zip(items, revenues, strict=True):
-            credited = _credited_click(
-                self.clicks.get((event.vid, item.item_id)), event, self.window_ms
-            )
-            if credited is None:
-                continue
-            tally = self.tallies[credited.placement]
-            for credit in (tally.credit, tally.rec_ids[credited.rec_id]):
-                if kind == "add_to_cart":
-                    credit.add_to_carts += 1
-                else:
-                    credit.orders.add(order_key(event))
-                    credit.items_purchased += 1
-                    credit.revenue_minor += revenue
-
-    def copy(self) -> ShowcaseWalk:
-        other = ShowcaseWalk(self.start_ms, self.window_ms)
-        self._copy_base(other)
-        other.tallies = defaultdict(
-            _ShowcaseTally, {p: _copy_showcase_tally(t) for p, t in self.tallies.items()}
-        )
-        other.clicks = {key: list(clicks) for key, clicks in self.clicks.items()}
-        other.lift = self.lift.copy()
-        return other
-
-    def result(self) -> ShowcaseReport:
-        lifts = self.lift.result()
-        placements = {}
-        for placement in sorted(self.tallies.keys() | (lifts.keys() - {_ALL})):
-            tally = self.tallies.get(placement) or _ShowcaseTally()
-            placements[placement] = ShowcaseFigures(
-                tally.views,
-                tally.clicks,
-                len(tally.view_sessions),
-                len(tally.click_sessions),
-                len(tally.suppressed),
-                tally.credit.freeze(),
-                {rec: credit.freeze() for rec, credit in sorted(tally.rec_ids.items())},
-                lifts.get(placement) or _NO_LIFT,
-            )
-        return ShowcaseReport(placements, lifts.get(_ALL) or _NO_LIFT)
 
 
 # -- checkpoints ---------------------------------------------------------------------
