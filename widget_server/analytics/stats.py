@@ -114,10 +114,13 @@ async def read_events(
     older versions wrote."""
     until = until_ms if until_ms is not None else 2**63
     hours = range(first_id_ms // HOUR_MS, last_id_ms // HOUR_MS + 1)
+    log, start = keys.attribution_log(store_id), f"{first_id_ms}-0"
     async with redis.pipeline(transaction=False) as pipe:
         for hour in hours:
             pipe.get(keys.attribution_hour(store_id, hour))
-        blobs = await pipe.execute()
+        # The old stream's first page in the same round trip: empty on a new store.
+        pipe.xrange(log, min=start, max=str(last_id_ms), count=STREAM_PAGE)
+        *blobs, entries = await pipe.execute()
     kept: list[StoredEvent] = []
     for blob in blobs:
         if blob:
@@ -125,11 +128,7 @@ async def read_events(
             for event in _decode(b"[" + blob[1:] + b"]"):
                 if since_ms <= event.ts < until and event.type in types:
                     kept.append(event)
-    start = f"{first_id_ms}-0"
     while True:
-        entries = await redis.xrange(
-            keys.attribution_log(store_id), min=start, max=str(last_id_ms), count=STREAM_PAGE
-        )
         for _, fields in entries:
             for event in _decode(fields[b"events"]):
                 if since_ms <= event.ts < until and event.type in types:
@@ -137,6 +136,7 @@ async def read_events(
         if len(entries) < STREAM_PAGE:
             return kept
         start = "(" + entries[-1][0].decode()
+        entries = await redis.xrange(log, min=start, max=str(last_id_ms), count=STREAM_PAGE)
 
 
 async def attribution(request: Request) -> Response:

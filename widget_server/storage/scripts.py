@@ -516,9 +516,11 @@ if #attributed > 0 then
   -- append makes the key, and sets its lifetime.
   local log = P .. '$ATTRIBUTION_HOUR' .. math.floor(plan.minute / 60)
   local added = ',' .. table.concat(attributed, ',')
-  if redis.call('APPEND', log, added) == #added then redis.call('EXPIRE', log, plan.tx_ttl) end
-  -- What older versions wrote ages out as it did.
-  redis.call('XTRIM', P .. '$ATTRIBUTION_LOG', 'MINID', '~', plan.minid)
+  if redis.call('APPEND', log, added) == #added then
+    redis.call('EXPIRE', log, plan.tx_ttl)
+    -- What older versions wrote ages out as it did: once an hour is enough.
+    redis.call('XTRIM', P .. '$ATTRIBUTION_LOG', 'MINID', '~', plan.minid)
+  end
 end
 if plan.hist then
   -- Past periods changed: their distinct visitors are counted again when asked,
