@@ -19,6 +19,7 @@ from recommender.bundle import TrainingConfig, train_bundle
 from recommender.catalog import ItemInfo
 from recommender.serving import STRATEGIES, Pick, Rules, Showcases
 from recommender.synthetic import SyntheticShop, generate, item_categories
+from widget_server.models import showcases
 from widget_server.models.registry import Served
 from widget_server.models.showcases import ItemCards, PickCache, Shopper, SlotRequest, fill, reason
 from widget_server.settings import Settings
@@ -222,6 +223,62 @@ def test_shared_and_cached_answers_equal_fresh_ones(loop: Loop, strategy: str) -
     # A cart changes the answer, so it is never taken from the cache.
     with_cart = Shopper(item=ITEMS[0], cart=(ITEMS[1],))
     assert ITEMS[1] not in {i["item_id"] for i in fill_slots(with_cart, True)["long"]["items"]}
+
+
+@pytest.mark.parametrize("strategy", ["similar", "bought_together", "trending", "popular"])
+@pytest.mark.parametrize("seen", [0, 2, 6, 30])
+@pytest.mark.parametrize("room", [showcases.HISTORY_ROOM, 0])
+def test_an_answer_without_the_visitors_items_is_shared_and_equals_a_fresh_one(
+    loop: Loop, strategy: str, seen: int, room: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One kept answer per page for every history, with the visitor's own items taken
+    out when read: the same as asking the model with those items blocked. With no
+    room for them (a kept answer no longer than asked), any of the visitor's items
+    in it leaves it short, and the answer is the model's fresh one."""
+    monkeypatch.setattr(showcases, "HISTORY_ROOM", room)
+    loop.run(loop.redis.delete(keys.catalog(STORE)))
+    loop.run(upsert_cards(loop.redis, STORE, [card(i, None) for i in ITEMS]))
+    cache = PickCache()
+    own = Rules(exclude_history=True)
+
+    def fill_slot(shopper: Shopper, use_cache: bool) -> list[str]:
+        slots = [SlotRequest("s", strategy, 6, own)]
+        filled = loop.run(
+            fill(loop.redis, ItemCards(loop.redis, ttl=0), STORE, SERVED, slots, shopper, "USD",
+                 cache if use_cache else None)
+        )  # fmt: skip
+        return [item["item_id"] for item in filled["s"]["items"]]
+
+    for item in ITEMS[:6]:
+        # The history is what the page's answer would show first: each of its items
+        # must be taken out of the shared answer.
+        unblocked = fill_slot(Shopper(item=item), use_cache=False)
+        history = (
+            tuple(unblocked[:seen])
+            + tuple(i for i in ITEMS if i not in unblocked)[: max(0, seen - len(unblocked))]
+        )
+        shopper = Shopper(item=item, history=history)
+        fresh = fill_slot(shopper, use_cache=False)
+        assert not set(fresh) & set(history)
+        assert fill_slot(shopper, use_cache=True) == fresh
+        assert fill_slot(shopper, use_cache=True) == fresh
+        other = Shopper(item=item, history=history[::-1][: max(0, seen - 1)])
+        assert fill_slot(other, use_cache=True) == fill_slot(other, use_cache=False)
+    # One entry a page, whatever the histories were.
+    assert len(cache) <= len(ITEMS[:6])
+
+
+def test_the_pick_cache_is_bounded_by_picks_least_recently_used_out() -> None:
+    cache = PickCache(max_picks=50)
+    picks = [Pick(f"i{n}", 1.0, "similar") for n in range(10)]
+    for page in range(5):
+        cache.put(("v1", page), picks)
+    assert cache.picks_held == 50
+    assert cache.get(("v1", 0)) == picks  # now the most recently used
+    cache.put(("v1", 5), picks)
+    assert cache.picks_held == 50
+    assert cache.get(("v1", 1)) is None  # the least recently used went out
+    assert cache.get(("v1", 0)) == picks and cache.get(("v1", 5)) == picks
 
 
 def test_a_store_without_a_model_fills_the_slot_even_when_most_items_are_excluded(

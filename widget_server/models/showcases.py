@@ -19,6 +19,7 @@ from typing import Any
 
 from recommender import history as histories
 from recommender.interactions import Weighting
+from recommender.serving import MAX_ITEMS as SERVED_MAX_ITEMS
 from recommender.serving import Pick, Query, Rules
 from widget_server.models.registry import Served
 from widget_server.storage import keys
@@ -194,40 +195,69 @@ class ItemCards:
 # Strategies whose answer depends on the page's item alone (with no cart and no
 # purchases to exclude): many visitors of one product page share them.
 _ITEM_ONLY = frozenset({"similar", "bought_together", "trending", "popular"})
+# Room for the visitor's own items in a shared answer that leaves them out: the
+# histories the page sends (20) and the server keeps (50) fit.
+HISTORY_ROOM = 50
 
 
 class PickCache:
     """Model answers that many requests share, per model version: a product page's
-    similar items are the same for every visitor with an empty cart. Bounded; the
-    model version in the key retires old answers."""
+    similar items are the same for every visitor with an empty cart.
 
-    def __init__(self, max_entries: int = 20_000) -> None:
-        self._max = max_entries
+    An answer that leaves out the visitor's own items is kept as the answer for no
+    history, a little longer, and each visitor's items are taken out of it when it
+    is read: the walker's answer with some items blocked is the unblocked answer
+    without them (the same order, the same reasons), so this is exact while enough
+    picks are left. Keyed on the history itself it would be one entry per page view
+    (a history changes with every page) that nobody reads again. Answers seeded by a
+    history (no known page item) are not kept, for the same reason.
+
+    Bounded by the picks it holds (about 110 bytes each), least recently used out,
+    so that a busy store's memory levels off instead of filling to a count of
+    answers; the model version in the key retires old answers."""
+
+    def __init__(self, max_picks: int = 100_000) -> None:
+        self._max = max_picks
+        self._held = 0
         self._answers: dict[tuple[Any, ...], list[Pick]] = {}
 
     @staticmethod
     def key(
         served: Served, ask: tuple[str, Rules, str | None], n: int, shopper: Shopper
-    ) -> tuple[Any, ...] | None:
+    ) -> tuple[tuple[Any, ...], Rules, int] | None:
+        """The key of the shared answer, the rules it is computed under, and how many
+        picks it holds; None when the answer is the visitor's own."""
         strategy, rules, category = ask
         if strategy not in _ITEM_ONLY or shopper.cart or shopper.purchased:
             return None
-        # The history only matters when it seeds `similar` (no known page item) or
-        # is excluded.
         item_known = shopper.item is not None and served.showcases.items.get(shopper.item)
-        uses_history = served.showcases.excludes_history(rules) or (
-            strategy in ("similar", "bought_together") and item_known is None
-        )
-        history = shopper.history if uses_history else ()
-        return (served.version, strategy, n, shopper.item, category, rules, history)
+        if strategy in ("similar", "bought_together") and item_known is None and shopper.history:
+            return None
+        if served.showcases.excludes_history(rules):
+            rules = dataclasses.replace(rules, exclude_history=False)
+            n = min(SERVED_MAX_ITEMS, n + HISTORY_ROOM)
+        return (served.version, strategy, n, shopper.item, category, rules), rules, n
 
     def get(self, key: tuple[Any, ...]) -> list[Pick] | None:
-        return self._answers.get(key)
+        picks = self._answers.pop(key, None)
+        if picks is not None:
+            self._answers[key] = picks  # the most recently used is last
+        return picks
 
     def put(self, key: tuple[Any, ...], picks: list[Pick]) -> None:
-        if len(self._answers) >= self._max:
-            self._answers.clear()
+        old = self._answers.pop(key, None)
+        self._held += len(picks) - (len(old) if old is not None else 0)
         self._answers[key] = picks
+        while self._held > self._max and len(self._answers) > 1:
+            oldest = next(iter(self._answers))
+            self._held -= len(self._answers.pop(oldest))
+
+    @property
+    def picks_held(self) -> int:
+        return self._held
+
+    def __len__(self) -> int:
+        return len(self._answers)
 
 
 def _wanted(request: SlotRequest) -> int:
@@ -248,11 +278,20 @@ def _picks(
             seen = [i for i in reversed(shopper.history) if i not in excluded]
             return [Pick(i, 0.0, "recently_viewed") for i in dict.fromkeys(seen)][:n]
         return []
-    key = PickCache.key(served, ask, n, shopper) if cache is not None else None
-    if key is not None and cache is not None:
-        cached = cache.get(key)
-        if cached is not None:
-            return cached
+    shared = PickCache.key(served, ask, n, shopper) if cache is not None else None
+    if shared is not None and cache is not None:
+        key, shared_rules, size = shared
+        picks = cache.get(key)
+        if picks is None:
+            base = Query(strategy=strategy, n=size, item=shopper.item, category=category)
+            picks = served.showcases.answer(base, shared_rules)
+            cache.put(key, picks)
+        if shared_rules is rules:
+            return picks
+        own = frozenset(shopper.history)
+        kept = [pick for pick in picks if pick.item_id not in own]
+        if len(kept) >= n or len(picks) < size:  # enough left, or all there is
+            return kept[:n]
     query = Query(
         strategy=strategy,
         n=n,
@@ -264,10 +303,7 @@ def _picks(
         purchased=shopper.purchased,
         category=category,
     )
-    picks = served.showcases.answer(query, rules)
-    if key is not None and cache is not None:
-        cache.put(key, picks)
-    return picks
+    return served.showcases.answer(query, rules)
 
 
 def _public(
