@@ -17,15 +17,19 @@ other signals need the items themselves), merged with what they did since.
 visitor's own items may come back in `recommended`; the serving rules follow it.
 
 On disk a bundle is a directory with `arrays.npz` (numbers only, loaded without
-pickle) and `meta.json` (parameters, metrics, provenance).
+pickle) and `meta.json` (parameters, metrics, provenance); `to_bytes` makes the
+same two one archive, for a store with no directories (the server keeps bundles in
+Redis).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import io
 import itertools
 import json
 import time
+import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -55,6 +59,8 @@ FORMAT = 2
 # load with none of those and keep serving as they did (repeats allowed).
 READABLE_FORMATS = (1, 2)
 KNOWN_ITEMS = 200  # per known visitor: their latest items
+# The member of `to_bytes` archives that holds what `save` writes as meta.json.
+META_MEMBER = "meta_json"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -202,6 +208,51 @@ class Bundle:
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=False)
+        np.savez(directory / "arrays.npz", **self._arrays())  # type: ignore[arg-type]
+        meta = json.dumps(self._stored_meta(), indent=1, sort_keys=True)
+        (directory / "meta.json").write_text(meta)
+
+    def to_bytes(self) -> bytes:
+        """The bundle as one archive: the arrays `save` writes to `arrays.npz`, and
+        its `meta.json` as one more member (UTF-8 bytes), so that it can be stored
+        where there are no directories (Redis) and read back without pickle."""
+        meta = json.dumps(self._stored_meta(), sort_keys=True).encode()
+        buffer = io.BytesIO()
+        arrays = {**self._arrays(), META_MEMBER: np.frombuffer(meta, dtype=np.uint8)}
+        np.savez(buffer, **arrays)  # type: ignore[arg-type]
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, source: str = "bundle") -> Bundle:
+        """The bundle `to_bytes` made; `source` names it in errors."""
+        try:
+            stored = np.load(io.BytesIO(data), allow_pickle=False)
+            if not isinstance(stored, np.lib.npyio.NpzFile):
+                raise ValueError("one array, not an archive")
+            with stored:
+                arrays = {name: stored[name] for name in stored.files}
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+            raise ValueError(f"{source}: not a bundle archive ({exc})") from None
+        if META_MEMBER not in arrays:
+            raise ValueError(f"{source}: not a bundle archive (no {META_MEMBER} member)")
+        meta = json.loads(arrays.pop(META_MEMBER).tobytes())
+        _check_format(meta, source)
+        return cls._assemble(meta, arrays)
+
+    @classmethod
+    def load(cls, directory: Path) -> Bundle:
+        meta = json.loads((directory / "meta.json").read_text())
+        _check_format(meta, str(directory))
+        # The file opened here, not by np.load: a truncated archive makes np.load
+        # raise before it hands its own file handle back, leaving it open.
+        with (
+            (directory / "arrays.npz").open("rb") as file,
+            np.load(file, allow_pickle=False) as stored,
+        ):
+            arrays = {name: stored[name] for name in stored.files}
+        return cls._assemble(meta, arrays)
+
+    def _arrays(self) -> dict[str, np.ndarray]:
         arrays: dict[str, np.ndarray] = {
             "items": self.items.to_array(),
             "item_factors": self.als.item_factors,
@@ -223,8 +274,10 @@ class Bundle:
             arrays[f"{name}_indices"] = matrix.indices
             arrays[f"{name}_indptr"] = matrix.indptr
         arrays["user_ids"], arrays["user_offsets"] = _pack(self.users.ids)
-        np.savez(directory / "arrays.npz", **arrays)  # type: ignore[arg-type]
-        meta = {
+        return arrays
+
+    def _stored_meta(self) -> dict[str, Any]:
+        return {
             **self.meta,
             "format": FORMAT,
             "config": self.config.to_json(),
@@ -232,21 +285,10 @@ class Bundle:
             "repeat": self.repeat,
             "sessions": int(self.sknn.sessions.shape[0]),
         }
-        (directory / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True))
 
     @classmethod
-    def load(cls, directory: Path) -> Bundle:
-        meta = json.loads((directory / "meta.json").read_text())
-        if meta.get("format") not in READABLE_FORMATS:
-            raise ValueError(f"{directory}: format {meta.get('format')!r}, expected {FORMAT}")
+    def _assemble(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Bundle:
         config = TrainingConfig.from_json(meta["config"])
-        # The file opened here, not by np.load: a truncated archive makes np.load
-        # raise before it hands its own file handle back, leaving it open.
-        with (
-            (directory / "arrays.npz").open("rb") as file,
-            np.load(file, allow_pickle=False) as stored,
-        ):
-            arrays = {name: stored[name] for name in stored.files}
         n = len(arrays["items"])
 
         def csr(name: str, rows: int = n) -> sp.csr_matrix:
@@ -287,6 +329,11 @@ class Bundle:
             users,
             bool(meta.get("repeat", True)),
         )
+
+
+def _check_format(meta: Mapping[str, Any], source: str) -> None:
+    if meta.get("format") not in READABLE_FORMATS:
+        raise ValueError(f"{source}: format {meta.get('format')!r}, expected {FORMAT}")
 
 
 def _pack(ids: IdMap) -> tuple[np.ndarray, np.ndarray]:

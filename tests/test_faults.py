@@ -1,6 +1,6 @@
 """Faults, as a shop meets them: Redis killed in the middle of a stream of collects
 and started again, a server killed mid-request, Redis at its memory limit, a
-corrupt model file, a lost models index.
+corrupt model bundle, a lost models index.
 
 The sender is the snippet's outbox (static/js/src): every batch is sent until the
 server answers 200, with the same event ids each time. Afterwards every event the
@@ -38,7 +38,7 @@ from starlette.testclient import TestClient
 from recommender.bundle import TrainingConfig, train_bundle
 from recommender.interactions import Interaction
 from widget_server.app import create_app
-from widget_server.models.registry import publish, version_dir
+from widget_server.models.registry import publish
 from widget_server.settings import Settings
 from widget_server.storage import keys
 from widget_server.storage.catalog import upsert_cards
@@ -492,13 +492,13 @@ def test_a_corrupt_new_model_is_refused_and_the_previous_one_keeps_serving(
     assert served_version(client, store) == "v1"
     with sync_client(settings) as r:
         # Published while no request asks for it, so the server cannot have read it
-        # before it is garbled (as a disk or a copy would garble it).
+        # before it is garbled (as a bad copy or a stray write would garble it).
         version = publish(r, settings.data_dir, store.id, mug_bundle())
-        arrays = version_dir(settings.data_dir, store.id, version) / "arrays.npz"
-        data = bytearray(arrays.read_bytes())
+        chunk = keys.model_chunk(store.id, version, 0)
+        data = bytearray(r.get(chunk))
         middle = len(data) // 2
         data[middle : middle + 64] = bytes(range(64))
-        arrays.write_bytes(bytes(data))
+        r.set(chunk, bytes(data))
     assert version == "v2"
     caplog.set_level(logging.INFO, logger="tarry")
     deadline = time.monotonic() + 10
@@ -516,12 +516,12 @@ def test_a_fresh_server_whose_current_model_is_corrupt_serves_the_one_before(
     modelled: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     """No model in memory to keep serving (a restart, a new worker): the newest
-    earlier version on disk takes the corrupt current one's place."""
+    earlier version kept takes the corrupt current one's place."""
     settings, store, _ = modelled
     with sync_client(settings) as r:
         version = publish(r, settings.data_dir, store.id, mug_bundle())
-    arrays = version_dir(settings.data_dir, store.id, version) / "arrays.npz"
-    arrays.write_bytes(arrays.read_bytes()[:100])  # cut short, as a full disk leaves it
+        chunk = keys.model_chunk(store.id, version, 0)
+        r.set(chunk, r.get(chunk)[:100])  # cut short
     caplog.set_level(logging.INFO, logger="tarry")
     with TestClient(create_app(settings), headers={"user-agent": BROWSER_UA}) as fresh:
         assert served_version(fresh, store) == "v1"
@@ -561,7 +561,7 @@ def test_a_lost_models_index_keeps_serving_and_says_what_is_wrong(
     assert (code, out) == (1, "")
     assert err == (
         f"tarry: store {store.id}: the models index in Redis ({keys.models(store.id)}) lacks "
-        f"v2: model:current names v2 and {settings.data_dir / 'models' / store.id} holds "
-        f"v1, v2. Servers keep serving the model they loaded; `tarry train --store {store.id}"
+        "v2: model:current names v2 and the bundles kept are v1, v2. Servers keep serving "
+        f"the model they loaded; `tarry train --store {store.id}"
         " --force` publishes a new version and indexes it\n"
     )

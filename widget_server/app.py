@@ -125,7 +125,9 @@ def create_app(settings: Settings | None = None) -> TarryApp:
         redis = storage.client
         app.state.storage = storage
         app.state.public_keys = PublicKeyCache(redis)
-        app.state.models = ModelCache(redis, settings.data_dir)
+        app.state.models = ModelCache(
+            redis, settings.data_dir, cap_bytes=settings.model_cache_mb * 1024 * 1024
+        )
         app.state.decider = Decider(redis, app.state.models)
         app.state.salt = DailySalt(redis)
         app.state.collect = CollectEndpoint(

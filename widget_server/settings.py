@@ -142,7 +142,7 @@ SETTINGS: dict[str, Setting] = {
     "data_dir": Setting(
         "TARRY_DATA_DIR",
         ".tarry",
-        "Where the embedded Redis keeps its data (AOF) and where model files live.",
+        "Where the embedded Redis keeps its data (AOF); model versions live in Redis.",
         _path,
     ),
     "host": Setting("TARRY_HOST", "127.0.0.1", "Address `tarry serve` listens on.", _text),
@@ -199,6 +199,14 @@ SETTINGS: dict[str, Setting] = {
         "`tarry train` yourself, e.g. from cron).",
         _int_between(0, 7 * 24 * 60),
     ),
+    "model_cache_mb": Setting(
+        "TARRY_MODEL_CACHE_MB",
+        "1024",
+        "MiB of memory the models of all stores may take in each server process; past "
+        "it the least recently used stores' models are dropped and load again from "
+        "Redis when next asked for (0: no cap).",
+        _int_between(0, 1024 * 1024),
+    ),
     "dashboard_secret": Setting(
         "TARRY_DASHBOARD_SECRET",
         "",
@@ -226,6 +234,7 @@ class Settings:
     rate_limit_ip: int
     rate_limit_visitor: int
     retrain_minutes: int
+    model_cache_mb: int
     # Kept out of the repr, so that logging the settings never prints it.
     dashboard_secret: str | None = dataclasses.field(default=None, repr=False)
 

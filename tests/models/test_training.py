@@ -103,7 +103,9 @@ def test_train_publishes_a_version_the_server_answers_from(
     assert report["candidate"]["ndcg@10"] > 0
     assert "read " in err and "published v1" in err  # progress lines on stderr
     assert "searching hyper-parameters" in err  # a store's first model is tuned on its data
-    assert (model_registry.version_dir(settings.data_dir, store_id, "v1") / "meta.json").exists()
+    with sync_storage(settings) as redis:  # kept in Redis, where every server looks
+        assert model_registry.stored_versions(redis, settings.data_dir, store_id) == ["v1"]
+    assert not (settings.data_dir / "models").exists()
 
     code, out, _ = run_cli(capsys, "model", "list", "--store", store_id, "--json")
     [meta] = json.loads(out)
@@ -386,8 +388,9 @@ def store_with(settings: Settings, shop: SyntheticShop) -> tuple[str, str]:
 
 
 def meta_of(settings: Settings, store_id: str, version: str = "v1") -> dict[str, Any]:
-    path = model_registry.version_dir(settings.data_dir, store_id, version) / "meta.json"
-    return dict(json.loads(path.read_text()))
+    with sync_storage(settings) as redis:
+        bundle = model_registry.load_version(redis, settings.data_dir, store_id, version)
+    return dict(bundle.meta)
 
 
 @pytest.mark.parametrize(

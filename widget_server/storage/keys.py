@@ -285,6 +285,18 @@ def model_sequence(store_id: str) -> str:
     return f"{store_prefix(store_id)}model:seq"
 
 
+def model_bundles(store_id: str) -> str:
+    """Hash: model version → how its bundle is stored (JSON: `bytes`, `chunks`,
+    `sha256`), written once every chunk is: a version listed here is complete."""
+    return f"{store_prefix(store_id)}model:bundles"
+
+
+def model_chunk(store_id: str, version: str, index: int) -> str:
+    """String: one piece (a few MB) of a version's bundle, in order from 0: one
+    value of tens of MB would block Redis while it is written, read or moved."""
+    return f"{store_prefix(store_id)}model:chunk:{version}:{index}"
+
+
 def training_lock(store_id: str) -> str:
     """Held while one process trains the store's model (scheduled retraining)."""
     return f"{store_prefix(store_id)}model:lock"

@@ -1,0 +1,147 @@
+"""Model bundles in Redis, where every server already looks: a version's bytes
+(`Bundle.to_bytes`) in chunks of a few MB, and a manifest (size, chunk count,
+sha256) in the store's `model:bundles` hash.
+
+Chunks are written first, with an expiry, so that the chunks of a publish that dies
+half way go away by themselves; once all are there they are made permanent and
+the manifest is written, so a version with a manifest is complete. A reader checks
+every chunk, the size and the sha256 before it trusts the bytes: a truncated or
+garbled bundle is refused, never half loaded. Every key carries the store's hash
+tag, so a store's bundles live on its Cluster slot with the rest of its keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import json
+from typing import Any
+
+from widget_server.storage import keys
+
+CHUNK_BYTES = 4 * 1024 * 1024
+# Long enough for any upload to finish: a publish makes its chunks permanent the
+# moment the last one is written.
+STAGING_TTL_S = 3600
+
+
+class BundleStoreError(ValueError):
+    """A stored bundle that cannot be trusted: a chunk missing, the size or the
+    checksum wrong."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Manifest:
+    size: int  # bytes
+    chunks: int
+    sha256: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"bytes": self.size, "chunks": self.chunks, "sha256": self.sha256}
+
+    @classmethod
+    def parse(cls, raw: bytes | str) -> Manifest:
+        data = json.loads(raw)
+        return cls(int(data["bytes"]), int(data["chunks"]), str(data["sha256"]))
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def write(
+    redis: Any, store_id: str, version: str, data: bytes, chunk_bytes: int = CHUNK_BYTES
+) -> Manifest:
+    """Store `data` as `version`'s bundle (a synchronous client: the training job)."""
+    if chunk_bytes < 1:
+        raise ValueError(f"chunk_bytes: must be at least 1, got {chunk_bytes}")
+    starts = range(0, max(len(data), 1), chunk_bytes)
+    for index, start in enumerate(starts):
+        chunk = keys.model_chunk(store_id, version, index)
+        redis.set(chunk, data[start : start + chunk_bytes], ex=STAGING_TTL_S)
+    for index in range(len(starts)):
+        if not redis.persist(keys.model_chunk(store_id, version, index)):
+            raise BundleStoreError(
+                f"store {store_id}: chunk {index} of model {version} expired before "
+                f"the last one was written (after {STAGING_TTL_S} s); publish again"
+            )
+    manifest = Manifest(len(data), len(starts), hashlib.sha256(data).hexdigest())
+    redis.hset(keys.model_bundles(store_id), version, json.dumps(manifest.to_json()))
+    return manifest
+
+
+def _joined(store_id: str, version: str, manifest: Manifest, chunks: list[bytes | None]) -> bytes:
+    for index, chunk in enumerate(chunks):
+        if chunk is None:
+            raise BundleStoreError(
+                f"store {store_id}: model {version}: chunk {index} of {manifest.chunks} "
+                f"({keys.model_chunk(store_id, version, index)}) is missing"
+            )
+    data = b"".join(chunk for chunk in chunks if chunk is not None)
+    if len(data) != manifest.size:
+        raise BundleStoreError(
+            f"store {store_id}: model {version}: {len(data):,} bytes stored, "
+            f"{manifest.size:,} expected"
+        )
+    if hashlib.sha256(data).hexdigest() != manifest.sha256:
+        raise BundleStoreError(
+            f"store {store_id}: model {version}: the stored bytes do not match their "
+            "sha256 (a chunk was garbled or overwritten)"
+        )
+    return data
+
+
+def read_sync(redis: Any, store_id: str, version: str) -> bytes | None:
+    """`version`'s checked bytes, or None when it has no manifest (never stored
+    here, or pruned)."""
+    raw = redis.hget(keys.model_bundles(store_id), version)
+    if raw is None:
+        return None
+    manifest = Manifest.parse(raw)
+    chunks = [redis.get(keys.model_chunk(store_id, version, i)) for i in range(manifest.chunks)]
+    return _joined(store_id, version, manifest, chunks)
+
+
+async def read(redis: Any, store_id: str, version: str) -> bytes | None:
+    """`read_sync` for the server's asynchronous client. One chunk per command, so
+    that no single answer holds the whole bundle in Redis' output buffer; joined and
+    hashed in a worker thread, so that tens of MB do not stall the requests."""
+    raw = await redis.hget(keys.model_bundles(store_id), version)
+    if raw is None:
+        return None
+    manifest = Manifest.parse(raw)
+    chunks = [
+        await redis.get(keys.model_chunk(store_id, version, i)) for i in range(manifest.chunks)
+    ]
+    return await asyncio.to_thread(_joined, store_id, version, manifest, chunks)
+
+
+def stored(redis: Any, store_id: str) -> set[str]:
+    """The versions with a complete bundle here."""
+    return {_text(v) for v in redis.hkeys(keys.model_bundles(store_id))}
+
+
+async def stored_async(redis: Any, store_id: str) -> set[str]:
+    return {_text(v) for v in await redis.hkeys(keys.model_bundles(store_id))}
+
+
+def is_complete(redis: Any, store_id: str, version: str) -> bool:
+    """Whether `version` has a manifest and every chunk it names."""
+    raw = redis.hget(keys.model_bundles(store_id), version)
+    if raw is None:
+        return False
+    count = Manifest.parse(raw).chunks
+    names = [keys.model_chunk(store_id, version, i) for i in range(count)]
+    return bool(redis.exists(*names) == count)
+
+
+def delete(redis: Any, store_id: str, version: str) -> None:
+    """Forget `version`'s bundle: the manifest first, so that no reader finds a
+    version whose chunks are going."""
+    raw = redis.hget(keys.model_bundles(store_id), version)
+    redis.hdel(keys.model_bundles(store_id), version)
+    if raw is not None:
+        count = Manifest.parse(raw).chunks
+        # UNLINK frees the memory in Redis' background thread.
+        redis.unlink(*(keys.model_chunk(store_id, version, i) for i in range(count)))
