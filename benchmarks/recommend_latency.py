@@ -32,8 +32,10 @@ shared machine is not charged to one row. `implicit` gets its CSR row built
 beforehand, so its time is the call alone; the `ALS` rows take item indices; the
 `Showcases` rows start from what the page sends (item ids, as a `Query`).
 
-Prints the machine, a markdown table, the fold-in agreement and the verdict on both
-budgets (printed, not asserted), and writes benchmarks/results/recommend_latency.json.
+Prints the machine, a markdown table, the fold-in agreement, how many items
+`recommended`'s pruned walk scores (and that its first items are those of ranking
+the full scores) and the verdict on both budgets (printed, not asserted), and writes
+benchmarks/results/recommend_latency.json.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import gc
+import itertools
 import json
 import os
 import platform
@@ -59,7 +62,9 @@ from threadpoolctl import threadpool_info, threadpool_limits
 from recommender.bundle import Bundle, TrainingConfig, train_bundle
 from recommender.catalog import ItemInfo
 from recommender.interactions import Interaction
+from recommender.models.bounded import BestFirst
 from recommender.models.personal import BlendWeights
+from recommender.models.ranking import ranked
 from recommender.serving import Pick, Query, Rules, Showcases
 
 BUDGET_P99_US = 1000.0
@@ -71,6 +76,7 @@ ITEMS_PER_CATEGORY = 250
 UNAVAILABLE_SHARE = 0.05
 EXCLUDED_PER_QUERY = 5  # Rules.exclude: items the store hides from this showcase
 CART_ITEMS = 5
+PRUNED_DEPTH = 30  # items of `recommended`'s pruned walk compared with the full ranking
 DAY_MS = 86_400_000
 NOW_MS = 1_767_225_600_000  # 2026-01-01 UTC
 IMPLICIT = "implicit recommend(recalculate_user=True)"
@@ -298,6 +304,10 @@ def main() -> None:
         timings = timed(rows, len(queries))
         agreement = fold_in_agreement(bundle, reference, queries)
         picks = [len(answer("recommended")(i)) for i in range(len(queries))]
+        pruning = {
+            name: pruned_walks(served, queries, rules)
+            for name, served in ((RECOMMENDED, showcases), (EVERY_SIGNAL, every_signal))
+        }
 
     results, verdict = summary(timings)
     model = {
@@ -323,6 +333,15 @@ def main() -> None:
         f"identical top-10 {agreement['same_top10']:.1%}; `recommended` filled "
         f"{min(picks)}-{max(picks)} of 10"
     )
+    for name, walks in pruning.items():
+        served = "" if walks["served"] else " (not served: too small a catalog for it to pay)"
+        print(
+            f"{name}: pruned walk{served}: {walks['median_scored']:,.0f} items scored at "
+            f"the median ({walks['median_share']:.1%} of the catalog; "
+            f"p99 {walks['p99_scored']:,.0f}), "
+            f"the first {PRUNED_DEPTH} the same as ranking the full scores for "
+            f"{walks['same']:,} of {len(queries):,} histories"
+        )
     print(
         f"\nBudget, `recommended`: p99 {verdict['p99_us']:,.0f} µs "
         f"(< {BUDGET_P99_US:,.0f} µs: {'PASS' if verdict['p99_pass'] else 'FAIL'}); "
@@ -340,6 +359,7 @@ def main() -> None:
         "history": args.history,
         "rows": results,
         "fold_in_agreement": agreement,
+        "pruning": pruning,
         "verdict": verdict,
         "seconds": round(seconds, 1),
     }
@@ -391,6 +411,36 @@ def fold_in_agreement(
         )
         same += set(top) == set(ids.tolist())
     return {"max_abs": worst, "max_entry": largest, "same_top10": same / len(queries)}
+
+
+def pruned_walks(
+    showcases: Showcases, queries: list[Session], rules: list[Rules]
+) -> dict[str, float | int | bool]:
+    """How many items `recommended`'s pruned walk scores for its first PRUNED_DEPTH
+    items, and whether those equal ranking the full scores (the rules' exclusions
+    and, as the showcase does, the visitor's own items when they may not come back,
+    blocked on both sides)."""
+    bundle = showcases.bundle
+    scored, same = [], 0
+    for q, rule in zip(queries, rules, strict=True):
+        blocked = {bundle.items.get(i) for i in rule.exclude} - {None}
+        if showcases.excludes_history(rule):
+            blocked |= set(q.index.tolist())
+        repeat = not blocked.issuperset(q.index.tolist())
+        walk = BestFirst(bundle.personal, q.index, q.weights, blocked, repeat=repeat)
+        got = list(itertools.islice(walk, PRUNED_DEPTH))
+        scored.append(walk.scored)
+        full = bundle.personal.scores(q.index, q.weights, repeat=repeat)
+        full[list(blocked)] = -np.inf
+        same += got == list(itertools.islice(ranked(full), PRUNED_DEPTH))
+    median = float(np.median(scored))
+    return {
+        "served": showcases.bounded,
+        "median_scored": median,
+        "median_share": median / len(bundle.items),
+        "p99_scored": float(np.percentile(scored, 99)),
+        "same": same,
+    }
 
 
 def header(info: dict[str, object], model: dict[str, object], args: argparse.Namespace) -> str:

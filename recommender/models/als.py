@@ -26,6 +26,7 @@ from threadpoolctl import threadpool_limits
 from recommender.models.base import Recommender
 
 Scaling = Literal["confidence", "bm25", "tfidf"]
+ROW_GROUP = 16  # rows BLAS scores together (a multiple of any x86 kernel's group)
 
 
 class ItemWeights:
@@ -109,8 +110,9 @@ class ALS(Recommender):
         self.iterations = iterations
         self.random_state = random_state
         self.weights = ItemWeights(scaling, alpha)
-        self.item_factors: np.ndarray = np.zeros((0, factors), dtype=np.float32)
-        self.gram: np.ndarray = np.zeros((factors, factors))
+        self.item_factors: np.ndarray
+        self.gram: np.ndarray
+        self.set_factors(np.zeros((0, factors), dtype=np.float32))
 
     def params(self) -> dict[str, object]:
         return {
@@ -152,12 +154,32 @@ class ALS(Recommender):
 
     def set_factors(self, item_factors: np.ndarray) -> None:
         """Install item factors (after training, or loaded from an artefact)."""
-        self.item_factors = item_factors
-        self.n_items = item_factors.shape[0]
-        self.factors = item_factors.shape[1]
-        gram = item_factors.T.astype(np.float64) @ item_factors.astype(np.float64)
+        n, factors = item_factors.shape
+        # Held in a buffer of whole row groups, zeros after the last item: OpenBLAS
+        # scores a group of rows alike wherever it sits, but the last few rows of a
+        # product that leaves an incomplete group get another kernel, with another
+        # rounding. So `product` (every item), `partial` (a few) and `longest` (a
+        # stretch of the norm order), each padded alike, give an item the very same
+        # float32 score, and pruned rankings equal full ones.
+        self._rows = _padded(item_factors, n, factors)
+        self.item_factors = self._rows[:n]
+        self.n_items = n
+        self.factors = factors
+        gram = self.item_factors.T.astype(np.float64) @ self.item_factors.astype(np.float64)
         gram += self.regularization * np.eye(self.factors)
         self.gram = gram
+        norms = np.sqrt(np.square(self.item_factors, dtype=np.float64).sum(axis=1))
+        self.norms: np.ndarray = norms
+        # Longest factors first (the items a vector's score can reach highest), their
+        # lengths negated (ascending, as searchsorted reads them), each item's place
+        # in that order, and the factors in that order: scoring the longest few reads
+        # one stretch of memory rather than rows scattered over the catalog.
+        self.by_norm: np.ndarray = np.argsort(-norms, kind="stable")
+        self.norm_keys: np.ndarray = -norms[self.by_norm]
+        self.norm_rank = np.empty(n, dtype=np.int64)
+        self.norm_rank[self.by_norm] = np.arange(n)
+        self._longest_rows = _padded(self.item_factors[self.by_norm], n, factors)
+        self.finite = bool(np.isfinite(norms).all())
 
     def fold_in(self, history: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
         """The user vector ALS would learn for a visitor with this history."""
@@ -180,7 +202,26 @@ class ALS(Recommender):
     def scores(self, history: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
         if len(history) == 0:
             return np.full(self.n_items, -np.inf, dtype=np.float32)
-        scores: np.ndarray = self.item_factors @ self.fold_in(history, weights)
+        return self.product(self.fold_in(history, weights))
+
+    def product(self, vector: np.ndarray) -> np.ndarray:
+        """Every item's score against a user vector."""
+        scores: np.ndarray = (self._rows @ vector)[: self.n_items]
+        return scores
+
+    def partial(self, vector: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """The scores `product` gives `items`, bit for bit, reading only their rows."""
+        count = len(items)
+        padding = -count % ROW_GROUP
+        if padding:  # any rows: their scores are dropped
+            items = np.concatenate([items, np.zeros(padding, dtype=items.dtype)])
+        scores: np.ndarray = (self._rows[items] @ vector)[:count]
+        return scores
+
+    def longest(self, vector: np.ndarray, start: int, stop: int) -> np.ndarray:
+        """The scores `product` gives the items `by_norm[start:stop]`, bit for bit."""
+        end = start + -(-(stop - start) // ROW_GROUP) * ROW_GROUP
+        scores: np.ndarray = (self._longest_rows[start:end] @ vector)[: stop - start]
         return scores
 
     def similar_items(self, item: int) -> np.ndarray:
@@ -191,3 +232,11 @@ class ALS(Recommender):
             norms * norms[item]
         )
         return similarity
+
+
+def _padded(rows: np.ndarray, n: int, factors: int) -> np.ndarray:
+    """`rows` as float32 in a buffer of whole row groups and one group more (a
+    stretch that starts anywhere still ends inside it), zeros after the last."""
+    buffer = np.zeros((-(-n // ROW_GROUP) * ROW_GROUP + ROW_GROUP, factors), dtype=np.float32)
+    buffer[:n] = rows
+    return buffer

@@ -27,6 +27,7 @@ drifts leans on `trending`, one of anonymous sessions on `sknn` and co-occurrenc
 from __future__ import annotations
 
 import dataclasses
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -38,6 +39,17 @@ from recommender.models.item_knn import ItemKNN
 from recommender.models.sknn import SessionKNN
 
 SIGNALS = ("als", "cooccurrence", "sknn", "trending", "repeat")
+
+
+class Evidence(NamedTuple):
+    """One query's signals before they are scaled to the blend's unit: worked out
+    once, then added to the whole catalog's scores or to a few items'."""
+
+    history: np.ndarray
+    vector: np.ndarray | None  # the ALS fold-in; None where the blend leaves ALS out
+    # (blend weight, items reached, each one's score as a share of the best)
+    neighbours: tuple[tuple[float, np.ndarray, np.ndarray], ...]
+    repeat: np.ndarray | None  # the history's items' repeat shares; None: no repeat signal
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,9 +117,13 @@ class Personal(Recommender):
         trending = np.asarray(trending, dtype=np.float64)
         best = float(trending.max()) if len(trending) else 0.0
         share = trending / best if best > 0 else np.zeros(len(trending))
-        self._trending_share = share.astype(np.float32)
+        self.trending_share = share.astype(np.float32)
         # Where only trending reaches: 0 for items it knows, -inf for the others.
         self._trending_floor = np.where(share > 0, 0.0, -np.inf).astype(np.float32)
+        # Most trending first, and those shares negated (ascending, as searchsorted
+        # reads them): how far down a bound on the signal reaches.
+        self.by_trending: np.ndarray = np.argsort(-self.trending_share, kind="stable")
+        self.trending_keys: np.ndarray = -self.trending_share[self.by_trending].astype(np.float64)
 
     @classmethod
     def fitted(
@@ -143,44 +159,96 @@ class Personal(Recommender):
         blend = self.blend
         if len(history) == 0:
             if blend.trending > 0:  # nothing known of the visitor: what is rising now
-                return self._trending_floor + self._trending_share
+                return self._trending_floor + self.trending_share
             return np.full(self.n_items, -np.inf, dtype=np.float32)
+        return self.blended(self.evidence(history, weights, repeat=repeat))
+
+    def blended(self, evidence: Evidence) -> np.ndarray:
+        """`scores` from a (non-empty) history's evidence."""
+        blend = self.blend
+        history = evidence.history
+        if evidence.vector is not None:
+            scores = self.als.product(evidence.vector)
+            best = float(scores.max())
+            if best > 0:
+                unit = best / blend.als  # what a blend weight of 1 is worth in these scores
+            else:
+                scores[:] = 0.0  # ALS has no positive evidence: let the others rank
+                unit = 1.0
+            self.add_trending(scores, unit)
+            self.add_neighbours(scores, evidence, unit)
+            return scores
+        # Without ALS only the items some signal reaches get a score.
+        if blend.trending > 0:
+            scores = self._trending_floor + blend.trending * self.trending_share
+        else:
+            scores = np.full(self.n_items, -np.inf, dtype=np.float32)
+        for weight, items, share in evidence.neighbours:
+            scores[items] = np.maximum(scores[items], 0.0)
+            scores[items] += weight * share
+        if evidence.repeat is not None:
+            scores[history] = np.maximum(scores[history], 0.0)
+            np.add.at(scores, history, blend.repeat * evidence.repeat)
+        return scores
+
+    def evidence(
+        self, history: np.ndarray, weights: np.ndarray | None = None, *, repeat: bool = True
+    ) -> Evidence:
+        """What a (non-empty) history tells each signal, before the blend's unit (the
+        best ALS score) is known."""
+        blend = self.blend
         w = np.ones(len(history)) if weights is None else np.asarray(weights, dtype=np.float64)
         emphasis = recency_weights(len(history), blend.recency)
         if emphasis is not None:
             w = w * emphasis
-        unit = 1.0  # what a blend weight of 1 is worth in these scores
-        if blend.als > 0:
-            scores = self.als.scores(history, w)
-            best = float(scores.max())
-            if best > 0:
-                unit = best / blend.als
-            else:
-                scores[:] = 0.0  # ALS has no positive evidence: let the others rank
-            if blend.trending > 0:
-                scores += (unit * blend.trending) * self._trending_share
-        elif blend.trending > 0:
-            scores = self._trending_floor + (unit * blend.trending) * self._trending_share
-        else:
-            scores = np.full(self.n_items, -np.inf, dtype=np.float32)
-        reaches_all = blend.als > 0
+        vector = self.als.fold_in(history, w) if blend.als > 0 else None
+        neighbours = []
         for weight, signal in ((blend.cooccurrence, self._cooccurrence), (blend.sknn, self._sknn)):
             if weight == 0:
                 continue
             items, values = signal(history, w)
             if len(values):
-                if not reaches_all:
-                    scores[items] = np.maximum(scores[items], 0.0)
                 # Divide before scaling: 1 / a tiny max would overflow.
-                scores[items] += (unit * weight) * (values / values.max())
+                neighbours.append((weight, items, values / values.max()))
+        own_share = None
         if repeat and blend.repeat > 0:
             own = np.maximum(w, 0.0)
             best = float(own.max())
             if best > 0:
-                if not reaches_all:
-                    scores[history] = np.maximum(scores[history], 0.0)
-                np.add.at(scores, history, (unit * blend.repeat) * (own / best))
-        return scores
+                own_share = own / best
+        return Evidence(history, vector, tuple(neighbours), own_share)
+
+    def add_trending(
+        self, scores: np.ndarray, unit: float, items: np.ndarray | None = None
+    ) -> None:
+        """Add the trending signal to ALS scores, of the whole catalog or of `items`
+        (the same arithmetic, so an item scores alike either way)."""
+        if self.blend.trending > 0:
+            share = self.trending_share if items is None else self.trending_share[items]
+            scores += (unit * self.blend.trending) * share
+
+    def add_neighbours(self, scores: np.ndarray, evidence: Evidence, unit: float) -> None:
+        """Add the signals that reach only the history's neighbours to the whole
+        catalog's ALS scores (with trending)."""
+        for items, amounts, accumulate in self.increments(evidence, unit):
+            if accumulate:
+                np.add.at(scores, items, amounts)
+            else:
+                scores[items] += amounts
+
+    def increments(
+        self, evidence: Evidence, unit: float
+    ) -> list[tuple[np.ndarray, np.ndarray, bool]]:
+        """What each neighbour signal adds, in the order it is added: (items, amounts,
+        whether an item listed twice gets both; else it is listed with the same
+        amount each time and gets it once). Each addition is a float32 score plus a
+        float64 amount, rounded to float32."""
+        parts = [
+            (items, (unit * weight) * share, False) for weight, items, share in evidence.neighbours
+        ]
+        if evidence.repeat is not None:
+            parts.append((evidence.history, (unit * self.blend.repeat) * evidence.repeat, True))
+        return parts
 
     def _sknn(self, history: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return self.sknn.neighbour_items(history, weights)
