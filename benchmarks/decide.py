@@ -141,7 +141,7 @@ def make_shop(args: argparse.Namespace) -> tuple[Shop, Any]:
     spec = SyntheticShop(
         n_users=min(2 * args.items, 20_000),
         n_items=args.items,
-        n_categories=max(1, args.items // 250),
+        n_categories=max(2, args.items // 250),  # visitors draw two favourites
         seed=args.seed,
     )
     traffic = generate(spec)

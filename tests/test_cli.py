@@ -399,3 +399,23 @@ def test_scripts_tarry_runs_commands_from_wherever_it_is_called(tmp_path: Path) 
         '{"imported": 1, "rejected": []}\n'
     )
     assert [s["store_id"] for s in json.loads(run("store", "list", "--json"))] == [store_id]
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_writes_tarrys_own_log_lines_at_the_level_asked(tmp_path: Path, workers: str) -> None:
+    """Tarry's own messages (a model dropped from memory by the cap, the storage it
+    opened) go to the server's output at TARRY_LOG_LEVEL, in every worker: before,
+    the `tarry` logger had no handler, so its info lines were lost."""
+    server = Server(tmp_path / "d", TARRY_LOG_LEVEL="info")
+    server.start("--workers", workers)
+    code, output = server.stop()
+    assert_clean_exit(code, output)
+    ready = [line for line in output.splitlines() if "tarry: storage ready" in line]
+    assert len(ready) == int(workers), output
+    assert all(line.startswith("INFO:") for line in ready), ready
+
+    quiet = Server(tmp_path / "d", TARRY_LOG_LEVEL="warning")
+    quiet.start()
+    code, output = quiet.stop()
+    assert code in (0, -signal.SIGTERM), output
+    assert "tarry: storage ready" not in output, output

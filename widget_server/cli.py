@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import sys
@@ -21,6 +22,22 @@ from widget_server.settings import Settings, SettingsError
 from widget_server.storage import stores
 from widget_server.storage.connect import AsyncRedis, run_with_storage
 from widget_server.storage.embedded_redis import EmbeddedRedisError
+
+
+def _log_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging, with Tarry's own logger on its handler: uvicorn configures
+    only its own loggers, so without this the `tarry` logger's lines below warning
+    (a model loaded, or dropped by the memory cap) went nowhere. The dictionary goes
+    to every worker process, which configures its logging from it."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["tarry"] = {
+        "handlers": ["default"],
+        "level": level.upper(),
+        "propagate": False,
+    }
+    return config
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -47,6 +64,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        log_config=_log_config(settings.log_level),
         access_log=settings.access_log,
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
