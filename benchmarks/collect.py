@@ -37,7 +37,7 @@ from typing import Any
 
 import redis
 
-from widget_server.storage import keys
+from widget_server.storage import event_entries, keys
 
 HERE = Path(__file__).resolve().parent
 EVENTS_PER_REQUEST = 5
@@ -150,7 +150,7 @@ def stored_events(db: redis.Redis, store_id: str) -> int:
     """Events in the store's stream: each entry holds one request's events."""
     total, start = 0, "-"
     while entries := db.xrange(keys.events(store_id), min=start, count=5000):
-        total += sum(len(json.loads(fields[b"events"])) for _, fields in entries)
+        total += sum(len(event_entries.events(fields)) for _, fields in entries)
         start = "(" + entries[-1][0].decode()
     return total
 

@@ -1,12 +1,16 @@
 """Statistics: what the aggregates cost in Redis, and how fast the stats API reads them.
 
     python benchmarks/stats.py [--sessions-per-day 100000] [--days 90] [--queries 200]
+    python benchmarks/stats.py --memory-only     # part 1 alone, in seconds
 
 1. Memory per store and day, from real traffic: a day of `--small-sessions` varied
    sessions (views, products, carts, orders, engagement, seven channels, 40 landing
-   pages) goes through the real ingest script; the aggregate keys it wrote (counters
-   per quarter-hour, hour and day, their visitor HyperLogLogs, the breakdowns) are
-   measured with MEMORY USAGE, next to the stream and the duplicate ids.
+   pages; event, visitor and session ids of 22 characters as the snippet makes them,
+   e-mail addresses as the `uid` of orders) goes through the real ingest script;
+   the aggregate keys it wrote (counters per quarter-hour, hour and day, their
+   visitor HyperLogLogs, the breakdowns and their rankings) are measured with
+   MEMORY USAGE, next to the stream, the duplicate ids and the logs. Budget (issue
+   18): stream, aggregates and duplicate ids together at most 250 bytes an event.
 2. Read latency for a big store: `--days` days of `--sessions-per-day` sessions in
    the aggregate layout the ingest script writes (sessions by time of day, channels,
    devices, page types, 300 referrers, 60 campaigns and 3,000 landing pages by
@@ -23,6 +27,7 @@ issue): p99 under 50 ms for overview, timeseries, breakdown and funnel over 90 d
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import random
 import statistics
@@ -51,6 +56,10 @@ from widget_server.storage.connect import run_with_storage  # noqa: E402
 from widget_server.storage.embedded_redis import EmbeddedRedis  # noqa: E402
 
 BUDGET_MS = 50.0
+BUDGET_BYTES_PER_EVENT = 250
+# What issue 18's memory budget covers: what every stored event costs for as long as
+# it is kept (session states expire in 30 minutes, visitor records are per visitor).
+BUDGETED = ("stream", "aggregates", "duplicate ids")
 QUARTER_MS = 900_000
 CHANNELS = ["direct", "organic_search", "paid_search", "social", "email", "referral", "other"]
 CHANNEL_P = [0.35, 0.3, 0.1, 0.1, 0.06, 0.07, 0.02]
@@ -78,17 +87,23 @@ DIMENSIONS: dict[str, tuple[list[str], np.ndarray]] = {
 # -- 1. memory per store-day from real traffic ---------------------------------------
 
 
+def snippet_id(rng: random.Random) -> str:
+    """An id as the snippet's `rid()` makes it: 16 random bytes, URL-safe base64
+    without padding, 22 characters."""
+    return base64.urlsafe_b64encode(rng.randbytes(16)).rstrip(b"=").decode()
+
+
 def _real_day(n_sessions: int, day_start: int, rng: random.Random) -> list[list[dict[str, Any]]]:
     batches = []
+    visitors = [snippet_id(rng) for _ in range(n_sessions * 2 // 3)]
     sources = [
         ({}, None), ({}, "https://www.google.com/"), ({}, "https://facebook.com/"),
         ({"utm_medium": "email", "utm_source": "news"}, None), ({"gclid": "x"}, None),
         ({}, "https://blog.example/"), ({"utm_medium": "display", "utm_source": "ads"}, None),
     ]  # fmt: skip
-    serial = 0
     for i in range(n_sessions):
         t = day_start + int(rng.betavariate(2.5, 2) * 86_000_000)
-        vid, sid = f"v{rng.randrange(n_sessions * 2 // 3)}", f"s{i}"
+        vid, sid = rng.choice(visitors), snippet_id(rng)
         query, ref = rng.choice(sources)
         path = f"/products/p{min(int(rng.paretovariate(1.2)), 40)}"
         tail = "&".join(f"{k}={v}" for k, v in query.items())
@@ -101,12 +116,12 @@ def _real_day(n_sessions: int, day_start: int, rng: random.Random) -> list[list[
                 events.append({"type": "add_to_cart", "items": [{"item_id": "i1"}]})
                 if rng.random() < 0.4:
                     events.append({"type": "begin_checkout"})
-                    events.append({"type": "purchase", "value": 30.0, "transaction_id": f"T{i}"})
+                    events.append({"type": "purchase", "value": 30.0, "transaction_id": f"T{i}",
+                                   "uid": f"customer{i}@mail.example"})  # fmt: skip
         events.append({"type": "engagement", "engaged_ms": rng.randrange(1000, 60000)})
         batch = []
         for event in events:
-            serial += 1
-            batch.append({"id": f"e{serial}", "ts": t, "vid": vid, "sid": sid, **event})
+            batch.append({"id": snippet_id(rng), "ts": t, "vid": vid, "sid": sid, **event})
             t += 20_000
         batches.append(batch)
     return batches
@@ -136,8 +151,10 @@ def measure_memory(settings: Settings, n_sessions: int) -> dict[str, Any]:
         kind = name.split(":", 1)[0]
         group = {
             "q": "aggregates", "h": "aggregates", "day": "aggregates", "dq": "aggregates",
-            "dd": "aggregates", "events": "stream", "seen": "duplicate ids", "live": "realtime",
-            "sessions": "session log", "orders": "order log",
+            "dd": "aggregates", "dw": "aggregates", "dz": "aggregates", "dzw": "aggregates",
+            "dzm": "aggregates", "events": "stream", "seen": "duplicate ids",
+            "live": "realtime", "sessions": "session log", "orders": "order log",
+            "ah": "attribution log",
         }.get(kind, "other (visitors, sessions, catalog)")  # fmt: skip
         groups[group] = groups.get(group, 0) + int(client.memory_usage(key, samples=0) or 0)
     events = sum(len(b) for b in batches)
@@ -417,6 +434,7 @@ def main() -> int:
     parser.add_argument("--small-sessions", type=int, default=2_000)
     parser.add_argument("--raw-events", type=int, default=1_000_000)
     parser.add_argument("--raw-queries", type=int, default=5)
+    parser.add_argument("--memory-only", action="store_true", help="part 1 alone")
     args = parser.parse_args()
 
     print(f"machine: {cpu_model()}, Python {sys.version.split()[0]}")
@@ -426,13 +444,9 @@ def main() -> int:
         server.acquire()
         try:
             memory = measure_memory(settings, args.small_sessions)
-            per_day = memory["bytes"]
-            print(f"\n1. Redis memory of one store-day of real traffic ({memory['sessions']:,} "
-                  f"sessions, {memory['events']:,} events):\n")  # fmt: skip
-            print("| what | bytes | per session | per event |\n|---|---:|---:|---:|")
-            for group, size in sorted(per_day.items(), key=lambda kv: -kv[1]):
-                print(f"| {group} | {size:,} | {size / memory['sessions']:.0f} | "
-                      f"{size / memory['events']:.0f} |")  # fmt: skip
+            print_memory(memory)
+            if args.memory_only:
+                return write_results({"memory": memory})
 
             client = redis.Redis(unix_socket_path=str(server.socket_path))
             store, secret = run_with_storage(
@@ -471,9 +485,26 @@ def main() -> int:
         finally:
             server.release()
     rows += [{"zone": "-", **r} for r in raw_rows]
+    return write_results({"memory": memory, "reads": rows})
+
+
+def print_memory(memory: dict[str, Any]) -> None:
+    print(f"\n1. Redis memory of one store-day of real traffic ({memory['sessions']:,} "
+          f"sessions, {memory['events']:,} events):\n")  # fmt: skip
+    print("| what | bytes | per session | per event |\n|---|---:|---:|---:|")
+    for group, size in sorted(memory["bytes"].items(), key=lambda kv: -kv[1]):
+        print(f"| {group} | {size:,} | {size / memory['sessions']:.0f} | "
+              f"{size / memory['events']:.0f} |")  # fmt: skip
+    per_event = sum(memory["bytes"].get(group, 0) for group in BUDGETED) / memory["events"]
+    verdict = "PASS" if per_event <= BUDGET_BYTES_PER_EVENT else "FAIL"
+    print(f"\n{' + '.join(BUDGETED)}: {per_event:.0f} bytes an event; "
+          f"budget {BUDGET_BYTES_PER_EVENT} B: {verdict}")  # fmt: skip
+
+
+def write_results(results: dict[str, Any]) -> int:
     out = ROOT / "benchmarks" / "results"
     out.mkdir(exist_ok=True)
-    (out / "stats.json").write_text(json.dumps({"memory": memory, "reads": rows}, indent=2))
+    (out / "stats.json").write_text(json.dumps(results, indent=2))
     return 0
 
 

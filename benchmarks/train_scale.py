@@ -32,13 +32,13 @@ sets OPENBLAS_NUM_THREADS=1 for the runs: what pinning BLAS to one thread in
 OpenBLAS' threads cost more than they save on two busy cores).
 
 Phases are timed by wrapping the library's own functions for the run (nothing is
-changed in them): read (`read_events`, with the `XRANGE` calls inside), holdout
-split, candidate fit (matrix, ALS with its confidence weights, item-kNN,
+changed in them): read (`read_events`, with the `XRANGE` calls inside), the
+data's profile, holdout split, candidate fit (matrix, ALS with its confidence weights, item-kNN,
 bought-together, trending, catalog), evaluation, the final fit on every event,
 and publish. `train_store`'s progress lines are kept with their times as well.
 
-Prints the machine, two markdown tables (sizes, and where the time goes) and the
-verdict on the budget (printed, not asserted), and writes
+Prints the machine, two markdown tables (sizes with peak RSS per interaction, and
+where the time goes) and the verdict on the budget (printed, not asserted), and writes
 benchmarks/results/train_scale.json.
 """
 
@@ -237,8 +237,9 @@ def instrument(phases: Phases, redis: Any) -> None:
 
     for owner, name, label in (
         (training, "read_events", "read"),
+        (training, "profile", "profile"),
         (training, "_holdout", "split"),
-        (training, "build_matrix", "holdout matrix"),
+        (experiment, "search", "search"),
         (training, "train_bundle", fit_label),
         (experiment, "score_bundle", "evaluate"),
         (model_registry, "publish", "publish"),
@@ -404,12 +405,17 @@ def split_seconds(result: dict[str, Any]) -> dict[str, float]:
     return {"read": read, "fit_evaluate": total - read - publish, "publish": publish}
 
 
+def bytes_per_interaction(result: dict[str, Any]) -> float:
+    """Peak RSS over interactions: what each one costs the training at its peak."""
+    return float(result["peak_rss_mib"] * MIB / result["interactions"])
+
+
 def table(results: list[dict[str, Any]]) -> str:
     """One row per size; a run stopped at the limit shows lower bounds (≥)."""
     lines = [
         "| interactions | items | users | read s | fit+evaluate s | publish s | total s "
-        "| peak RSS MiB | s per M interactions |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| peak RSS MiB | RSS B per interaction | s per M interactions |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         s = split_seconds(r)
@@ -419,7 +425,7 @@ def table(results: list[dict[str, Any]]) -> str:
             f"| {r['interactions']:,} | {r['items']:,} | {r['users']:,} | {s['read']:.1f} "
             f"| {at_least}{s['fit_evaluate']:.1f} | {s['publish']:.1f} "
             f"| {at_least}{r['total_s']:.1f} | {r['peak_rss_mib']:,.0f} "
-            f"| {at_least}{per_million:.1f} |"
+            f"| {bytes_per_interaction(r):,.0f} | {at_least}{per_million:.1f} |"
         )
     return "\n".join(lines)
 

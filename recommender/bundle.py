@@ -30,7 +30,7 @@ import itertools
 import json
 import time
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recommender.catalog import Catalog, ItemInfo
+from recommender.columns import Columns, as_columns
 from recommender.history import History
 from recommender.interactions import (
     IdMap,
@@ -351,7 +352,7 @@ def _unpack(blob: np.ndarray, offsets: np.ndarray) -> IdMap:
 
 
 def train_bundle(
-    interactions: Sequence[Interaction],
+    interactions: Iterable[Interaction] | Columns,
     config: TrainingConfig | None = None,
     *,
     known_items: Mapping[str, ItemInfo] | None = None,
@@ -369,36 +370,37 @@ def train_bundle(
     decayed to `now_ms` (an evaluation task's), instead of building it again.
     `data_profile`: what decides repeats (default: the profile of `interactions`)."""
     config = config or TrainingConfig()
-    if not interactions:
+    columns = as_columns(interactions)
+    if not len(columns):
         raise ValueError("interactions: none to train on")
     started = time.perf_counter()
-    now_ms = now_ms if now_ms is not None else max(r.timestamp_ms for r in interactions)
+    now_ms = now_ms if now_ms is not None else int(columns.ts.max())
     if built is None:
         items = IdMap.from_array(items.to_array()) if items is not None else IdMap()
-        built = build_matrix(interactions, config.weighting, now_ms=now_ms, items=items)
+        built = build_matrix(columns, config.weighting, now_ms=now_ms, items=items)
     elif items is not None:
         raise ValueError("items: pass either items or a built matrix, not both")
     matrix = built.matrix
     if matrix.nnz == 0:
         kinds = ", ".join(sorted(config.weighting.weights))
         raise ValueError(f"interactions: none of a weighted kind ({kinds}) to train on")
-    data_profile = data_profile or profile(interactions)
+    data_profile = data_profile or profile(columns)
     als = config.als().fit(matrix, start=_start_factors(warm_start, built.items, config))
     trending = trending_scores(
-        interactions,
+        columns,
         built.items,
         now_ms,
         half_lives_hours=config.trending_half_lives,
         horizon_days=config.trending_horizon_days(),
     )
     sknn = SessionKNN(config.sknn_neighbours, config.sknn_sample).fit(
-        sessions_matrix(interactions, built.items, frozenset(config.weighting.weights))
+        sessions_matrix(columns, built.items, frozenset(config.weighting.weights))
     )
     personal = Personal.fitted(
         matrix, als, config.blend, config.neighbours, sknn=sknn, trending=trending
     )
     together = bought_together(
-        baskets_matrix(interactions, built.items),
+        baskets_matrix(columns, built.items),
         min_support=config.together_min_support,
         min_lift=config.together_min_lift,
     )
@@ -406,7 +408,7 @@ def train_bundle(
     catalog = Catalog.build(built.items, known_items or {})
     meta = {
         "trained_at_ms": now_ms,
-        "interactions": len(interactions),
+        "interactions": len(columns),
         "users": matrix.shape[0],
         "items": matrix.shape[1],
         "profile": data_profile.to_json(),

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -38,6 +38,7 @@ from threadpoolctl import threadpool_limits
 
 from recommender import history as histories
 from recommender.bundle import Bundle, KnownUsers, TrainingConfig, train_bundle
+from recommender.columns import Columns, as_columns, distinct
 from recommender.evaluation import evaluate
 from recommender.interactions import (
     DEFAULT_WEIGHTS,
@@ -65,7 +66,7 @@ class Task:
     user protocol a query is a visitor the bundle knows (`visitors`): its history is
     their row of `built`, as the bundle keeps it."""
 
-    train: list[Interaction]
+    train: Columns
     history: dict[str, tuple[list[str], list[float]]]
     relevant: dict[str, set[str]]
     exclude_history: bool
@@ -89,7 +90,7 @@ def _sample(relevant: dict[str, set[str]], limit: int | None) -> dict[str, set[s
 
 
 def make_task(
-    interactions: Sequence[Interaction],
+    interactions: Iterable[Interaction] | Columns,
     protocol: Protocol,
     weighting: Weighting,
     max_queries: int | None = MAX_TEST_QUERIES,
@@ -98,10 +99,11 @@ def make_task(
 ) -> Task:
     """The split of `interactions` under `protocol`; repeats as `data_profile` (by
     default the profile of `interactions`) decides."""
-    data_profile = data_profile or profile(interactions)
+    columns = as_columns(interactions)
+    data_profile = data_profile or profile(columns)
     repeats = data_profile.repeat
     if protocol == "user":
-        split = user_split(interactions, repeats=repeats)
+        split = user_split(columns, repeats=repeats)
         relevant = _sample(split.relevant, max_queries)
         built = build_matrix(split.train, weighting, now_ms=split.cut_ms)
         known = KnownUsers.of(built)
@@ -116,7 +118,7 @@ def make_task(
             split.train, history, relevant, not repeats, split.cut_ms, built, True, data_profile
         )
     if protocol == "session":
-        ssplit = session_split(interactions, repeats=repeats)
+        ssplit = session_split(columns, repeats=repeats)
         relevant = _sample(ssplit.relevant, max_queries)
         # A session's start as the server keeps it: its latest events, read the way
         # the server reads the ones it stores (no decay within a session's minutes).
@@ -211,16 +213,17 @@ HALF_LIFE_DAYS_GRID = (30.0,)  # event decay tried on the best ALS (None is the 
 FLAT_WEIGHTS = {"view_item": 1.0, "add_to_cart": 2.0, "begin_checkout": 2.0, "purchase": 3.0}
 
 
-def _weightings(interactions: Sequence[Interaction]) -> list[Weighting]:
+def _weightings(interactions: Columns) -> list[Weighting]:
     """Event-weight candidates; only worth searching when there are several kinds."""
-    kinds = {r.event for r in interactions} & set(DEFAULT_WEIGHTS)
+    present = distinct(interactions.event).tolist()
+    kinds = {interactions.events.id_of(code) for code in present} & set(DEFAULT_WEIGHTS)
     default = Weighting(half_life_days=None)
     if len(kinds) < 2:
         return [default]
     return [default, Weighting(FLAT_WEIGHTS, half_life_days=None)]
 
 
-def _candidates(interactions: Sequence[Interaction]) -> Iterator[TrainingConfig]:
+def _candidates(interactions: Columns) -> Iterator[TrainingConfig]:
     for weighting in _weightings(interactions):
         for als in ALS_GRID:
             yield TrainingConfig(weighting=weighting, **als)
@@ -281,7 +284,7 @@ class _Variants:
 
 
 def search(
-    interactions: Sequence[Interaction],
+    interactions: Iterable[Interaction] | Columns,
     protocol: Protocol,
     k: int = 10,
     progress: Progress | None = None,
@@ -293,7 +296,8 @@ def search(
     which is split again by the same protocol. Repeats follow `data_profile` (by
     default the profile of `interactions`)."""
     say = progress or (lambda _: None)
-    data_profile = data_profile or profile(interactions)
+    columns = as_columns(interactions)
+    data_profile = data_profile or profile(columns)
     repeats = data_profile.repeat
     metric = f"ndcg@{k}"
     tried: list[dict[str, Any]] = []
@@ -304,7 +308,7 @@ def search(
     def task_of(weighting: Weighting) -> Task:
         key = (tuple(sorted(weighting.weights.items())), weighting.half_life_days)
         if key not in tasks:
-            tasks[key] = _validation_task(interactions, protocol, weighting, data_profile)
+            tasks[key] = _validation_task(columns, protocol, weighting, data_profile)
         return tasks[key]
 
     def score(config: TrainingConfig, bundle: Bundle, task: Task) -> float:
@@ -327,7 +331,7 @@ def search(
 
     # ALS parameters and event weights with a middle blend, then iterations and the
     # events' decay: a handful of fits rather than a full grid.
-    for config in _candidates(interactions):
+    for config in _candidates(columns):
         value = fit(dataclasses.replace(config, blend=middle_blend(repeats)))
         say(f"search: {_describe(config)} → validation {metric} {value:.4f}")
     assert best is not None
@@ -428,7 +432,7 @@ MIN_VALIDATION_QUERIES = 20
 
 
 def _validation_task(
-    interactions: Sequence[Interaction],
+    interactions: Columns,
     protocol: Protocol,
     weighting: Weighting,
     data_profile: Profile | None = None,
@@ -438,7 +442,7 @@ def _validation_task(
     except ValueError as exc:
         raise TooLittleData(str(exc)) from None
     unit = "users" if protocol == "user" else "sessions"
-    if not task.train:
+    if not len(task.train):
         raise TooLittleData(f"no validation {unit}: the training part has nothing before its cut")
     if len(task.relevant) < MIN_VALIDATION_QUERIES:
         raise TooLittleData(
@@ -448,11 +452,12 @@ def _validation_task(
     return task
 
 
-def nothing_to_predict(interactions: Sequence[Interaction], protocol: Protocol) -> str:
+def nothing_to_predict(interactions: Iterable[Interaction] | Columns, protocol: Protocol) -> str:
     """Why a data set has no test query under `protocol`, in one sentence."""
-    visitors = len({r.visitor_id for r in interactions})
-    sessions = len({r.session_id for r in interactions})
-    size = f"{len(interactions):,} interactions of {visitors:,} visitors"
+    columns = as_columns(interactions)
+    visitors = len(distinct(columns.visitor))
+    sessions = len(distinct(columns.session))
+    size = f"{len(columns):,} interactions of {visitors:,} visitors"
     if protocol == "user":
         return (
             f"too little data to evaluate: {size}, and none of the visitors seen before "
@@ -470,7 +475,7 @@ KNN_NEIGHBOURS = (20, 50, 100)
 
 
 def tune_item_knn(
-    interactions: Sequence[Interaction],
+    interactions: Columns,
     protocol: Protocol,
     k: int,
     weighting: Weighting,
@@ -530,7 +535,7 @@ def _settings(config: TrainingConfig, signal: str) -> str:
 
 
 def run(
-    interactions: Sequence[Interaction],
+    interactions: Iterable[Interaction] | Columns,
     protocol: Protocol = "user",
     k: int = 10,
     *,
@@ -541,11 +546,11 @@ def run(
     if k < 1:
         raise ValueError(f"k: must be at least 1, got {k}")
     with threadpool_limits(1, "blas"):  # see recommender.pin_blas
-        return _run(interactions, protocol, k, config, progress)
+        return _run(as_columns(interactions), protocol, k, config, progress)
 
 
 def _run(
-    interactions: Sequence[Interaction],
+    interactions: Columns,
     protocol: Protocol,
     k: int,
     config: TrainingConfig | None,

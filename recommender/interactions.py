@@ -1,7 +1,8 @@
 """Interactions: from events to a user x item matrix.
 
 One path for every source: a store's Redis stream and a CSV file of events both
-become `Interaction` records, and `build_matrix` turns records into a weighted
+become interactions (`Columns` for training, `Interaction` records where a few
+are easier to read), and `build_matrix` turns them into a weighted
 `scipy.sparse.csr_matrix`. Each event type has a weight (a purchase says more
 than a view); older events count less (exponential decay with a half-life); and
 repeated events of a damped type (views, by default) add less and less, so that
@@ -10,6 +11,7 @@ a visitor reloading a page does not outweigh a purchase.
 
 from __future__ import annotations
 
+import array
 import csv
 import dataclasses
 import gzip
@@ -22,7 +24,10 @@ import msgspec
 import numpy as np
 import scipy.sparse as sp
 
+from recommender.columns import Columns, as_columns, recode
+from recommender.columns import Interaction as Interaction
 from recommender.event_names import EVENT_ALIASES
+from recommender.ids import IdMap as IdMap
 
 DEFAULT_WEIGHTS: Mapping[str, float] = {
     "view_item": 1.0,
@@ -31,17 +36,6 @@ DEFAULT_WEIGHTS: Mapping[str, float] = {
     "begin_checkout": 4.0,
     "purchase": 8.0,
 }
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Interaction:
-    """One visitor touching one item: an event, reduced to what the models use."""
-
-    timestamp_ms: int
-    visitor_id: str
-    session_id: str
-    event: str
-    item_id: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,48 +61,6 @@ class Weighting:
             raise ValueError(f"half_life_days: must be positive, got {self.half_life_days}")
 
 
-class IdMap:
-    """Ids to dense indices, append-only: an id keeps its index when new ids arrive,
-    so factors of a model trained earlier still line up with a newer matrix."""
-
-    def __init__(self, ids: Iterable[str] = ()) -> None:
-        self._ids: list[str] = []
-        self._index: dict[str, int] = {}
-        for id_ in ids:
-            self.add(id_)
-
-    def add(self, id_: str) -> int:
-        index = self._index.get(id_)
-        if index is None:
-            index = self._index[id_] = len(self._ids)
-            self._ids.append(id_)
-        return index
-
-    def get(self, id_: str) -> int | None:
-        return self._index.get(id_)
-
-    @property
-    def lookup(self) -> Callable[[str], int | None]:
-        """`get` without a method call in between, for hot loops."""
-        return self._index.get
-
-    def id_of(self, index: int) -> str:
-        return self._ids[index]
-
-    def __len__(self) -> int:
-        return len(self._ids)
-
-    def __contains__(self, id_: object) -> bool:
-        return id_ in self._index
-
-    def to_array(self) -> np.ndarray:
-        return np.array(self._ids, dtype=str)
-
-    @classmethod
-    def from_array(cls, array: np.ndarray) -> IdMap:
-        return cls(str(x) for x in array)
-
-
 @dataclasses.dataclass
 class InteractionMatrix:
     """The users x items matrix with the id maps of its rows and columns, and when
@@ -121,7 +73,7 @@ class InteractionMatrix:
 
 
 def build_matrix(
-    interactions: Iterable[Interaction],
+    interactions: Iterable[Interaction] | Columns,
     weighting: Weighting | None = None,
     *,
     now_ms: int | None = None,
@@ -131,32 +83,25 @@ def build_matrix(
     """Weighted users x items matrix (float32 CSR).
 
     `now_ms` is the reference time for decay (default: the newest interaction).
-    Existing `users` / `items` maps are extended, never reordered.
+    Existing `users` / `items` maps are extended, never reordered; new ids are
+    appended in the order they first appear.
     """
     weighting = weighting or Weighting()
     users = users if users is not None else IdMap()
     items = items if items is not None else IdMap()
+    columns = as_columns(interactions)
     event_codes = {name: code for code, name in enumerate(weighting.weights)}
-    rows: list[int] = []
-    cols: list[int] = []
-    kinds: list[int] = []
-    times: list[int] = []
-    for record in interactions:
-        code = event_codes.get(record.event)
-        if code is None:
-            continue
-        rows.append(users.add(record.visitor_id))
-        cols.append(items.add(record.item_id))
-        kinds.append(code)
-        times.append(record.timestamp_ms)
+    kind_of = np.array(columns.per_event(event_codes.get, -1), dtype=np.int64)
+    kind = kind_of[columns.event]
+    weighed = kind >= 0
+    kind = kind[weighed]
+    row = recode(columns.visitor[weighed], columns.visitors, users, add=True)
+    col = recode(columns.item[weighed], columns.items, items, add=True)
+    ts = columns.ts[weighed]
     shape = (len(users), len(items))
-    if not rows:
+    if not len(row):
         return InteractionMatrix(sp.csr_matrix(shape, dtype=np.float32), users, items)
 
-    row = np.asarray(rows, dtype=np.int64)
-    col = np.asarray(cols, dtype=np.int64)
-    kind = np.asarray(kinds, dtype=np.int64)
-    ts = np.asarray(times, dtype=np.int64)
     reference = int(ts.max()) if now_ms is None else now_ms
     if weighting.half_life_days is None:
         decay = np.ones(len(ts))
@@ -277,39 +222,110 @@ class StoredItem(msgspec.Struct):
 
 class StoredEvent(msgspec.Struct):
     """The fields of a stored event that the recommender reads (others are skipped
-    while parsing, which is most of the cost saved over `json.loads`)."""
+    while parsing, which is most of the cost saved over `json.loads`). An entry may
+    keep `vid` and `sid` beside its events: its reader fills them in."""
 
     ts: int
-    vid: str
-    sid: str
     type: str
+    vid: str = ""
+    sid: str = ""
     items: list[StoredItem] | None = None
 
 
-_decode_entry = msgspec.json.Decoder(list[StoredEvent]).decode
+# The events of one stream entry (the fields XRANGE gives), decoded as the given
+# type: the server's storage/event_entries.py `events`, which knows its layouts.
+EntryReader = Callable[[Mapping[bytes, bytes], type[StoredEvent]], list[StoredEvent]]
+
+
+def stream_events(
+    redis: Any, stream_key: str, read_entry: EntryReader, batch: int = 10_000
+) -> Iterator[list[StoredEvent]]:
+    """Each entry's events, oldest entry first, from a store's event stream (a
+    synchronous redis-py client), read in pages of `batch` entries so that memory
+    does not grow with the stream."""
+    start = "-"
+    while True:
+        entries = redis.xrange(stream_key, min=start, count=batch)
+        for _, fields in entries:
+            yield read_entry(fields, StoredEvent)
+        if len(entries) < batch:
+            return
+        last = entries[-1][0].decode()
+        start = "(" + last
 
 
 def read_stream(
     redis: Any,
     stream_key: str,
+    read_entry: EntryReader,
     batch: int = 10_000,
     on_item: Callable[[StoredItem], None] | None = None,
 ) -> Iterator[Interaction]:
-    """Interactions from a store's event stream (a synchronous redis-py client),
-    read in pages so that memory does not grow with the stream. `on_item` sees every
-    item record on the way (the catalog fills itself from them)."""
-    start = "-"
-    while True:
-        entries = redis.xrange(stream_key, min=start, count=batch)
-        for _, fields in entries:
-            for event in _decode_entry(fields[b"events"]):
-                if not event.items:
-                    continue
-                for item in event.items:
-                    if on_item is not None:
-                        on_item(item)
-                    yield Interaction(event.ts, event.vid, event.sid, event.type, item.item_id)
-        if len(entries) < batch:
-            return
-        last = entries[-1][0].decode()
-        start = "(" + last
+    """Interactions from a store's event stream, one record each. `on_item` sees
+    every item record on the way (the catalog fills itself from them)."""
+    for events in stream_events(redis, stream_key, read_entry, batch):
+        for event in events:
+            if not event.items:
+                continue
+            for item in event.items:
+                if on_item is not None:
+                    on_item(item)
+                yield Interaction(event.ts, event.vid, event.sid, event.type, item.item_id)
+
+
+def read_columns(
+    redis: Any,
+    stream_key: str,
+    read_entry: EntryReader,
+    batch: int = 10_000,
+    on_item: Callable[[StoredItem], None] | None = None,
+    progress: Callable[[int], None] | None = None,
+    every: int = 500_000,
+) -> Columns:
+    """The interactions of a store's event stream as columns, in stream order: what
+    `read_stream` yields, with no Python object kept per interaction. `on_item`
+    sees each item record that differs from that item's previous one (a catalog
+    keeps the newest facts of an item, which a repeated record does not change);
+    `progress` hears the count every `every` interactions."""
+    visitors: dict[str, int] = {}
+    sessions: dict[str, int] = {}
+    kinds: dict[str, int] = {}
+    items: dict[str, int] = {}
+    previous: dict[str, StoredItem] = {}
+    ts, visitor, session = array.array("q"), array.array("i"), array.array("i")
+    kind, item = array.array("h"), array.array("i")
+    next_report = every
+    # setdefault's default is worked out before the call: a new id gets the next code.
+    for events in stream_events(redis, stream_key, read_entry, batch):
+        for event in events:
+            records = event.items
+            if not records:
+                continue
+            at = event.ts
+            v = visitors.setdefault(event.vid, len(visitors))
+            s = sessions.setdefault(event.sid, len(sessions))
+            k = kinds.setdefault(event.type, len(kinds))
+            for record in records:
+                item_id = record.item_id
+                if on_item is not None and previous.get(item_id) != record:
+                    previous[item_id] = record
+                    on_item(record)
+                ts.append(at)
+                visitor.append(v)
+                session.append(s)
+                kind.append(k)
+                item.append(items.setdefault(item_id, len(items)))
+        if progress is not None and len(ts) >= next_report:
+            progress(len(ts))
+            next_report = (len(ts) // every + 1) * every
+    return Columns(
+        np.frombuffer(ts, dtype=np.int64),
+        np.frombuffer(visitor, dtype=np.int32),
+        np.frombuffer(session, dtype=np.int32),
+        np.frombuffer(kind, dtype=np.int16),
+        np.frombuffer(item, dtype=np.int32),
+        IdMap.of_index(visitors),
+        IdMap.of_index(sessions),
+        IdMap.of_index(kinds),
+        IdMap.of_index(items),
+    )

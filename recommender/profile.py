@@ -18,10 +18,20 @@ neither shown nor counted.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable
 from typing import Any, Literal
 
-from recommender.interactions import DEFAULT_WEIGHTS, Interaction
+import numpy as np
+
+from recommender.columns import (
+    Columns,
+    Interaction,
+    as_columns,
+    distinct,
+    first_positions,
+    group_starts,
+)
+from recommender.interactions import DEFAULT_WEIGHTS
 
 Protocol = Literal["user", "session"]
 
@@ -49,41 +59,55 @@ class Profile:
         )
 
 
-def returning_share(interactions: Sequence[Interaction]) -> float:
+def returning_share(interactions: Iterable[Interaction] | Columns) -> float:
     """Sessions whose visitor had an earlier session, as a share of all sessions."""
-    starts: dict[str, tuple[int, str]] = {}
-    for r in interactions:
-        known = starts.get(r.session_id)
-        if known is None or r.timestamp_ms < known[0]:
-            starts[r.session_id] = (r.timestamp_ms, r.visitor_id)
-    visitors = {visitor for _, visitor in starts.values()}
-    return (len(starts) - len(visitors)) / len(starts) if starts else 0.0
+    columns = as_columns(interactions)
+    if not len(columns):
+        return 0.0
+    # Per session, its earliest event (the first of equals): whose session it is.
+    order = np.lexsort((columns.ts, columns.session))
+    heads = group_starts(columns.session[order])[:-1]
+    visitors = len(distinct(columns.visitor[order[heads]]))
+    return (len(heads) - visitors) / len(heads)
 
 
-def repeat_share(interactions: Sequence[Interaction]) -> tuple[float, str]:
+def repeat_share(interactions: Iterable[Interaction] | Columns) -> tuple[float, str]:
     """The share of (visitor, item, session) lines whose visitor had the item in an
     earlier session, over purchases (or every weighted item event, when there are
     fewer than MIN_PURCHASES purchase lines), and which of the two it is."""
-    purchases = [r for r in interactions if r.event == "purchase"]
+    columns = as_columns(interactions)
     basis = "purchases"
-    lines = purchases
-    if len({(r.visitor_id, r.item_id, r.session_id) for r in purchases}) < MIN_PURCHASES:
-        lines = [r for r in interactions if r.event in DEFAULT_WEIGHTS]
+    lines = _distinct_lines(columns, np.flatnonzero(columns.is_event(["purchase"])))
+    if len(lines[0]) < MIN_PURCHASES:
+        lines = _distinct_lines(columns, np.flatnonzero(columns.is_event(DEFAULT_WEIGHTS)))
         basis = "item events"
-    first: dict[tuple[str, str], tuple[int, str]] = {}
-    seen: set[tuple[str, str, str]] = set()
-    for r in sorted(lines, key=lambda r: r.timestamp_ms):
-        line = (r.visitor_id, r.item_id, r.session_id)
-        if line in seen:
-            continue
-        seen.add(line)
-        first.setdefault((r.visitor_id, r.item_id), (r.timestamp_ms, r.session_id))
-    repeated = sum(1 for visitor, item, session in seen if first[(visitor, item)][1] != session)
-    return (repeated / len(seen) if seen else 0.0), basis
+    pair, session, first_session = lines
+    if not len(pair):
+        return 0.0, basis
+    repeated = int(np.count_nonzero(session != first_session))
+    return repeated / len(pair), basis
 
 
-def profile(interactions: Sequence[Interaction]) -> Profile:
-    returning = returning_share(interactions)
-    share, basis = repeat_share(interactions)
+def _distinct_lines(
+    columns: Columns, chosen: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct (visitor and item, session) lines among the interactions at
+    `chosen`: each one's pair code, session, and the session of the pair's first
+    line in time (the first of equals in stream order)."""
+    pair = columns.visitor[chosen].astype(np.int64) * len(columns.items) + columns.item[chosen]
+    session = columns.session[chosen]
+    by_time = np.argsort(columns.ts[chosen], kind="stable")
+    first = first_positions(pair[by_time])
+    pairs, first_session = pair[by_time][first], session[by_time][first]
+    order = np.lexsort((session, pair))
+    heads = group_starts([pair[order], session[order]])[:-1]
+    line_pair, line_session = pair[order][heads], session[order][heads]
+    return line_pair, line_session, first_session[np.searchsorted(pairs, line_pair)]
+
+
+def profile(interactions: Iterable[Interaction] | Columns) -> Profile:
+    columns = as_columns(interactions)
+    returning = returning_share(columns)
+    share, basis = repeat_share(columns)
     protocol: Protocol = "user" if returning >= RETURNING_SHARE else "session"
     return Profile(returning, share, basis, protocol, share >= REPEAT_SHARE)

@@ -1,13 +1,59 @@
-"""Temporal splits for evaluation: the model sees only the past."""
+"""Temporal splits for evaluation: the model sees only the past.
+
+Both work on columns (`recommender.columns`): the parts are index arrays over the
+interactions, and only the test queries' item sets become Python objects.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Mapping
 
 import numpy as np
 
-from recommender.interactions import Interaction
+from recommender.columns import (
+    Columns,
+    Interaction,
+    as_columns,
+    distinct,
+    first_positions,
+    first_seen,
+    group_starts,
+    is_in,
+)
+
+
+def _grouped(codes: np.ndarray, size: int, by: np.ndarray | None = None) -> np.ndarray:
+    """Positions that put `codes` into runs of equal codes, the runs in the order
+    their code first appears (in `by`, a sequence holding every code, if given)
+    and each run in its original order."""
+    rank = np.empty(size, dtype=np.int64)
+    seen = first_seen(codes if by is None else by)
+    rank[seen] = np.arange(len(seen))
+    grouped: np.ndarray = np.argsort(rank[codes], kind="stable")
+    return grouped
+
+
+def _sets(
+    groups: np.ndarray,
+    items: np.ndarray,
+    group_ids: list[str],
+    item_ids: list[str],
+    size: int,
+    by: np.ndarray | None = None,
+) -> dict[str, set[str]]:
+    """Each group's set of item ids, groups in the order they first appear (in
+    `by`, if given)."""
+    if not len(groups):
+        return {}
+    order = _grouped(groups, size, by)
+    groups, names = groups[order], [item_ids[i] for i in items[order].tolist()]
+    bounds = group_starts(groups).tolist()
+    heads = groups[bounds[:-1]].tolist()
+    return {
+        group_ids[g]: set(names[a:b])
+        for g, a, b in zip(heads, bounds[:-1], bounds[1:], strict=True)
+    }
 
 
 @dataclasses.dataclass
@@ -15,13 +61,16 @@ class UserSplit:
     """`train`: interactions before the cut; `relevant`: for each user seen in
     training, the items they interacted with after it."""
 
-    train: list[Interaction]
+    train: Columns
     relevant: dict[str, set[str]]
     cut_ms: int
 
 
 def user_split(
-    interactions: Sequence[Interaction], test_fraction: float = 0.2, *, repeats: bool = True
+    interactions: Iterable[Interaction] | Columns,
+    test_fraction: float = 0.2,
+    *,
+    repeats: bool = True,
 ) -> UserSplit:
     """Global time split: the last `test_fraction` of interactions (by time) are the
     test part; returning users' later items are what a model should predict. Items
@@ -30,22 +79,44 @@ def user_split(
     none are left out."""
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction: must be between 0 and 1, got {test_fraction}")
-    if not interactions:
+    columns = as_columns(interactions)
+    if not len(columns):
         raise ValueError("interactions: empty")
-    times = np.array([r.timestamp_ms for r in interactions])
-    cut = int(np.quantile(times, 1 - test_fraction))
-    train = [r for r in interactions if r.timestamp_ms < cut]
-    known = {r.visitor_id for r in train}
-    relevant: dict[str, set[str]] = {}
-    for r in interactions:
-        if r.timestamp_ms >= cut and r.visitor_id in known:
-            relevant.setdefault(r.visitor_id, set()).add(r.item_id)
+    cut = int(np.quantile(columns.ts, 1 - test_fraction))
+    before = columns.ts < cut
+    known = np.zeros(len(columns.visitors), dtype=bool)
+    known[columns.visitor[before]] = True
+    later = np.flatnonzero(~before & known[columns.visitor])
+    visitor, item = columns.visitor[later], columns.item[later]
+    returning = visitor  # the order of `relevant`: as they return
     if not repeats:
-        had: dict[str, set[str]] = {}
-        for r in train:
-            had.setdefault(r.visitor_id, set()).add(r.item_id)
-        relevant = {u: new for u, items in relevant.items() if (new := items - had[u])}
-    return UserSplit(train, relevant, cut)
+        n_items = len(columns.items)
+        had = distinct(columns.visitor[before].astype(np.int64) * n_items + columns.item[before])
+        new = ~is_in(visitor.astype(np.int64) * n_items + item, had)
+        visitor, item = visitor[new], item[new]
+    ids = columns.visitors.ids
+    relevant = _sets(visitor, item, ids, columns.items.ids, len(ids), returning)
+    return UserSplit(columns.take(np.flatnonzero(before)), relevant, cut)
+
+
+class SessionStarts(Mapping[str, list[Interaction]]):
+    """Each test session's events up to its split point, as records, made when
+    asked for (only the sampled sessions ever are)."""
+
+    def __init__(self, columns: Columns, spans: dict[str, tuple[int, int]], order: np.ndarray):
+        self._columns = columns
+        self._spans = spans
+        self._order = order
+
+    def __getitem__(self, session: str) -> list[Interaction]:
+        start, stop = self._spans[session]
+        return list(self._columns.take(self._order[start:stop]))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._spans)
+
+    def __len__(self) -> int:
+        return len(self._spans)
 
 
 @dataclasses.dataclass
@@ -55,14 +126,14 @@ class SessionSplit:
     split point, and `relevant`: the items it went on to touch (with `repeats`, also
     those it had touched before and took again; without, only new ones)."""
 
-    train: list[Interaction]
-    history: dict[str, list[Interaction]]
+    train: Columns
+    history: Mapping[str, list[Interaction]]
     relevant: dict[str, set[str]]
     cut_ms: int
 
 
 def session_split(
-    interactions: Sequence[Interaction],
+    interactions: Iterable[Interaction] | Columns,
     test_fraction: float = 0.2,
     history_fraction: float = 0.5,
     *,
@@ -80,29 +151,49 @@ def session_split(
         raise ValueError(f"test_fraction: must be between 0 and 1, got {test_fraction}")
     if not 0 < history_fraction < 1:
         raise ValueError(f"history_fraction: must be between 0 and 1, got {history_fraction}")
-    if not interactions:
+    columns = as_columns(interactions)
+    if not len(columns):
         raise ValueError("interactions: empty")
-    ordered = sorted(interactions, key=lambda r: r.timestamp_ms)  # stable: file order on ties
-    starts: dict[str, int] = {}
-    for r in ordered:
-        starts.setdefault(r.session_id, r.timestamp_ms)
-    times = np.array(sorted(starts.values()))
-    cut = int(np.quantile(times, 1 - test_fraction))
-    train = [r for r in ordered if starts[r.session_id] < cut and r.timestamp_ms < cut]
-    events: dict[str, list[Interaction]] = {}
-    for r in ordered:
-        if starts[r.session_id] >= cut:
-            events.setdefault(r.session_id, []).append(r)
-    history: dict[str, list[Interaction]] = {}
-    relevant: dict[str, set[str]] = {}
-    for session, records in events.items():
-        distinct = list(dict.fromkeys(r.item_id for r in records))
-        if len(distinct) < 2:
-            continue
-        split_at = min(max(1, round(len(distinct) * history_fraction)), len(distinct) - 1)
-        first = set(distinct[:split_at])
-        boundary = next(i for i, r in enumerate(records) if r.item_id not in first)
-        history[session] = records[:boundary]
-        later = {r.item_id for r in records[boundary:]} if repeats else set()
-        relevant[session] = set(distinct[split_at:]) | later
-    return SessionSplit(train, history, relevant, cut)
+    by_time = np.argsort(columns.ts, kind="stable")  # stable: stream order on ties
+    n_sessions = len(columns.sessions)
+    starts = np.full(n_sessions, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(starts, columns.session, columns.ts)
+    cut = int(np.quantile(np.sort(starts[distinct(columns.session)]), 1 - test_fraction))
+    started = starts[columns.session[by_time]]
+    train = by_time[(started < cut) & (columns.ts[by_time] < cut)]
+
+    # Test sessions' events: grouped by session (sessions by their first event),
+    # in time order within each.
+    test = by_time[started >= cut]
+    test = test[_grouped(columns.session[test], n_sessions)]
+    session, item = columns.session[test], columns.item[test]
+    bounds = group_starts(session)
+    heads, lengths = bounds[:-1], np.diff(bounds)
+    group = np.repeat(np.arange(len(heads)), lengths)
+    # An item's first event in its session, and its rank among the session's items.
+    key = session.astype(np.int64) * len(columns.items) + item
+    is_first = np.zeros(len(test), dtype=bool)
+    is_first[first_positions(key)] = True
+    firsts = np.cumsum(is_first)
+    rank = firsts - 1 - (firsts[heads] - 1)[group]
+    items_in = np.add.reduceat(is_first, heads) if len(heads) else np.zeros(0, dtype=np.int64)
+    split_at = np.minimum(np.maximum(1, np.round(items_in * history_fraction)), items_in - 1)
+    scored = items_in >= 2
+    # The history ends at the first event of the first item after the split point.
+    ends = is_first & (rank == split_at[group]) & scored[group]
+    boundary = np.zeros(len(heads), dtype=np.int64)
+    boundary[group[ends]] = np.flatnonzero(ends)
+    after = np.arange(len(test)) >= boundary[group]
+    wanted = scored[group] & (after if repeats else is_first & (rank >= split_at[group]))
+    ids = columns.sessions.ids
+    relevant = _sets(session[wanted], item[wanted], ids, columns.items.ids, n_sessions)
+    spans = {
+        ids[code]: (a, b)
+        for code, a, b in zip(
+            session[heads[scored]].tolist(),
+            heads[scored].tolist(),
+            boundary[scored].tolist(),
+            strict=True,
+        )
+    }
+    return SessionSplit(columns.take(train), SessionStarts(columns, spans, test), relevant, cut)

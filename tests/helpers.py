@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import time
+from collections.abc import Iterator
 from typing import Any, TypeVar
 
 import redis
@@ -26,13 +28,23 @@ def make_store(
     return run_with_redis(settings, lambda r: stores.create_store(r, "Test shop", list(domains)))
 
 
-def sync_client(settings: Settings) -> Any:
-    """A plain redis-py client for reading what the server stored."""
+@contextlib.contextmanager
+def sync_client(settings: Settings) -> Iterator[Any]:
+    """A plain redis-py client for reading what the server stored, closed after."""
     url = settings.redis_url
     assert url is not None
     if url.startswith("unix://"):
-        return redis.Redis.from_url(url)
-    return redis.RedisCluster.from_url(url)
+        with redis.Redis.from_url(url) as client:
+            yield client
+        return
+    cluster = redis.RedisCluster.from_url(url)
+    try:
+        yield cluster
+    finally:
+        # A cluster's close() leaves its nodes' pools connected until the garbage
+        # collector finds them (a ResourceWarning in whichever test runs then).
+        cluster.disconnect_connection_pools()
+        cluster.close()
 
 
 def now_ms() -> int:
@@ -52,6 +64,17 @@ def event(type_: str = "page_view", **fields: Any) -> dict[str, Any]:
     }
     base.update(fields)
     return base
+
+
+def stored_events(settings: Settings, store_id: str) -> list[dict[str, Any]]:
+    """The events of the store's stream, in order, as they were sent: read as every
+    reader reads them (storage/event_entries.py), less the device class."""
+    from widget_server.storage import event_entries, keys
+
+    with sync_client(settings) as r:
+        entries = r.xrange(keys.events(store_id))
+    read = [e for _, fields in entries for e in event_entries.events(fields)]
+    return [{k: v for k, v in e.items() if k != "dev"} for e in read]
 
 
 def ingest_in_the_past(
@@ -76,3 +99,34 @@ def ingest_in_the_past(
             assert result.accepted + result.duplicates == len(batch), result.rejected
 
     run_with_redis(settings, ingest)
+
+
+def ingest_together(
+    settings: Settings, store_id: str, requests: list[tuple[str, list[dict[str, Any]]]]
+) -> list[int]:
+    """Send each (device class, events) request through the real ingest at once, as
+    concurrent collect requests arrive: they go together in one script call. How
+    many events each stored."""
+    import asyncio
+    import json
+
+    from widget_server.collect.events import decode_event
+    from widget_server.collect.ingest import Context, Ingestor
+
+    async def ingest(redis: Any) -> list[int]:
+        ingestor = Ingestor(redis, retention_days=90, rate_limit_ip=0, rate_limit_visitor=0)
+        store = await stores.get_store(redis, store_id)
+        assert store is not None
+        clock = now_ms()
+        results = await asyncio.gather(
+            *(
+                ingestor.ingest(
+                    [decode_event(json.dumps(e).encode()) for e in events],
+                    Context(store_id, clock, 0, device, "ih", store.salt),
+                )
+                for device, events in requests
+            )
+        )
+        return [result.accepted for result in results]
+
+    return run_with_redis(settings, ingest)

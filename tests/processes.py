@@ -19,7 +19,7 @@ import redis
 from conftest import BROWSER_UA, free_port
 
 from widget_server.cli import main
-from widget_server.storage import keys
+from widget_server.storage import event_entries, keys
 from widget_server.storage.embedded_redis import EmbeddedRedis
 
 
@@ -98,7 +98,7 @@ def stored_ids(data_dir: Path, store_id: str) -> list[str]:
     try:
         with redis.Redis(unix_socket_path=str(server.socket_path)) as r:
             entries = r.xrange(keys.events(store_id))
-            return [e["id"] for _, f in entries for e in json.loads(f[b"events"])]
+            return [e["id"] for _, f in entries for e in event_entries.events(f)]
     finally:
         server.release()
 

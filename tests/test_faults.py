@@ -40,7 +40,7 @@ from recommender.interactions import Interaction
 from widget_server.app import create_app
 from widget_server.models.registry import publish
 from widget_server.settings import Settings
-from widget_server.storage import keys
+from widget_server.storage import event_entries, keys
 from widget_server.storage.catalog import upsert_cards
 from widget_server.storage.embedded_redis import redis_server_binary
 
@@ -283,7 +283,7 @@ def test_redis_killed_mid_stream_loses_nothing_acknowledged_and_retries_deliver_
         stored = [
             e["id"]
             for _, fields in r.xrange(keys.events(created["store_id"]))
-            for e in json.loads(fields[b"events"])
+            for e in event_entries.events(fields)
         ]
     assert_each_event_stored_once(snippet, stored)
     assert counted == len(snippet.sent_ids)
@@ -435,7 +435,7 @@ def test_redis_at_its_memory_limit_answers_503_and_recovers_when_memory_is_freed
         summary = client.get("/v1/stats/summary").json()
     with own_redis.client() as r:
         entries = r.xrange(keys.events(store.id))
-    stored = [e["id"] for _, fields in entries for e in json.loads(fields[b"events"])]
+    stored = [e["id"] for _, fields in entries for e in event_entries.events(fields)]
     sent = [e["id"] for batch in batches for e in batch]
     assert sorted(stored) == sorted(sent) and len(set(stored)) == len(sent)
     assert summary["events"] == len(sent)

@@ -37,7 +37,7 @@ from widget_server.app import create_app
 from widget_server.collect.events import MAX_BODY_BYTES, decode_event
 from widget_server.openapi.document import document
 from widget_server.settings import Settings
-from widget_server.storage import keys
+from widget_server.storage import event_entries, keys
 from widget_server.storage.clock import MAX_EVENT_AGE_MS
 
 CHECKS = [
@@ -150,7 +150,7 @@ def stored_events(settings_: Settings, store_id: str) -> list[bytes]:
         return [
             json.dumps(e).encode()
             for _, fields in r.xrange(keys.events(store_id))
-            for e in json.loads(fields[b"events"])
+            for e in event_entries.events(fields)
         ]
 
 

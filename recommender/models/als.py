@@ -71,11 +71,22 @@ class ItemWeights:
         return scaled
 
     def matrix(self, matrix: sp.csr_matrix) -> sp.csr_matrix:
+        """Every row as `history` scales it, bit for bit, in one pass over the data."""
         out = matrix.astype(np.float32, copy=True)
-        for row in range(out.shape[0]):
-            start, end = out.indptr[row], out.indptr[row + 1]
-            if start != end:
-                out.data[start:end] = self._row(out.indices[start:end], out.data[start:end])
+        values = out.data
+        if self.scaling == "confidence":
+            out.data = values * self.alpha
+            return out
+        idf = self.idf[out.indices] if len(self.idf) else np.ones(len(values), np.float32)
+        if self.scaling == "tfidf":
+            out.data = np.sqrt(values) * idf * self.alpha
+            return out
+        lengths = np.diff(out.indptr).astype(np.float64)
+        # Worked out in float64 and rounded to float32, as `_row`'s Python float is
+        # when it meets the float32 values.
+        norm = (self.k1 * (1.0 - self.b + self.b * lengths / self.mean_length)).astype(np.float32)
+        norm = np.repeat(norm, np.diff(out.indptr))
+        out.data = values * (self.k1 + 1.0) / (norm + values) * idf * self.alpha
         return out
 
     def history(self, items: np.ndarray, values: np.ndarray) -> np.ndarray:

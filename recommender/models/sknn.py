@@ -33,7 +33,8 @@ from collections.abc import Iterable
 import numpy as np
 import scipy.sparse as sp
 
-from recommender.interactions import IdMap, Interaction
+from recommender.columns import Columns, Interaction, as_columns, recode
+from recommender.interactions import IdMap
 from recommender.models.base import Recommender
 from recommender.models.gather import distinct, row_positions
 
@@ -48,37 +49,32 @@ for _decay in DECAY:
 
 
 def sessions_matrix(
-    interactions: Iterable[Interaction], items: IdMap, events: frozenset[str] | None = None
+    interactions: Iterable[Interaction] | Columns,
+    items: IdMap,
+    events: frozenset[str] | None = None,
 ) -> sp.csr_matrix:
     """Binary sessions x items, rows ordered by each session's last event (oldest
-    first); sessions with fewer than two distinct known items are left out (they
-    share nothing with another item). `events`: the kinds that count (all if None)."""
-    sessions = IdMap()
-    rows: list[int] = []
-    cols: list[int] = []
-    last: list[int] = []
-    for record in interactions:
-        if events is not None and record.event not in events:
-            continue
-        column = items.get(record.item_id)
-        if column is None:
-            continue
-        row = sessions.add(record.session_id)
-        if row == len(last):
-            last.append(record.timestamp_ms)
-        elif record.timestamp_ms > last[row]:
-            last[row] = record.timestamp_ms
-        rows.append(row)
-        cols.append(column)
-    if not rows:
+    first, sessions that end together in the order they first appear); sessions
+    with fewer than two distinct known items are left out (they share nothing with
+    another item). `events`: the kinds that count (all if None)."""
+    columns = as_columns(interactions)
+    chosen = np.arange(len(columns)) if events is None else np.flatnonzero(columns.is_event(events))
+    cols = recode(columns.item[chosen], columns.items, items, add=False)
+    known = cols >= 0
+    chosen, cols = chosen[known], cols[known]
+    if not len(chosen):
         return sp.csr_matrix((0, len(items)), dtype=np.float32)
+    rows = recode(columns.session[chosen], columns.sessions, IdMap(), add=True)
+    n_rows = int(rows.max()) + 1
+    last = np.full(n_rows, np.iinfo(np.int64).min, dtype=np.int64)
+    np.maximum.at(last, rows, columns.ts[chosen])
     matrix = sp.csr_matrix(
-        (np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(len(sessions), len(items))
+        (np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(n_rows, len(items))
     )
     matrix.sum_duplicates()
     matrix.data[:] = 1.0
     keep = np.diff(matrix.indptr) >= 2
-    order = np.argsort(np.asarray(last), kind="stable")
+    order = np.argsort(last, kind="stable")
     order = order[keep[order]]
     return matrix[order]
 

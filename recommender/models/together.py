@@ -16,29 +16,29 @@ from collections.abc import Iterable
 import numpy as np
 import scipy.sparse as sp
 
-from recommender.interactions import IdMap, Interaction
+from recommender.columns import Columns, Interaction, as_columns, recode
+from recommender.interactions import IdMap
 from recommender.models.item_knn import top_per_row
 
 BASKET_EVENTS = frozenset({"add_to_cart", "begin_checkout", "purchase"})
 
 
 def baskets_matrix(
-    interactions: Iterable[Interaction], items: IdMap, events: frozenset[str] = BASKET_EVENTS
+    interactions: Iterable[Interaction] | Columns,
+    items: IdMap,
+    events: frozenset[str] = BASKET_EVENTS,
 ) -> sp.csr_matrix:
-    """Binary baskets x items matrix: one row per session with a basket event."""
-    baskets = IdMap()
-    rows: list[int] = []
-    cols: list[int] = []
-    for record in interactions:
-        if record.event not in events:
-            continue
-        column = items.get(record.item_id)
-        if column is None:
-            continue
-        rows.append(baskets.add(record.session_id))
-        cols.append(column)
+    """Binary baskets x items matrix: one row per session with a basket event,
+    numbered in the order the sessions first appear."""
+    columns = as_columns(interactions)
+    chosen = np.flatnonzero(columns.is_event(events))
+    cols = recode(columns.item[chosen], columns.items, items, add=False)
+    known = cols >= 0
+    rows = recode(columns.session[chosen][known], columns.sessions, IdMap(), add=True)
+    cols = cols[known]
+    n_baskets = int(rows.max()) + 1 if len(rows) else 0
     matrix = sp.csr_matrix(
-        (np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(len(baskets), len(items))
+        (np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(n_baskets, len(items))
     )
     matrix.data[:] = 1.0  # duplicates summed: back to "in the basket"
     return matrix

@@ -13,13 +13,14 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from recommender.interactions import DEFAULT_WEIGHTS, IdMap, Interaction
+from recommender.columns import Columns, Interaction, as_columns, recode
+from recommender.interactions import DEFAULT_WEIGHTS, IdMap
 
 HOUR_MS = 3_600_000
 
 
 def trending_scores(
-    interactions: Iterable[Interaction],
+    interactions: Iterable[Interaction] | Columns,
     items: IdMap,
     now_ms: int,
     *,
@@ -36,25 +37,18 @@ def trending_scores(
         if not half_life > 0:
             raise ValueError(f"half_lives_hours: must be positive, got {half_life}")
     oldest = now_ms - horizon_days * 24 * HOUR_MS
-    index: list[int] = []
-    ages: list[float] = []
-    values: list[float] = []
-    for record in interactions:
-        weight = weights.get(record.event)
-        if weight is None or not weight > 0 or not oldest <= record.timestamp_ms <= now_ms:
-            continue
-        column = items.get(record.item_id)
-        if column is None:
-            continue
-        index.append(column)
-        ages.append((now_ms - record.timestamp_ms) / HOUR_MS)
-        values.append(weight)
+    columns = as_columns(interactions)
+    weight = np.array(columns.per_event(weights.get, 0.0), dtype=np.float64)
+    value = weight[columns.event]
+    counted = np.flatnonzero((value > 0) & (oldest <= columns.ts) & (columns.ts <= now_ms))
+    column = recode(columns.item[counted], columns.items, items, add=False)
+    known = column >= 0
+    counted, at = counted[known], column[known]
     scores = np.zeros(len(items))
-    if not index:
+    if not len(at):
         return scores
-    at = np.asarray(index)
-    age = np.asarray(ages)
-    value = np.asarray(values)
+    age = (now_ms - columns.ts[counted]) / HOUR_MS
+    value = value[counted]
     # Ages from the newest event: each half-life's counts are normalised, so the shares
     # are the same, but a short half-life cannot decay every event to 0.0 (0 / 0).
     age -= age.min()

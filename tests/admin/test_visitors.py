@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 
 from conftest import BROWSER_UA
-from helpers import make_store, sync_client
+from helpers import ingest_together, make_store, run_with_redis, stored_events, sync_client
 from starlette.testclient import TestClient
 
+from widget_server.admin.visitors import erase_visitor
 from widget_server.app import create_app
 from widget_server.storage import keys
 from widget_server.storage.clock import now_ms
@@ -85,15 +86,11 @@ def test_erasing_a_visitor_leaves_nothing_of_them(settings) -> None:
             where = [chunk[:60] for chunk in everything.split(b"\nt:") if trace.encode() in chunk]
             assert not where, (trace, where)
         # The other visitor keeps every event, order and subscription.
+        stream = stored_events(settings, store.id)
+        assert sorted(e["id"] for e in stream) == sorted(
+            e["id"] for e in _events(STAYS, "", None, 0)
+        )
         with sync_client(settings) as r:
-            stream = [
-                e
-                for _, fields in r.xrange(keys.events(store.id))
-                for e in json.loads(fields[b"events"])
-            ]
-            assert sorted(e["id"] for e in stream) == sorted(
-                e["id"] for e in _events(STAYS, "", None, 0)
-            )
             assert len(r.zrange(keys.order_log(store.id), 0, -1)) == 1
             assert r.hexists(keys.subscribers(store.id), "stays@example.org")
             # What attribution reads of them (the purchase and the popup) stays too,
@@ -107,6 +104,10 @@ def test_erasing_a_visitor_leaves_nothing_of_them(settings) -> None:
 
         again = client.delete(f"/v1/admin/visitors/{GONE}", headers=auth)
         assert again.status_code == 404
+        # A retry of their events (the snippet's outbox) is still a duplicate.
+        retried = client.post("/v1/collect", json={"k": store.public_key, "events": batch[:4]})
+        assert retried.json() == {"accepted": 0, "duplicates": 4, "rejected": []}
+        assert all(e["vid"] == STAYS for e in stored_events(settings, store.id))
         assert client.delete(f"/v1/admin/visitors/{STAYS}").status_code == 401
         _, other_secret = make_store(settings)
         theirs = client.delete(
@@ -116,3 +117,34 @@ def test_erasing_a_visitor_leaves_nothing_of_them(settings) -> None:
         assert STAYS.encode() in _everything(settings, store.id)
         bad = client.delete("/v1/admin/visitors/a%20b", headers=auth)
         assert bad.status_code == 400 and bad.json()["error"].startswith("vid:")
+
+
+def test_erasure_rewrites_entries_of_either_layout_in_the_current_one(settings) -> None:
+    """An entry as the ingest writes it (who sent the events, run-length, beside
+    them) keeps the senders of the events left in step with them; one as older
+    versions wrote it (the server's fields in every event) is written back in the
+    current layout, less the receive time and the address hash."""
+    store, _ = make_store(settings)
+    t = now_ms() - 60_000
+    gone, stays = _events(GONE, "s-gone", None, t), _events(STAYS, "s-stays", None, t)
+    requests = [("desktop", stays[:2]), ("mobile", [gone[0], stays[2]]), ("mobile", gone[1:2])]
+    assert ingest_together(settings, store.id, requests) == [2, 2, 1]
+    older = [{**e, "id": f"old-{e['id']}", "rt": t, "dev": "tablet", "ih": "0123456789abcdef"}
+             for e in (gone[2], stays[3])]  # fmt: skip
+    with sync_client(settings) as r:
+        r.xadd(keys.events(store.id), {"events": json.dumps(older)})
+
+    erased = run_with_redis(settings, lambda redis: erase_visitor(redis, store.id, GONE))
+    assert erased["events"] == 3
+
+    with sync_client(settings) as r:
+        entries = [fields for _, fields in r.xrange(keys.events(store.id))]
+    assert [set(fields) for fields in entries] == [{b"events", b"who"}] * 2
+    first, second = entries
+    assert first[b"who"] == f"desktop {STAYS} s-stays 2;mobile {STAYS} s-stays 1".encode()
+    assert second[b"who"] == f"tablet {STAYS} s-stays 1".encode()
+    assert b"rt" not in second[b"events"] and b"0123456789abcdef" not in second[b"events"]
+    assert stored_events(settings, store.id) == [*stays[:3], {
+        k: v for k, v in older[1].items() if k not in ("rt", "ih", "dev")
+    }]  # fmt: skip
+    assert GONE.encode() not in b"".join(f[b"events"] + f[b"who"] for f in entries)

@@ -16,14 +16,14 @@ from starlette.testclient import TestClient
 from widget_server.app import create_app
 from widget_server.collect.events import MAX_BODY_BYTES
 from widget_server.settings import Settings
-from widget_server.storage import keys, stores
+from widget_server.storage import event_entries, keys, stores
 from widget_server.storage.embedded_redis import EmbeddedRedis
 
 
 def stored_count(settings: Settings, store_id: str) -> int:
     with sync_client(settings) as r:
         entries = r.xrange(keys.events(store_id))
-        return sum(len(json.loads(fields[b"events"])) for _, fields in entries)
+        return sum(len(event_entries.events(fields)) for _, fields in entries)
 
 
 def test_malformed_bodies_are_400_naming_the_problem(client, settings) -> None:
@@ -169,7 +169,7 @@ def stored_by_visitor(settings: Settings, store_id: str) -> collections.Counter[
     with sync_client(settings) as r:
         entries = r.xrange(keys.events(store_id))
         return collections.Counter(
-            e["vid"] for _, fields in entries for e in json.loads(fields[b"events"])
+            e["vid"] for _, fields in entries for e in event_entries.events(fields)
         )
 
 

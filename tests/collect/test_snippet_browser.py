@@ -24,7 +24,7 @@ from snippet_pages import PageServer, home_pages, pages, sub_path_pages
 
 from widget_server.popups.assignment import in_holdout
 from widget_server.settings import Settings
-from widget_server.storage import keys
+from widget_server.storage import event_entries, keys
 from widget_server.storage.connect import sync_storage
 
 WAIT_S = 15
@@ -56,7 +56,7 @@ class Shop:
     def events(self) -> list[dict[str, Any]]:
         with sync_storage(self.settings) as redis:
             entries = redis.xrange(keys.events(self.store_id))
-        return [e for _, fields in entries for e in json.loads(fields[b"events"])]
+        return [e for _, fields in entries for e in event_entries.events(fields)]
 
     def wait_for(
         self, check: Callable[[list[dict[str, Any]]], Any], what: str, timeout: float = WAIT_S

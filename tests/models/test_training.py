@@ -29,7 +29,10 @@ from processes import Server, run_cli
 
 from recommender import experiment
 from recommender.bundle import train_bundle
+from recommender.catalog import CatalogBuilder, ItemInfo
+from recommender.columns import Columns
 from recommender.evaluation import ndcg_at_k
+from recommender.interactions import read_stream
 from recommender.models.personal import BlendWeights
 from recommender.profile import profile
 from recommender.serving import Query, Rules, Showcases
@@ -37,7 +40,7 @@ from recommender.synthetic import STRUCTURES, SyntheticShop, generate, item_cate
 from widget_server.models import registry as model_registry
 from widget_server.models.training import TrainingError, read_events, train_store
 from widget_server.settings import Settings
-from widget_server.storage import keys
+from widget_server.storage import event_entries, keys
 from widget_server.storage.catalog import upsert_cards
 from widget_server.storage.connect import sync_storage
 
@@ -475,3 +478,41 @@ def test_the_holdout_scores_the_answer_the_server_gives(settings: Settings) -> N
         for user, relevant in task.relevant.items()
     ]
     assert report.candidate["ndcg@10"] == pytest.approx(sum(ndcg) / len(ndcg))
+
+
+def test_training_reads_the_stream_into_columns_that_hold_its_records(settings) -> None:
+    """`tarry train` keeps no Python object per interaction: the stream becomes
+    columns (22 bytes an interaction), which hold exactly the records read one at a
+    time, and the catalog it fills is the one every item record fills."""
+    store, _ = make_store(settings)
+    mug = {"item_id": "mug", "item_name": "Mug", "item_category": "Kitchen"}
+    events = [
+        {"id": "a", "type": "view_item", "ts": 1000, "vid": "v1", "sid": "s1", "items": [mug]},
+        {"id": "b", "type": "page_view", "ts": 1001, "vid": "v1", "sid": "s1"},
+        {"id": "c", "type": "add_to_cart", "ts": 1002, "vid": "v2", "sid": "s2",
+         "items": [{"item_id": "mug"}, {"item_id": "tea", "item_name": "Tea"}]},
+        {"id": "d", "type": "purchase", "ts": 1003, "vid": "v2", "sid": "s2",
+         "items": [{"item_id": "mug", "availability": "https://schema.org/OutOfStock"}]},
+        {"id": "e", "type": "view_item", "ts": 1004, "vid": "v1", "sid": "s3", "items": [mug]},
+    ]  # fmt: skip
+    heard: list[str] = []
+    every = CatalogBuilder()
+    with sync_storage(settings) as redis:
+        for start in range(0, len(events), 2):
+            redis.xadd(keys.events(store.id), {"events": json.dumps(events[start : start + 2])})
+        write_events(redis, store.id)
+        columns, catalog = read_events(redis, store.id, heard.append)
+        stream = keys.events(store.id)
+        records = list(
+            read_stream(redis, stream, event_entries.events, batch=7, on_item=every.observe_item)
+        )
+    assert isinstance(columns, Columns)
+    assert list(columns) == records and len(records) > 10_000
+    assert [(r.event, r.item_id) for r in records[:4]] == [
+        ("view_item", "mug"), ("add_to_cart", "mug"), ("add_to_cart", "tea"), ("purchase", "mug"),
+    ]  # fmt: skip
+    assert catalog.items == every.items
+    assert catalog.items["mug"] == ItemInfo("Mug", "Kitchen", available=False)
+    arrays = (columns.ts, columns.visitor, columns.session, columns.event, columns.item)
+    assert sum(a.nbytes for a in arrays) == 22 * len(records)
+    assert heard[-1] == f"read {len(records):,} interactions, {len(catalog.items):,} items"

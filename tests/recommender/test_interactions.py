@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import BROWSER_UA
-from helpers import event, make_store, sync_client
+from helpers import event, ingest_together, make_store, now_ms, sync_client
 from starlette.testclient import TestClient
 
 from recommender.interactions import (
@@ -21,7 +21,7 @@ from recommender.interactions import (
     read_stream,
 )
 from widget_server.app import create_app
-from widget_server.storage import keys
+from widget_server.storage import event_entries, keys
 
 DAY = 86_400_000
 DATA = Path(__file__).resolve().parents[1] / "data"  # tests/data: samples, credited there
@@ -96,12 +96,54 @@ def test_csv_and_stream_give_the_same_matrix(tmp_path: Path, settings) -> None:
     csv_path.write_text("\n".join(lines) + "\n")
 
     with sync_client(settings) as r:
-        from_stream = build_matrix(read_stream(r, keys.events(store.id), batch=2))
+        from_stream = build_matrix(
+            read_stream(r, keys.events(store.id), event_entries.events, batch=2)
+        )
     from_csv = build_matrix(read_csv(csv_path))
     assert from_stream.users.to_array().tolist() == from_csv.users.to_array().tolist()
     assert from_stream.items.to_array().tolist() == ["mug", "tea"]
     assert np.allclose(from_stream.matrix.toarray(), from_csv.matrix.toarray())
     assert from_stream.matrix.nnz == 3
+
+
+def test_the_stream_reads_alike_in_both_entry_layouts(settings) -> None:
+    """Entries as the ingest writes them (each event as sent less its visitor and
+    session ids, which the entry keeps once per run) and as older versions wrote
+    them (the server's fields in every event) give training the same interactions
+    and the catalog the same items."""
+    sent = [
+        event("view_item", vid="alice", sid="a1",
+              items=[{"item_id": "mug", "item_name": "Mug", "item_category": "Kitchen"}]),
+        event("add_to_cart", vid="alice", sid="a1", items=[{"item_id": "mug"}, {"item_id": "tea"}]),
+        event("page_view", vid="bob", sid="b1"),
+        event("purchase", vid="bob", sid="b1", value=9.0,
+              items=[{"item_id": "tea", "availability": "https://schema.org/InStock"}]),
+    ]  # fmt: skip
+    current, _ = make_store(settings)
+    assert ingest_together(settings, current.id, [("desktop", sent[:2]), ("mobile", sent[2:])])
+    older, _ = make_store(settings)
+    server_fields = [{"rt": now_ms(), "dev": device, "ih": "0123456789abcdef"}
+                     for device in ("desktop", "desktop", "mobile", "mobile")]  # fmt: skip
+    with sync_client(settings) as r:
+        r.xadd(keys.events(older.id), {"events": json.dumps(
+            [{**e, **fields} for e, fields in zip(sent, server_fields, strict=True)])})  # fmt: skip
+        ((_, fields),) = r.xrange(keys.events(current.id))
+        assert fields[b"who"] == b"desktop alice a1 2;mobile bob b1 2"
+        assert json.loads(fields[b"events"]) == [
+            {k: v for k, v in e.items() if k not in ("vid", "sid")} for e in sent
+        ]
+        read = {}
+        for store in (current, older):
+            items: list[object] = []
+            stream = read_stream(r, keys.events(store.id), event_entries.events,
+                                 on_item=items.append)  # fmt: skip
+            read[store.id] = (list(stream), items)
+    interactions, items = read[current.id]
+    assert (interactions, items) == read[older.id]
+    assert [(i.visitor_id, i.event, i.item_id) for i in interactions] == [
+        ("alice", "view_item", "mug"), ("alice", "add_to_cart", "mug"),
+        ("alice", "add_to_cart", "tea"), ("bob", "purchase", "tea"),
+    ]  # fmt: skip
 
 
 def test_csv_errors_name_line_and_field(tmp_path: Path) -> None:

@@ -10,9 +10,9 @@ history, session states and rate-limit counters, the customer history of their
 `uid`, their e-mail subscriptions, the coupon codes given to them and their
 spin-to-win prizes (counted with the codes). Kept: the
 counters (sums of many visitors, with no id in them), the HyperLogLogs (hashed
-registers, from which no id can be read back), and for 48 hours the random ids of
-their events in the duplicate check, so that a retry of one cannot bring them
-back. Every key is the store's, on its one Cluster slot; the streams are read in
+registers, from which no id can be read back), and for 48 hours the digests of
+their events' random ids in the duplicate check, so that a retry of one cannot
+bring them back. Every key is the store's, on its one Cluster slot; the streams are read in
 pages and the hours one at a time, so a large store is erased without blocking
 Redis.
 """
@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -29,7 +30,7 @@ from starlette.responses import Response
 
 from widget_server.auth import store_from_secret
 from widget_server.responses import STORAGE_ERRORS, error, json_response, storage_unavailable
-from widget_server.storage import keys
+from widget_server.storage import event_entries, keys
 from widget_server.storage.connect import AsyncRedis
 from widget_server.storage.scripts import REPLACE_IF_UNCHANGED, register
 
@@ -47,18 +48,46 @@ class _Dropped:
     transactions: set[str] = dataclasses.field(default_factory=set)
 
 
-async def _rewrite_stream(redis: AsyncRedis, key: str, field: bytes, keeps: Any) -> _Dropped:
-    """Drop what `keeps(item)` refuses from every entry of a stream whose `field` is
-    a JSON array (events) or `;`-joined pairs (session starts)."""
+_ReadItems = Callable[[dict[bytes, bytes]], list[Any] | None]
+_WriteEntry = Callable[[list[Any]], dict[str, Any]]
+
+
+def _events_of(fields: dict[bytes, bytes]) -> list[dict[str, Any]] | None:
+    return event_entries.events(fields) if b"events" in fields else None
+
+
+def _attributed_of(fields: dict[bytes, bytes]) -> list[Any] | None:
+    # Older versions' attribution log: a JSON array an entry, read as is (stats.py).
+    raw = fields.get(b"events")
+    return json.loads(raw) if raw is not None else None
+
+
+def _attributed_entry(kept: list[Any]) -> dict[str, Any]:
+    return {"events": json.dumps(kept, separators=(",", ":"))}
+
+
+def _starts_of(fields: dict[bytes, bytes]) -> list[str] | None:
+    raw = fields.get(b"s")
+    return raw.decode().split(";") if raw is not None else None
+
+
+def _starts_entry(kept: list[str]) -> dict[str, Any]:
+    return {"s": ";".join(kept)}
+
+
+async def _rewrite_stream(
+    redis: AsyncRedis, key: str, read: _ReadItems, write: _WriteEntry, keeps: Any
+) -> _Dropped:
+    """Drop what `keeps(item)` refuses from every entry of a stream, whose items
+    `read` gives (events, or session starts) and `write` writes back."""
     dropped = _Dropped()
     start = "-"
     while True:
         entries = await redis.xrange(key, min=start, count=PAGE)
         for entry_id, fields in entries:
-            raw = fields.get(field)
-            if raw is None:
+            items = read(fields)
+            if items is None:
                 continue
-            items: list[Any] = json.loads(raw) if field == b"events" else raw.decode().split(";")
             left = [item for item in items if keeps(item)]
             if len(left) == len(items):
                 continue
@@ -73,12 +102,7 @@ async def _rewrite_stream(redis: AsyncRedis, key: str, field: bytes, keeps: Any)
             async with redis.pipeline(transaction=True) as pipe:
                 pipe.xdel(key, entry_id)
                 if left:
-                    kept = (
-                        json.dumps(left, separators=(",", ":"))
-                        if field == b"events"
-                        else ";".join(left)
-                    )
-                    pipe.xadd(key, {field.decode(): kept})
+                    pipe.xadd(key, write(left))
                 await pipe.execute()
         if len(entries) < PAGE:
             return dropped
@@ -120,9 +144,11 @@ async def erase_visitor(redis: AsyncRedis, store_id: str, vid: str) -> dict[str,
     def other_event(event: dict[str, Any]) -> bool:
         return bool(event.get("vid") != vid)
 
-    events = await _rewrite_stream(redis, keys.events(store_id), b"events", other_event)
+    events = await _rewrite_stream(
+        redis, keys.events(store_id), _events_of, event_entries.entry, other_event
+    )
     attributed = await _rewrite_stream(
-        redis, keys.attribution_log(store_id), b"events", other_event
+        redis, keys.attribution_log(store_id), _attributed_of, _attributed_entry, other_event
     )
     hourly = await _rewrite_hours(redis, store_id, other_event)
     await redis.incr(keys.report_generation(store_id))
@@ -130,7 +156,11 @@ async def erase_visitor(redis: AsyncRedis, store_id: str, vid: str) -> dict[str,
     attributed.sessions |= hourly.sessions
     attributed.transactions |= hourly.transactions
     starts = await _rewrite_stream(
-        redis, keys.session_log(store_id), b"s", lambda pair: pair.rpartition(" ")[0] != vid
+        redis,
+        keys.session_log(store_id),
+        _starts_of,
+        _starts_entry,
+        lambda pair: pair.rpartition(" ")[0] != vid,
     )
     uids |= events.uids
     sessions = events.sessions | attributed.sessions

@@ -8,6 +8,7 @@ import asyncio
 import collections
 import dataclasses
 import functools
+import hashlib
 from typing import Any
 
 import msgspec
@@ -179,6 +180,60 @@ def check_event(event: Event, ctx: Context) -> Event | str:
     return event
 
 
+def _without(sent: bytes, name: bytes, value: str) -> bytes | None:
+    """The JSON object less its member `name` (a string), or None where it is not
+    written plainly. The pair can only be a member of the object itself: inside a
+    string every quote is escaped, and items have no such member."""
+    pair = b'"' + name + b'":"' + value.encode() + b'"'
+    for written in (b"," + pair, pair + b","):
+        at = sent.find(written)
+        if at >= 0:
+            return sent[:at] + sent[at + len(written) :]
+    return None
+
+
+def _stored_form(sent: bytes, event: Event) -> str:
+    """The event as sent (checked against the schema, so one JSON object), without
+    the spaces some JSON libraries put after every `:` and `,` (Python's json.dumps
+    does; the snippet's JSON.stringify does not), and without `vid` and `sid`, which
+    the stream entry holds once per run of events (storage/event_entries.py): a
+    stream keeps it for months."""
+    if b'": ' in sent or b', "' in sent:
+        sent = msgspec.json.format(sent, indent=-1)
+    stored = _without_ids(sent, event.vid, event.sid)
+    if stored is None:  # an id written with escapes, or spaces elsewhere: as decoded
+        stored = _without_ids(event_encoder.encode(event), event.vid, event.sid)
+        assert stored is not None, "msgspec writes every member plainly"
+    return stored.decode()
+
+
+def _without_ids(sent: bytes, vid: str, sid: str) -> bytes | None:
+    # The snippet (and msgspec) write the two side by side: one search, not two.
+    both = b',"vid":"' + vid.encode() + b'","sid":"' + sid.encode() + b'"'
+    at = sent.find(both)
+    if at >= 0:
+        return sent[:at] + sent[at + len(both) :]
+    stored = _without(sent, b"vid", vid)
+    return stored and _without(stored, b"sid", sid)
+
+
+def seen_digest(event_id: str) -> bytes:
+    """What the duplicate check keeps of a live event's id: 8 bytes of its BLAKE2b
+    hash, a third of the snippet's 22-character ids. The same id gives the same
+    digest, so a retry is still caught; two ids of one quarter-hour's hash share a
+    digest with a chance of n^2 / 2^65 for n ids in it (3e-8 for a million)."""
+    return hashlib.blake2b(event_id.encode(), digest_size=8).digest()
+
+
+# The MessagePack head of a str of 8 bytes. Redis 6's cmsgpack refuses the bin type
+# that bytes encode to, and a Lua string is bytes anyway: the digest goes as a str.
+_STR8 = b"\xa8"
+
+
+def _digest_for_lua(event_id: str) -> msgspec.Raw:
+    return msgspec.Raw(_STR8 + seen_digest(event_id))
+
+
 def _clean(value: str) -> str:
     # Dimension values travel tab-separated and sit before the session's `|` list.
     return value.replace("\t", " ").replace("|", "/").replace("\n", " ")
@@ -187,11 +242,30 @@ def _clean(value: str) -> str:
 def _dims(event: Event, device: str) -> str:
     """The values a session starting with this page view is broken down by, in the
     order of keys.DIMENSIONS."""
-    source = classify(event.url, event.ref, event.utm_source, event.utm_medium, event.utm_campaign)
+    return _dims_of(
+        event.url, event.ref, event.utm_source, event.utm_medium, event.utm_campaign,
+        event.page_type, device,
+    )  # fmt: skip
+
+
+# Most page views are of a store's few landing pages, from a few sources: classifying
+# one (URLs parsed, hosts matched) costs more than the rest of its event's checks.
+# At most 1,024 kept: a few MB even were every URL and referrer as long as allowed.
+@functools.lru_cache(maxsize=1024)
+def _dims_of(
+    url: str | None,
+    ref: str | None,
+    utm_source: str | None,
+    utm_medium: str | None,
+    utm_campaign: str | None,
+    page_type: str | None,
+    device: str,
+) -> str:
+    source = classify(url, ref, utm_source, utm_medium, utm_campaign)
     return "\t".join(
         _clean(v)
         for v in (
-            event.page_type or NOT_SET,
+            page_type or NOT_SET,
             device,
             source.channel,
             source.referrer,
@@ -359,14 +433,14 @@ class Ingestor:
         result = IngestResult()
         rows: list[tuple[Any, ...]] = []
         cards: list[tuple[str, str]] = []
-        server_fields = f',"rt":{ctx.now_ms},"dev":"{ctx.device}","ih":"{ctx.ip_hash}"}}'
         for index, decoded in enumerate(events):
             if isinstance(decoded, str):
                 result.rejected.append({"index": index, "error": decoded})
                 continue
             sent, event = decoded
-            # Duplicates are looked up by the hour of `ts` as sent, which a retry repeats.
-            hour = event.ts // 3_600_000
+            # Duplicates are looked up by the quarter-hour of `ts` as sent, which a
+            # retry repeats.
+            sent_quarter = event.ts // QUARTER_MS
             checked = check_event(event, ctx)
             if isinstance(checked, str):
                 result.rejected.append({"index": index, "error": checked})
@@ -376,9 +450,7 @@ class Ingestor:
                 checked = msgspec.structs.replace(checked, uid=customer_id(ctx.salt, checked.uid))
             if checked is not event:  # ts corrected or uid hashed: store the new event
                 event, sent = checked, event_encoder.encode(checked)
-            # The stored form is the event as sent (checked against the schema, so
-            # it is one JSON object) with the server's fields added.
-            stored = sent[:-1].decode() + server_fields
+            stored = _stored_form(sent, event)
             kind = _KINDS.get(event.type, 0)
             revenue_minor = engaged_ms = 0
             if kind == KIND_PURCHASE:
@@ -404,7 +476,7 @@ class Ingestor:
                     event.transaction_id or "",
                     revenue_minor,
                     stored,
-                    hour,
+                    sent_quarter,
                     event.ts,
                     event.popup_id or "",
                     category,
@@ -415,12 +487,13 @@ class Ingestor:
                     event.uid or "",
                     _item_ids(event, kind),
                     _attributed(event) if event.type in ATTRIBUTED_TYPES else "",
+                    _digest_for_lua(event.id),
                 )
             )
         if not rows:
             return result, None, 0
 
-        plan: dict[str, Any] = {"ev": rows, "vl": self._rate_limit_visitor}
+        plan: dict[str, Any] = {"ev": rows, "vl": self._rate_limit_visitor, "dev": ctx.device}
         if cards:
             plan["cat"] = cards
         if self._rate_limit_ip:

@@ -70,9 +70,13 @@ def _host(url: str | None) -> str:
 
 
 def _matches(host: str, patterns: tuple[str, ...]) -> bool:
+    # Most page views have no referrer: nothing to match, on collect's hot path.
+    if not host:
+        return False
+    dotted = f".{host}"
     for pattern in patterns:
         if pattern.endswith("."):
-            if host.startswith(pattern) or f".{pattern}" in f".{host}":
+            if host.startswith(pattern) or f".{pattern}" in dotted:
                 return True
         elif host == pattern or host.endswith("." + pattern):
             return True

@@ -36,10 +36,11 @@ from threadpoolctl import threadpool_limits
 from recommender import experiment
 from recommender.bundle import Bundle, TrainingConfig, train_bundle
 from recommender.catalog import CatalogBuilder
-from recommender.interactions import Interaction, read_stream
+from recommender.columns import Columns
+from recommender.interactions import read_columns
 from recommender.profile import Profile, Protocol, profile
 from widget_server.models import registry as model_registry
-from widget_server.storage import keys
+from widget_server.storage import event_entries, keys
 
 K = 10
 MIN_TEST_QUERIES = 20
@@ -72,21 +73,21 @@ class TrainReport:
         return dataclasses.asdict(self)
 
 
-def read_events(
-    redis: Any, store_id: str, progress: Progress
-) -> tuple[list[Interaction], CatalogBuilder]:
+def read_events(redis: Any, store_id: str, progress: Progress) -> tuple[Columns, CatalogBuilder]:
     catalog = CatalogBuilder()
-    interactions: list[Interaction] = []
-    for record in read_stream(redis, keys.events(store_id), on_item=catalog.observe_item):
-        interactions.append(record)
-        if len(interactions) % 500_000 == 0:
-            progress(f"read {len(interactions):,} interactions")
+    interactions = read_columns(
+        redis,
+        keys.events(store_id),
+        event_entries.events,
+        on_item=catalog.observe_item,
+        progress=lambda count: progress(f"read {count:,} interactions"),
+    )
     progress(f"read {len(interactions):,} interactions, {len(catalog.items):,} items")
     return interactions, catalog
 
 
 def _holdout(
-    interactions: list[Interaction],
+    interactions: Columns,
     config: TrainingConfig,
     data_profile: Profile,
     protocol: Protocol | None = None,
@@ -102,7 +103,7 @@ def _holdout(
             )
         except ValueError:
             continue
-        if len(task.relevant) >= MIN_TEST_QUERIES and task.train:
+        if len(task.relevant) >= MIN_TEST_QUERIES and len(task.train):
             return chosen, task
     return None
 
@@ -131,7 +132,7 @@ def _train_store(
     if not 0 <= margin < 1:
         raise TrainingError(f"margin: must be at least 0 and below 1, got {margin}")
     interactions, catalog = read_events(redis, store_id, say)
-    if not interactions:
+    if not len(interactions):
         raise TrainingError(f"store {store_id}: no events with items to train on yet")
     if protocol is not None and protocol not in experiment.PROTOCOLS:
         raise TrainingError(f"protocol: must be user or session, got {protocol!r}")
@@ -223,7 +224,7 @@ def _train_store(
     )
     final.meta["evaluation"] = evaluation
     final.meta["protocol"] = evaluation.get("protocol", data_profile.protocol)
-    final.meta["last_event_ms"] = max(r.timestamp_ms for r in interactions)
+    final.meta["last_event_ms"] = int(interactions.ts.max())
     version = model_registry.publish(redis, data_dir, store_id, final)
     say(f"published {version}")
     return report(True, version, reason, **evaluation)

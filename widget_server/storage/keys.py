@@ -15,6 +15,7 @@ PREFIX = "t"
 
 # Parts of per-store key names, shared with the Lua scripts (see scripts.py).
 SEEN = "seen:"
+SEEN_QUARTER = "seen:q"
 SESSION = "sess:"
 TRANSACTION = "tx:"
 DAY = "day:"
@@ -91,7 +92,8 @@ def store(store_id: str) -> str:
 
 def events(store_id: str) -> str:
     """Stream of accepted events, an entry per ingest call (field `events`: a JSON
-    array), trimmed to the retention period."""
+    array; `who`: who sent them, see event_entries.py, whose `events` reads an
+    entry), trimmed to the retention period."""
     return f"{store_prefix(store_id)}events"
 
 
@@ -125,9 +127,16 @@ def attribution_log(store_id: str) -> str:
     return f"{store_prefix(store_id)}{ATTRIBUTION_LOG}"
 
 
-def seen_events(store_id: str, hour: int) -> str:
-    """Hash whose fields are the ids of accepted events sent in one hour (by the
-    sender's clock, the same on every retry); kept 48 hours after its last write."""
+def seen_events(store_id: str, quarter: int) -> str:
+    """Hash whose fields are the digests (collect/ingest.py seen_digest) of the ids
+    of accepted events sent in one quarter-hour (by the sender's clock, the same on
+    every retry); kept 48 hours after its last write."""
+    return f"{store_prefix(store_id)}{SEEN_QUARTER}{quarter}"
+
+
+def seen_events_of_hour(store_id: str, hour: int) -> str:
+    """What `seen_events` was before: one hash per hour. Still read, for the 48 hours
+    after an upgrade in which it may hold ids accepted before it."""
     return f"{store_prefix(store_id)}{SEEN}{hour}"
 
 

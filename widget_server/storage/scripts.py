@@ -53,28 +53,32 @@ _INGEST = """
 -- Append the events of one or more collect requests (coalesced by the server) to a
 -- store's stream and update every live aggregate, in one round trip; each request
 -- is counted entirely or not at all. The call's accepted events are one stream
--- entry (field `events`, a JSON array): one XADD per call, not per event.
--- Everything is read once per call (event ids by HMGET per hour, sessions by one
--- MGET, rate-limit counters by GET), counted in Lua tables and written once per
--- key at the end: the number of Redis commands per event is what Redis spends.
+-- entry (field `events`, a JSON array of them less `vid` and `sid`; field `who`,
+-- who sent them, as `device vid sid count` runs joined by `;`: see
+-- storage/event_entries.py): one XADD per call, not per event.
+-- Everything is read once per call (event ids by HMGET per quarter-hour, sessions
+-- by one MGET, rate-limit counters by GET), counted in Lua tables and written once
+-- per key at the end: the number of Redis commands per event is what Redis spends.
 --
 -- KEYS[1]  the store's event stream
 -- ARGV[1]  MessagePack plan:
 --   prefix     the store's key prefix, `t:{store_id}:`
 --   minid      stream entries older than this id are trimmed
---   seen_ttl   seconds an event id is remembered after its hour's last write
+--   seen_ttl   seconds an event id is remembered after its hash's last write
 --   sess_ttl   seconds of idleness that end a session
 --   tx_ttl     seconds a transaction id is remembered
 --   win        rate-limit window length (s);  w  the current window's number
 --   reqs       one object per request:
 --     ih, ipl  hashed client address and its request limit (absent: no limit)
 --     vl       events a visitor may send per window (0: no limit)
+--     dev      the device class of the request's client
 --     ev       [[id, sid, day, vid, kind, transaction_id or "", revenue_minor,
---               stored form, hour of the event's ts as sent, ts, popup id or "",
---               category viewed or "", quarter-hour of ts, dims, currency or "",
---               engaged ms, customer id or "", item ids (tab-separated) of a
---               view, cart addition or purchase or "", what attribution reads of
---               it (keys.attribution_hour; JSON) or ""], ...]
+--               stored form (less vid and sid), quarter-hour of the event's ts as
+--               sent, ts, popup id or "", category viewed or "", quarter-hour of
+--               ts, dims, currency or "", engaged ms, customer id or "", item ids
+--               (tab-separated) of a view, cart addition or purchase or "", what
+--               attribution reads of it (keys.attribution_hour; JSON) or "", the
+--               id's digest (collect/ingest.py seen_digest)], ...]
 --              dims: the session's dimension values if it starts with this event,
 --              tab-separated in the order of DIMENSIONS (collect/ingest.py)
 --     cat      [[item_id, card JSON], ...]: product data seen in view_item events,
@@ -93,7 +97,6 @@ _INGEST = """
 
 local plan = cmsgpack.unpack(ARGV[1])
 local P = plan.prefix
-local SEEN = plan.hist and '$IMPORTED' or '$SEEN'
 local out = {}
 
 
@@ -239,24 +242,40 @@ local function remember_items(e)
 end
 local session_starts = {}   -- "vid ts" of every session this call starts
 local live_key = P .. '$LIVE' .. plan.minute
--- Event ids already seen, looked up with one HMGET per hour's hash for the whole
--- call, and the new ones written with one HSET per hour at the end: two commands
--- per call instead of one per event.
+-- Event ids already seen, looked up with one HMGET per quarter-hour's hash for the
+-- whole call, and the new ones written with one HSET per quarter-hour at the end:
+-- two commands per call instead of one per event. A quarter-hour's hash, unlike an
+-- hour's, stays in Redis' compact encoding (512 fields) for stores of up to about
+-- 2,000 events an hour: a fifth of the memory per id. Its fields are the ids'
+-- 8-byte digests (e[20]), not the ids. Imported ids are kept whole per hour (for
+-- good: re-importing a file must find what the first import counted).
+local DIGEST = 20
+local function seen_keys(q)   -- {key, field of e}: the hash new ids go to, then older ones
+  local hour = math.floor(q / 4)
+  if plan.hist then return {{P .. '$IMPORTED' .. hour, 1}} end
+  -- Until 48 hours after an upgrade, ids accepted before it are in the hour's hash.
+  return {{P .. '$SEEN_QUARTER' .. q, DIGEST}, {P .. '$SEEN' .. hour, 1}}
+end
 local known = {}      -- id -> true: seen before this call, or earlier in it
-local new_ids = {}    -- hour -> {id, '1', id, '1', ...}
+local new_ids = {}    -- quarter-hour -> {digest or id, '1', digest or id, '1', ...}
+local SEEN_FIELD = plan.hist and 1 or DIGEST  -- what new ids are kept as
 do
-  local by_hour = {}
+  local by_quarter = {}
   for _, req in ipairs(plan.reqs) do
     for _, e in ipairs(req.ev) do
-      local ids = by_hour[e[9]]
-      if not ids then ids = {}; by_hour[e[9]] = ids end
-      ids[#ids + 1] = e[1]
+      local events = by_quarter[e[9]]
+      if not events then events = {}; by_quarter[e[9]] = events end
+      events[#events + 1] = e
     end
   end
-  for hour, ids in pairs(by_hour) do
-    local found = redis.call('HMGET', P .. SEEN .. hour, unpack(ids))
-    for i, id in ipairs(ids) do
-      if found[i] then known[id] = true end
+  for q, events in pairs(by_quarter) do
+    for _, seen in ipairs(seen_keys(q)) do
+      local fields = {}
+      for i, e in ipairs(events) do fields[i] = e[seen[2]] end
+      local found = redis.call('HMGET', seen[1], unpack(fields))
+      for i, e in ipairs(events) do
+        if found[i] then known[e[1]] = true end
+      end
     end
   end
 end
@@ -280,6 +299,7 @@ if not plan.orders then
   end
 end
 local all_events = {} -- the stored forms of every accepted event, in order
+local senders = {}    -- who sent them, run-length: {device, vid, sid, events, ...}
 local attributed = {} -- those of them the popup and showcase reports read
 
 -- A session's state is one string, "day page_views engaged purchased quarter
@@ -404,10 +424,20 @@ for _, req in ipairs(plan.reqs) do
         known[e[1]] = true
         local ids = new_ids[e[9]]
         if not ids then ids = {}; new_ids[e[9]] = ids end
-        ids[#ids + 1] = e[1]
+        ids[#ids + 1] = e[SEEN_FIELD]
         ids[#ids + 1] = '1'
         accepted = accepted + 1
         batch[#batch + 1] = e[8]
+        local last = #senders
+        if last > 0 and senders[last - 1] == e[2] and senders[last - 2] == e[4]
+            and senders[last - 3] == req.dev then
+          senders[last] = senders[last] + 1
+        else
+          senders[last + 1] = req.dev
+          senders[last + 2] = e[4]
+          senders[last + 3] = e[2]
+          senders[last + 4] = 1
+        end
         if e[19] ~= '' and not plan.hist then attributed[#attributed + 1] = e[19] end
         local day, kind, q = e[3], e[5], e[13]
         if plan.orders then
@@ -508,8 +538,16 @@ for _, req in ipairs(plan.reqs) do
 end
 
 -- One stream entry for every request of the call: the entry is only a grouping.
+-- Who sent the events (device class, visitor, session) is written once per run of
+-- events alike, not in every event; the entry's id is when they arrived.
 if #all_events > 0 then
-  redis.call('XADD', KEYS[1], '*', 'events', '[' .. table.concat(all_events, ',') .. ']')
+  local runs = {}
+  for i = 1, #senders, 4 do
+    runs[#runs + 1] = senders[i] .. ' ' .. senders[i + 1] .. ' ' .. senders[i + 2] .. ' '
+      .. senders[i + 3]
+  end
+  redis.call('XADD', KEYS[1], '*', 'events', '[' .. table.concat(all_events, ',') .. ']',
+    'who', table.concat(runs, ';'))
 end
 if #attributed > 0 then
   -- Appended to the arrival hour's string, each event after a comma; the first
@@ -538,9 +576,10 @@ if #session_starts > 0 then
   redis.call('XADD', log, '*', 's', table.concat(session_starts, ';'))
   redis.call('XTRIM', log, 'MINID', '~', plan.slog_minid)
 end
-for hour, ids in pairs(new_ids) do
-  redis.call('HSET', P .. SEEN .. hour, unpack(ids))
-  if not plan.hist then redis.call('EXPIRE', P .. SEEN .. hour, plan.seen_ttl) end
+for q, ids in pairs(new_ids) do
+  local key = seen_keys(q)[1][1]
+  redis.call('HSET', key, unpack(ids))
+  if not plan.hist then redis.call('EXPIRE', key, plan.seen_ttl) end
 end
 for key, n in pairs(counts) do
   redis.call('INCRBY', key, n - starts[key])
@@ -573,6 +612,7 @@ return out
 
 INGEST = Template(_INGEST).substitute(
     SEEN=keys.SEEN,
+    SEEN_QUARTER=keys.SEEN_QUARTER,
     SESSION=keys.SESSION,
     TRANSACTION=keys.TRANSACTION,
     DAY=keys.DAY,

@@ -1,0 +1,190 @@
+"""Interactions as records and as columns.
+
+An `Interaction` is one visitor touching one item. Training reads millions of
+them, so it holds them as `Columns` instead: one numpy array per field (the time,
+and codes of the visitor, the session, the event name and the item) and the maps
+from those codes back to ids: 22 bytes an interaction rather than a Python object
+of five strings, and sessions, weights, trending and baskets are array operations
+over them rather than loops. Columns iterate as records, so code that wants
+records (a CSV, a test's expectations) still gets them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TypeVar
+
+import numpy as np
+
+from recommender.ids import IdMap
+
+T = TypeVar("T")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Interaction:
+    """One visitor touching one item: an event, reduced to what the models use."""
+
+    timestamp_ms: int
+    visitor_id: str
+    session_id: str
+    event: str
+    item_id: str
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Columns:
+    """Interactions as arrays of the same length, ids as codes into the maps."""
+
+    ts: np.ndarray  # int64 ms
+    visitor: np.ndarray  # int32 codes into `visitors`
+    session: np.ndarray  # int32 codes into `sessions`
+    event: np.ndarray  # int16 codes into `events` (a CSV may name many kinds)
+    item: np.ndarray  # int32 codes into `items`
+    visitors: IdMap
+    sessions: IdMap
+    events: IdMap
+    items: IdMap
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    def __iter__(self) -> Iterator[Interaction]:
+        visitors, sessions = self.visitors.ids, self.sessions.ids
+        events, items = self.events.ids, self.items.ids
+        for ts, visitor, session, event, item in zip(
+            self.ts.tolist(),
+            self.visitor.tolist(),
+            self.session.tolist(),
+            self.event.tolist(),
+            self.item.tolist(),
+            strict=True,
+        ):
+            yield Interaction(ts, visitors[visitor], sessions[session], events[event], items[item])
+
+    def take(self, index: np.ndarray) -> Columns:
+        """The interactions at `index` (positions or a mask), in its order; the maps
+        are shared, so codes mean the same in both."""
+        return dataclasses.replace(
+            self,
+            ts=self.ts[index],
+            visitor=self.visitor[index],
+            session=self.session[index],
+            event=self.event[index],
+            item=self.item[index],
+        )
+
+    def per_event(self, value: Callable[[str], T | None], default: T) -> list[T]:
+        """`value` of each event name, by event code (`default` where it gives None):
+        a table that `np.asarray(table)[columns.event]` spreads over interactions."""
+        found = (value(name) for name in self.events.ids)
+        return [default if v is None else v for v in found]
+
+    def is_event(self, names: Iterable[str]) -> np.ndarray:
+        """A mask: the interactions whose event is one of `names`."""
+        wanted = set(names)
+        table = np.array([name in wanted for name in self.events.ids], dtype=bool)
+        mask: np.ndarray = table[self.event]
+        return mask
+
+
+def as_columns(interactions: Iterable[Interaction] | Columns) -> Columns:
+    """`interactions` as columns (columns are returned as they are)."""
+    if isinstance(interactions, Columns):
+        return interactions
+    visitors: dict[str, int] = {}
+    sessions: dict[str, int] = {}
+    events: dict[str, int] = {}
+    items: dict[str, int] = {}
+    ts: list[int] = []
+    visitor: list[int] = []
+    session: list[int] = []
+    event: list[int] = []
+    item: list[int] = []
+    # setdefault's default is worked out before the call: a new id gets the next code.
+    for r in interactions:
+        ts.append(r.timestamp_ms)
+        visitor.append(visitors.setdefault(r.visitor_id, len(visitors)))
+        session.append(sessions.setdefault(r.session_id, len(sessions)))
+        event.append(events.setdefault(r.event, len(events)))
+        item.append(items.setdefault(r.item_id, len(items)))
+    return Columns(
+        np.array(ts, dtype=np.int64),
+        np.array(visitor, dtype=np.int32),
+        np.array(session, dtype=np.int32),
+        np.array(event, dtype=np.int16),
+        np.array(item, dtype=np.int32),
+        IdMap.of_index(visitors),
+        IdMap.of_index(sessions),
+        IdMap.of_index(events),
+        IdMap.of_index(items),
+    )
+
+
+def distinct(values: np.ndarray) -> np.ndarray:
+    """The distinct values, ascending. A sort: on millions of values `np.unique`
+    hashes, several times slower."""
+    ordered = np.sort(values)
+    heads = np.ones(len(ordered), dtype=bool)
+    np.not_equal(ordered[1:], ordered[:-1], out=heads[1:])
+    kept: np.ndarray = ordered[heads]
+    return kept
+
+
+def first_positions(values: np.ndarray) -> np.ndarray:
+    """Where each distinct value first occurs, by value (ascending)."""
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    heads = np.ones(len(ordered), dtype=bool)
+    np.not_equal(ordered[1:], ordered[:-1], out=heads[1:])
+    positions: np.ndarray = order[heads]
+    return positions
+
+
+def first_seen(codes: np.ndarray) -> np.ndarray:
+    """The distinct values of `codes` in the order they first appear."""
+    ordered: np.ndarray = codes[np.sort(first_positions(codes))]
+    return ordered
+
+
+def is_in(values: np.ndarray, among: np.ndarray) -> np.ndarray:
+    """A mask: which `values` are in `among` (distinct and ascending)."""
+    if not len(among):
+        return np.zeros(len(values), dtype=bool)
+    at = np.minimum(np.searchsorted(among, values), len(among) - 1)
+    found: np.ndarray = among[at] == values
+    return found
+
+
+def recode(codes: np.ndarray, source: IdMap, target: IdMap, *, add: bool) -> np.ndarray:
+    """`codes` of `source`'s ids as indices of `target` (int64). With `add`, ids new
+    to `target` are appended in the order they first appear in `codes`, as adding
+    them one interaction at a time would; without, they become -1."""
+    table = np.full(len(source) + 1, -1, dtype=np.int64)
+    ids = source.ids
+    if add:
+        put = target.add
+        for code in first_seen(codes).tolist():
+            table[code] = put(ids[code])
+    else:
+        get = target.get
+        for code in distinct(codes).tolist():
+            index = get(ids[code])
+            if index is not None:
+                table[code] = index
+    recoded: np.ndarray = table[codes]
+    return recoded
+
+
+def group_starts(keys: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
+    """Where each run of equal values starts in sorted `keys` (one array, or several
+    compared together), the end appended: runs are `starts[i]:starts[i + 1]`."""
+    columns = [keys] if isinstance(keys, np.ndarray) else list(keys)
+    n = len(columns[0])
+    change = np.zeros(n, dtype=bool)
+    if n:
+        change[0] = True
+    for column in columns:
+        change[1:] |= column[1:] != column[:-1]
+    return np.concatenate([np.flatnonzero(change), [n]])
