@@ -27,7 +27,6 @@ issue): p99 under 50 ms for overview, timeseries, breakdown and funnel over 90 d
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import random
 import statistics
@@ -49,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 from widget_server.app import create_app  # noqa: E402
 from widget_server.collect.events import decode_event  # noqa: E402
 from widget_server.collect.ingest import ATTRIBUTED_TYPES, Context, Ingestor  # noqa: E402
+from widget_server.demo.traffic import a_day_of_sessions  # noqa: E402
 from widget_server.settings import Settings  # noqa: E402
 from widget_server.storage import keys, stores  # noqa: E402
 from widget_server.storage.clock import utc_day  # noqa: E402
@@ -87,51 +87,11 @@ DIMENSIONS: dict[str, tuple[list[str], np.ndarray]] = {
 # -- 1. memory per store-day from real traffic ---------------------------------------
 
 
-def snippet_id(rng: random.Random) -> str:
-    """An id as the snippet's `rid()` makes it: 16 random bytes, URL-safe base64
-    without padding, 22 characters."""
-    return base64.urlsafe_b64encode(rng.randbytes(16)).rstrip(b"=").decode()
-
-
-def _real_day(n_sessions: int, day_start: int, rng: random.Random) -> list[list[dict[str, Any]]]:
-    batches = []
-    visitors = [snippet_id(rng) for _ in range(n_sessions * 2 // 3)]
-    sources = [
-        ({}, None), ({}, "https://www.google.com/"), ({}, "https://facebook.com/"),
-        ({"utm_medium": "email", "utm_source": "news"}, None), ({"gclid": "x"}, None),
-        ({}, "https://blog.example/"), ({"utm_medium": "display", "utm_source": "ads"}, None),
-    ]  # fmt: skip
-    for i in range(n_sessions):
-        t = day_start + int(rng.betavariate(2.5, 2) * 86_000_000)
-        vid, sid = rng.choice(visitors), snippet_id(rng)
-        query, ref = rng.choice(sources)
-        path = f"/products/p{min(int(rng.paretovariate(1.2)), 40)}"
-        tail = "&".join(f"{k}={v}" for k, v in query.items())
-        events = [{"type": "page_view", "url": f"https://shop.example{path}?{tail}",
-                   "page_type": "product", **({"ref": ref} if ref else {})}]  # fmt: skip
-        events += [{"type": "page_view", "url": "https://shop.example/c"}] * rng.choice([0, 1, 3])
-        if rng.random() < 0.5:
-            events.append({"type": "view_item", "items": [{"item_id": f"i{rng.randrange(500)}"}]})
-            if rng.random() < 0.3:
-                events.append({"type": "add_to_cart", "items": [{"item_id": "i1"}]})
-                if rng.random() < 0.4:
-                    events.append({"type": "begin_checkout"})
-                    events.append({"type": "purchase", "value": 30.0, "transaction_id": f"T{i}",
-                                   "uid": f"customer{i}@mail.example"})  # fmt: skip
-        events.append({"type": "engagement", "engaged_ms": rng.randrange(1000, 60000)})
-        batch = []
-        for event in events:
-            batch.append({"id": snippet_id(rng), "ts": t, "vid": vid, "sid": sid, **event})
-            t += 20_000
-        batches.append(batch)
-    return batches
-
-
 def measure_memory(settings: Settings, n_sessions: int) -> dict[str, Any]:
     rng = random.Random(1)
     day = datetime.now(UTC).date() - timedelta(days=1)
     day_start = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
-    batches = _real_day(n_sessions, day_start, rng)
+    batches = a_day_of_sessions(n_sessions, day_start, rng)
 
     async def run(r: Any) -> str:
         store, _ = await stores.create_store(r, "Memory", ["shop.example"])
