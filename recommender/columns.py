@@ -11,6 +11,7 @@ records (a CSV, a test's expectations) still gets them.
 
 from __future__ import annotations
 
+import array
 import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TypeVar
@@ -46,6 +47,31 @@ class Columns:
     sessions: IdMap
     events: IdMap
     items: IdMap
+
+    @classmethod
+    def coded(
+        cls,
+        ts: array.array[int],
+        visitor: array.array[int],
+        session: array.array[int],
+        event: array.array[int],
+        item: array.array[int],
+        codes: tuple[dict[str, int], dict[str, int], dict[str, int], dict[str, int]],
+    ) -> Columns:
+        """Columns from typed arrays (`array` codes q, i, i, h, i: read without a
+        copy) and the visitor, session, event and item codes they were given."""
+        visitors, sessions, events, items = codes
+        return cls(
+            np.frombuffer(ts, dtype=np.int64),
+            np.frombuffer(visitor, dtype=np.int32),
+            np.frombuffer(session, dtype=np.int32),
+            np.frombuffer(event, dtype=np.int16),
+            np.frombuffer(item, dtype=np.int32),
+            IdMap.of_index(visitors),
+            IdMap.of_index(sessions),
+            IdMap.of_index(events),
+            IdMap.of_index(items),
+        )
 
     def __len__(self) -> int:
         return len(self.ts)
@@ -97,11 +123,8 @@ def as_columns(interactions: Iterable[Interaction] | Columns) -> Columns:
     sessions: dict[str, int] = {}
     events: dict[str, int] = {}
     items: dict[str, int] = {}
-    ts: list[int] = []
-    visitor: list[int] = []
-    session: list[int] = []
-    event: list[int] = []
-    item: list[int] = []
+    ts, visitor, session = array.array("q"), array.array("i"), array.array("i")
+    event, item = array.array("h"), array.array("i")
     # setdefault's default is worked out before the call: a new id gets the next code.
     for r in interactions:
         ts.append(r.timestamp_ms)
@@ -109,17 +132,7 @@ def as_columns(interactions: Iterable[Interaction] | Columns) -> Columns:
         session.append(sessions.setdefault(r.session_id, len(sessions)))
         event.append(events.setdefault(r.event, len(events)))
         item.append(items.setdefault(r.item_id, len(items)))
-    return Columns(
-        np.array(ts, dtype=np.int64),
-        np.array(visitor, dtype=np.int32),
-        np.array(session, dtype=np.int32),
-        np.array(event, dtype=np.int16),
-        np.array(item, dtype=np.int32),
-        IdMap.of_index(visitors),
-        IdMap.of_index(sessions),
-        IdMap.of_index(events),
-        IdMap.of_index(items),
-    )
+    return Columns.coded(ts, visitor, session, event, item, (visitors, sessions, events, items))
 
 
 def distinct(values: np.ndarray) -> np.ndarray:

@@ -318,14 +318,4 @@ def read_columns(
         if progress is not None and len(ts) >= next_report:
             progress(len(ts))
             next_report = (len(ts) // every + 1) * every
-    return Columns(
-        np.frombuffer(ts, dtype=np.int64),
-        np.frombuffer(visitor, dtype=np.int32),
-        np.frombuffer(session, dtype=np.int32),
-        np.frombuffer(kind, dtype=np.int16),
-        np.frombuffer(item, dtype=np.int32),
-        IdMap.of_index(visitors),
-        IdMap.of_index(sessions),
-        IdMap.of_index(kinds),
-        IdMap.of_index(items),
-    )
+    return Columns.coded(ts, visitor, session, kind, item, (visitors, sessions, kinds, items))
