@@ -20,8 +20,9 @@ def a_day_of_sessions(
     sessions: int, day_start: int, rng: random.Random
 ) -> list[list[dict[str, Any]]]:
     """A store's day: sessions from seven kinds of source landing on product pages,
-    more page views, product views, carts, checkouts and orders (by customers whose shop sends their e-mail address as
-    `uid`), each ending with its engagement; one request a session. Event, visitor
+    more page views, product views, carts, checkouts and orders (by customers whose
+    shop sends their e-mail address as `uid`), each ending with its engagement; one
+    request a session. Event, visitor
     and session ids as the snippet makes them; visitors drawn from two thirds as
     many as there are sessions, so that some come back."""
     sources: list[tuple[dict[str, str], str | None]] = [
