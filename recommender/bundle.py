@@ -38,7 +38,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recommender.catalog import Catalog, ItemInfo
-from recommender.columns import Columns, as_columns
+from recommender.columns import Columns, as_columns, grouped_order
 from recommender.history import History
 from recommender.interactions import (
     IdMap,
@@ -142,7 +142,7 @@ class KnownUsers:
         lengths = np.diff(matrix.indptr)
         row_of = np.repeat(np.arange(matrix.shape[0]), lengths)
         last = built.last_ms if len(built.last_ms) == matrix.nnz else np.zeros(matrix.nnz)
-        order = np.lexsort((last, row_of))
+        order = grouped_order(row_of, np.asarray(last, dtype=np.int64))
         position = np.arange(matrix.nnz) - np.repeat(matrix.indptr[:-1], lengths)
         kept = position >= np.repeat(lengths - keep, lengths)
         chosen = order[kept]

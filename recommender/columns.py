@@ -147,6 +147,15 @@ def distinct(values: np.ndarray) -> np.ndarray:
 
 def first_positions(values: np.ndarray) -> np.ndarray:
     """Where each distinct value first occurs, by value (ascending)."""
+    if len(values) and values.dtype.kind in "iu":
+        low, high = int(values.min()), int(values.max())
+        if low >= 0 and high < 2 * len(values) + 1024:
+            # Codes (dense small integers): the least position per value in a table
+            # by value, linear where the sort is not (0.05 against 0.6 s at 5M).
+            first = np.full(high + 1, len(values), dtype=np.int64)
+            np.minimum.at(first, values, np.arange(len(values)))
+            found: np.ndarray = first[first < len(values)]
+            return found
     order = np.argsort(values, kind="stable")
     ordered = values[order]
     heads = np.ones(len(ordered), dtype=bool)
@@ -170,6 +179,18 @@ def is_in(values: np.ndarray, among: np.ndarray) -> np.ndarray:
     return found
 
 
+def renumbered(codes: np.ndarray) -> np.ndarray:
+    """`codes` as 0, 1, 2... in the order the values first appear (int64): the
+    numbering `recode` into a new map gives, without a map of their ids."""
+    if not len(codes):
+        return np.zeros(0, dtype=np.int64)
+    order = first_seen(codes)
+    table = np.empty(int(codes.max()) + 1, dtype=np.int64)
+    table[order] = np.arange(len(order))
+    numbered: np.ndarray = table[codes]
+    return numbered
+
+
 def recode(codes: np.ndarray, source: IdMap, target: IdMap, *, add: bool) -> np.ndarray:
     """`codes` of `source`'s ids as indices of `target` (int64). With `add`, ids new
     to `target` are appended in the order they first appear in `codes`, as adding
@@ -177,17 +198,31 @@ def recode(codes: np.ndarray, source: IdMap, target: IdMap, *, add: bool) -> np.
     table = np.full(len(source) + 1, -1, dtype=np.int64)
     ids = source.ids
     if add:
-        put = target.add
-        for code in first_seen(codes).tolist():
-            table[code] = put(ids[code])
+        order = first_seen(codes)
+        table[order] = target.add_all([ids[code] for code in order.tolist()])
     else:
         get = target.get
-        for code in distinct(codes).tolist():
-            index = get(ids[code])
-            if index is not None:
-                table[code] = index
+        present = distinct(codes)
+        found = [get(ids[code]) for code in present.tolist()]
+        table[present] = [-1 if index is None else index for index in found]
     recoded: np.ndarray = table[codes]
     return recoded
+
+
+def grouped_order(groups: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """`np.lexsort((values, groups))` of non-negative integer groups and integer
+    values: by group, then value, ties in place. As one int64 key where both fit in
+    it side by side, which sorts several times faster."""
+    if not len(groups):
+        return np.zeros(0, dtype=np.int64)
+    low = int(values.min())
+    value_bits = max(1, (int(values.max()) - low).bit_length())
+    group_bits = max(1, int(groups.max()).bit_length())
+    if int(groups.min()) < 0 or value_bits + group_bits > 62:
+        return np.lexsort((values, groups))
+    key = (groups.astype(np.int64) << np.int64(value_bits)) | (values.astype(np.int64) - low)
+    order: np.ndarray = np.argsort(key, kind="stable")
+    return order
 
 
 def group_starts(keys: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:

@@ -30,6 +30,7 @@ from recommender.columns import (
     distinct,
     first_positions,
     group_starts,
+    grouped_order,
 )
 from recommender.interactions import DEFAULT_WEIGHTS
 
@@ -65,7 +66,7 @@ def returning_share(interactions: Iterable[Interaction] | Columns) -> float:
     if not len(columns):
         return 0.0
     # Per session, its earliest event (the first of equals): whose session it is.
-    order = np.lexsort((columns.ts, columns.session))
+    order = grouped_order(columns.session, columns.ts)
     heads = group_starts(columns.session[order])[:-1]
     visitors = len(distinct(columns.visitor[order[heads]]))
     return (len(heads) - visitors) / len(heads)

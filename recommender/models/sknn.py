@@ -33,7 +33,7 @@ from collections.abc import Iterable
 import numpy as np
 import scipy.sparse as sp
 
-from recommender.columns import Columns, Interaction, as_columns, recode
+from recommender.columns import Columns, Interaction, as_columns, recode, renumbered
 from recommender.interactions import IdMap
 from recommender.models.base import Recommender
 from recommender.models.gather import distinct, row_positions
@@ -64,7 +64,7 @@ def sessions_matrix(
     chosen, cols = chosen[known], cols[known]
     if not len(chosen):
         return sp.csr_matrix((0, len(items)), dtype=np.float32)
-    rows = recode(columns.session[chosen], columns.sessions, IdMap(), add=True)
+    rows = renumbered(columns.session[chosen])
     n_rows = int(rows.max()) + 1
     last = np.full(n_rows, np.iinfo(np.int64).min, dtype=np.int64)
     np.maximum.at(last, rows, columns.ts[chosen])

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 import numpy as np
 import scipy.sparse as sp
 
-from recommender.columns import Columns, Interaction, as_columns, recode
+from recommender.columns import Columns, Interaction, as_columns, recode, renumbered
 from recommender.interactions import IdMap
 from recommender.models.item_knn import top_per_row
 
@@ -34,7 +34,7 @@ def baskets_matrix(
     chosen = np.flatnonzero(columns.is_event(events))
     cols = recode(columns.item[chosen], columns.items, items, add=False)
     known = cols >= 0
-    rows = recode(columns.session[chosen][known], columns.sessions, IdMap(), add=True)
+    rows = renumbered(columns.session[chosen][known])
     cols = cols[known]
     n_baskets = int(rows.max()) + 1 if len(rows) else 0
     matrix = sp.csr_matrix(

@@ -14,7 +14,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recommender import synthetic
-from recommender.columns import Columns, Interaction, as_columns
+from recommender.columns import (
+    Columns,
+    Interaction,
+    as_columns,
+    first_positions,
+    grouped_order,
+    recode,
+    renumbered,
+)
 from recommender.datasets import online_retail
 from recommender.interactions import DEFAULT_WEIGHTS, IdMap, Weighting, build_matrix
 from recommender.models.als import ItemWeights
@@ -341,3 +349,60 @@ def test_item_knn_worked_out_in_blocks_equals_the_whole_product() -> None:
         best = np.sort(cosine[row][cosine[row] > 0])[::-1][:12]
         kept = np.sort(whole.data[whole.indptr[row] : whole.indptr[row + 1]])[::-1]
         np.testing.assert_allclose(kept, best, rtol=1e-6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 40), st.integers(-(2**40), 2**40) | st.integers(0, 5)),
+        max_size=60,
+    ),
+    st.sampled_from([0, 2**55]),
+)
+def test_grouped_order_is_lexsort(pairs: list[tuple[int, int]], far: int) -> None:
+    """One int64 key where group and value fit side by side, lexsort where not
+    (`far` pushes a value span past what fits): the same order, ties in place."""
+    groups = np.array([g for g, _ in pairs], dtype=np.int64)
+    values = np.array([v for _, v in pairs], dtype=np.int64)
+    if far and len(values):
+        values[0] += far
+    assert np.array_equal(grouped_order(groups, values), np.lexsort((values, groups)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(0, 30), max_size=80),
+    st.lists(st.sampled_from("abcdefghij"), max_size=6, unique=True),
+    st.booleans(),
+)
+def test_recoding_equals_adding_one_id_at_a_time(
+    codes: list[int], known: list[str], add: bool
+) -> None:
+    """`recode` and `renumbered` number ids as a map filled one interaction at a time
+    would: new ids after the target's own, in the order they first appear."""
+    source = IdMap([*"abcdefghij", *(f"x{n}" for n in range(21))])
+    array = np.array(codes, dtype=np.int64)
+    target, reference = IdMap(known), IdMap(known)
+    expected = []
+    for code in codes:
+        name = source.id_of(code)
+        if add:
+            expected.append(reference.add(name))
+        else:
+            found = reference.get(name)
+            expected.append(-1 if found is None else found)
+    assert recode(array, source, target, add=add).tolist() == expected
+    assert target.ids == reference.ids
+    fresh = IdMap()
+    assert renumbered(array).tolist() == [fresh.add(str(code)) for code in codes]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 50) | st.integers(-5, 2**40), max_size=80))
+def test_first_positions_are_where_each_value_first_occurs(values: list[int]) -> None:
+    """Dense codes take a table, anything else the sort: the same positions."""
+    array = np.array(values, dtype=np.int64)
+    expected = {}
+    for position, value in enumerate(values):
+        expected.setdefault(value, position)
+    assert first_positions(array).tolist() == [expected[v] for v in sorted(expected)]
