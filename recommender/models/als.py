@@ -27,6 +27,11 @@ from recommender.models.base import Recommender
 
 Scaling = Literal["confidence", "bm25", "tfidf"]
 ROW_GROUP = 16  # rows BLAS scores together (a multiple of any x86 kernel's group)
+# A fit that starts from factors fitted on most of the same data (the holdout
+# candidate) runs 1 / WARM_DIVISOR of the iterations, at least WARM_MIN_ITERATIONS:
+# 2 of 15 score as 5 and as a fit from scratch (`benchmarks/warm_start.py`).
+WARM_DIVISOR = 6
+WARM_MIN_ITERATIONS = 2
 
 
 class ItemWeights:
@@ -136,7 +141,8 @@ class ALS(Recommender):
 
     def fit(self, matrix: sp.csr_matrix, start: np.ndarray | None = None) -> ALS:
         """Fit on `matrix`. `start`: item factors to start from (a model fitted on
-        most of the same data), which converges in a third of the iterations."""
+        most of the same data), which converges in a sixth of the iterations
+        (`benchmarks/warm_start.py`)."""
         from implicit.cpu.als import AlternatingLeastSquares
 
         self.weights.fit(matrix)
@@ -148,7 +154,7 @@ class ALS(Recommender):
                     f"start: must be items x factors {(matrix.shape[1], self.factors)}, "
                     f"got {start.shape}"
                 )
-            iterations = max(3, self.iterations // 3)
+            iterations = max(WARM_MIN_ITERATIONS, self.iterations // WARM_DIVISOR)
         with threadpool_limits(1, "blas"):
             model = AlternatingLeastSquares(
                 factors=self.factors,
