@@ -58,6 +58,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -189,9 +190,17 @@ class Phases:
     """Inclusive seconds and calls per nested label ("fit final/als/weights")."""
 
     def __init__(self) -> None:
-        self.stack: list[str] = []
+        # One stack a thread: train_store fits the final model beside the scoring.
+        self._local = threading.local()
         self.seconds: dict[str, float] = {}
         self.calls: dict[str, int] = {}
+
+    @property
+    def stack(self) -> list[str]:
+        stack: list[str] | None = getattr(self._local, "stack", None)
+        if stack is None:
+            stack = self._local.stack = []
+        return stack
 
     def wrap(self, label: str | Callable[..., str], fn: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(fn)
@@ -252,7 +261,6 @@ def instrument(phases: Phases, redis: Any) -> None:
         (als.ALS, "fit", "als"),
         (als.ItemWeights, "matrix", "weights"),
         (item_knn.ItemKNN, "fit", "knn"),
-        (item_knn, "top_per_row", "top_per_row"),
         (bundle, "baskets_matrix", "baskets"),
         (bundle, "bought_together", "bought_together"),
         (together, "top_per_row", "top_per_row"),
@@ -450,8 +458,13 @@ def phase_table(results: list[dict[str, Any]]) -> str:
                 cells.append(f"{phase['s']:.1f}")
         lines.append(f"| {name} | {' | '.join(cells)} |")
     covered = [sum(p["s"] for k, p in r["phases"].items() if "/" not in k) for r in results]
-    other = " | ".join(f"{r['total_s'] - c:.1f}" for r, c in zip(results, covered, strict=True))
-    lines.append(f"| other | {other} |")
+    left = [r["total_s"] - c for r, c in zip(results, covered, strict=True)]
+    lines.append(f"| other | {' | '.join(f'{max(0.0, x):.1f}' for x in left)} |")
+    # The final fit runs beside the evaluation: their seconds add up to more than
+    # the time they took together.
+    if any(x < 0 for x in left):
+        overlap = " | ".join(f"{max(0.0, -x):.1f}" for x in left)
+        lines.append(f"| side by side (counted twice above) | {overlap} |")
     totals = " | ".join(f"{r['total_s']:.1f}" for r in results)
     lines.append(f"| **total** | {totals} |")
     return "\n".join(lines)
