@@ -235,6 +235,11 @@ class StoredEvent(msgspec.Struct):
 # The events of one stream entry (the fields XRANGE gives), decoded as the given
 # type: the server's storage/event_entries.py `events`, which knows its layouts.
 EntryReader = Callable[[Mapping[bytes, bytes], type[StoredEvent]], list[StoredEvent]]
+# The same, and who sent them as runs of (vid, sid, events): its `with_senders`.
+SenderReader = Callable[
+    [Mapping[bytes, bytes], type[StoredEvent]],
+    tuple[list[StoredEvent], list[tuple[str, str, int]]],
+]
 
 
 def stream_events(
@@ -276,17 +281,18 @@ def read_stream(
 def read_columns(
     redis: Any,
     stream_key: str,
-    read_entry: EntryReader,
+    read_entry: SenderReader,
     batch: int = 10_000,
     on_item: Callable[[StoredItem], None] | None = None,
     progress: Callable[[int], None] | None = None,
     every: int = 500_000,
 ) -> Columns:
     """The interactions of a store's event stream as columns, in stream order: what
-    `read_stream` yields, with no Python object kept per interaction. `on_item`
-    sees each item record that differs from that item's previous one (a catalog
-    keeps the newest facts of an item, which a repeated record does not change);
-    `progress` hears the count every `every` interactions."""
+    `read_stream` yields, with no Python object kept per interaction, each sender
+    coded once a run of its events. `on_item` sees each item record that differs
+    from that item's previous one (a catalog keeps the newest facts of an item,
+    which a repeated record does not change); `progress` hears the count every
+    `every` interactions."""
     visitors: dict[str, int] = {}
     sessions: dict[str, int] = {}
     kinds: dict[str, int] = {}
@@ -295,27 +301,38 @@ def read_columns(
     ts, visitor, session = array.array("q"), array.array("i"), array.array("i")
     kind, item = array.array("h"), array.array("i")
     next_report = every
-    # setdefault's default is worked out before the call: a new id gets the next code.
-    for events in stream_events(redis, stream_key, read_entry, batch):
-        for event in events:
-            records = event.items
-            if not records:
-                continue
-            at = event.ts
-            v = visitors.setdefault(event.vid, len(visitors))
-            s = sessions.setdefault(event.sid, len(sessions))
-            k = kinds.setdefault(event.type, len(kinds))
-            for record in records:
-                item_id = record.item_id
-                if on_item is not None and previous.get(item_id) != record:
-                    previous[item_id] = record
-                    on_item(record)
-                ts.append(at)
-                visitor.append(v)
-                session.append(s)
-                kind.append(k)
-                item.append(items.setdefault(item_id, len(items)))
+    start = "-"
+    while True:
+        entries = redis.xrange(stream_key, min=start, count=batch)
+        for _, fields in entries:
+            events, runs = read_entry(fields, StoredEvent)
+            # setdefault's default is worked out before the call: a new id gets the next code.
+            senders: list[tuple[int, int]] = []
+            for vid, sid, count in runs:
+                coded = (
+                    visitors.setdefault(vid, len(visitors)),
+                    sessions.setdefault(sid, len(sessions)),
+                )
+                senders += [coded] * count
+            for event, (v, s) in zip(events, senders, strict=True):
+                records = event.items
+                if not records:
+                    continue
+                k = kinds.setdefault(event.type, len(kinds))
+                for record in records:
+                    item_id = record.item_id
+                    if on_item is not None and previous.get(item_id) != record:
+                        previous[item_id] = record
+                        on_item(record)
+                    ts.append(event.ts)
+                    visitor.append(v)
+                    session.append(s)
+                    kind.append(k)
+                    item.append(items.setdefault(item_id, len(items)))
         if progress is not None and len(ts) >= next_report:
             progress(len(ts))
             next_report = (len(ts) // every + 1) * every
+        if len(entries) < batch:
+            break
+        start = "(" + entries[-1][0].decode()
     return Columns.coded(ts, visitor, session, kind, item, (visitors, sessions, kinds, items))

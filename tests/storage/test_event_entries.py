@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from widget_server.storage.event_entries import entry, events, runs
+from widget_server.storage.event_entries import entry, events, runs, with_senders
 
 DEVICES = st.sampled_from(["desktop", "mobile", "tablet", "other"])
 IDS = st.sampled_from(["V1", "V2", "x_-.:9", "Z0c4OC6i7SZ74OgcI41lYg"])
@@ -42,6 +42,13 @@ def test_every_event_gets_its_sender_back(senders: list[tuple[str, str, str]]) -
     assert [(e.ts, e.vid, e.sid) for e in events(fields, Read)] == [
         (n, v, s) for n, (_, v, s) in enumerate(senders)
     ]
+    # Training's reader: the events, and their senders as runs that cover them.
+    decoded, covering = with_senders(fields, Read)
+    assert [e.ts for e in decoded] == list(range(len(senders)))
+    assert len(covering) == written["who"].count(";") + 1
+    assert [(v, s) for v, s, count in covering for _ in range(count)] == [
+        (v, s) for _, v, s in senders
+    ]
 
 
 def test_the_old_layout_reads_as_it_was_written() -> None:
@@ -49,6 +56,7 @@ def test_the_old_layout_reads_as_it_was_written() -> None:
     fields = {b"events": json.dumps(old).encode()}
     assert events(fields) == old
     assert events(fields, Read) == [Read(1, "V", "S")]
+    assert with_senders(fields, Read) == ([Read(1, "V", "S")], [("V", "S", 1)])
     # Written back, it takes the current layout, less the receive time and address.
     again = {k.encode(): v if isinstance(v, bytes) else v.encode() for k, v in entry(old).items()}
     assert again == {b"events": b'[{"id":"a","ts":1}]', b"who": b"mobile V S 1"}
@@ -56,5 +64,8 @@ def test_the_old_layout_reads_as_it_was_written() -> None:
 
 
 def test_senders_that_do_not_match_the_events_are_an_error() -> None:
+    fields = {b"events": b'[{"ts":1},{"ts":2}]', b"who": b"desktop V S 1"}
     with pytest.raises(ValueError):
-        events({b"events": b'[{"ts":1},{"ts":2}]', b"who": b"desktop V S 1"})
+        events(fields)
+    with pytest.raises(ValueError, match="`who` counts 1 events, it holds 2"):
+        with_senders(fields, Read)

@@ -81,7 +81,7 @@ def read_events(redis: Any, store_id: str, progress: Progress) -> tuple[Columns,
     interactions = read_columns(
         redis,
         keys.events(store_id),
-        event_entries.events,
+        event_entries.with_senders,
         on_item=catalog.observe_item,
         progress=lambda count: progress(f"read {count:,} interactions"),
     )
