@@ -11,8 +11,11 @@ Each size runs in its own process (`--one N`), so that its peak RSS
 (`getrusage` maxrss) is that of one training and nothing else: it starts a fresh
 embedded Redis in a temporary `TARRY_DATA_DIR`, creates a store, and has another
 process (`--write`, setup, not timed) fill the store's event stream as the ingest
-script does: one entry per request of 50 events, field `events` a JSON array of
-`{id, type, ts, vid, sid, items: [{item_id, item_name, item_category}]}`. It then
+script does under load (several requests a call): entries of 50 events in its
+layout, field `events` a JSON array of `{id, type, ts, items: [{item_id,
+item_name, item_category}]}` and field `who` naming each run's device, visitor and
+session (`storage/event_entries.py`; time-ordered events of many visitors, so
+nearly one run an event, the most a reader has to decode). It then
 waits for Redis' background saves to finish, saves once, and times
 `train_store(redis, data_dir, store_id)` with the store's defaults (no model in
 service yet, so no comparison with one), reading from the same embedded Redis.
@@ -66,6 +69,8 @@ from typing import Any
 
 import numpy as np
 from _machine import cpu_model
+
+from widget_server.storage import event_entries
 
 BUDGET_SECONDS = 60.0
 BUDGET_INTERACTIONS = 5_000_000
@@ -136,29 +141,26 @@ def shop(n: int, seed: int) -> dict[str, np.ndarray]:
     }
 
 
-def entries(columns: dict[str, np.ndarray]) -> Iterator[str]:
-    """The stream entries' `events` fields: JSON arrays of EVENTS_PER_ENTRY events."""
+def entries(columns: dict[str, np.ndarray]) -> Iterator[tuple[str, str]]:
+    """The stream entries' fields in the layout the ingest script writes
+    (`storage/event_entries.py`): `events`, a JSON array of EVENTS_PER_ENTRY events
+    without their senders, and `who`, the runs of (device, vid, sid) they came from."""
     category = columns["category"].tolist()
     items = [
         f'{{"item_id":"i{i}","item_name":"Product {i}","item_category":"c{c}"}}'
         for i, c in enumerate(category)
     ]
-    event = '{"id":"e%d","type":"%s","ts":%d,"vid":"v%015x","sid":"s%015x","items":[%s]}'
+    event = '{"id":"e%d","type":"%s","ts":%d,"items":[%s]}'
     ts, user, session, kind, item = (
         columns[name].tolist() for name in ("ts", "user", "session", "type", "item")
     )
     for lo in range(0, len(ts), EVENTS_PER_ENTRY):
         hi = min(lo + EVENTS_PER_ENTRY, len(ts))
-        yield (
-            "["
-            + ",".join(
-                [
-                    event % (n, TYPES[kind[n]], ts[n], user[n], session[n], items[item[n]])
-                    for n in range(lo, hi)
-                ]
-            )
-            + "]"
+        events = ",".join(
+            [event % (n, TYPES[kind[n]], ts[n], items[item[n]]) for n in range(lo, hi)]
         )
+        senders = (("desktop", f"v{user[n]:015x}", f"s{session[n]:015x}") for n in range(lo, hi))
+        yield f"[{events}]", event_entries.runs(senders)
 
 
 def write(redis: Any, stream: str, n: int, seed: int) -> dict[str, Any]:
@@ -167,8 +169,8 @@ def write(redis: Any, stream: str, n: int, seed: int) -> dict[str, Any]:
     generated = time.perf_counter()
     pipe = redis.pipeline(transaction=False)
     count = 0
-    for count, events in enumerate(entries(columns), start=1):
-        pipe.xadd(stream, {"events": events})
+    for count, (events, who) in enumerate(entries(columns), start=1):
+        pipe.xadd(stream, {"events": events, "who": who})
         if count % ENTRIES_PER_PIPELINE == 0:
             pipe.execute()
     pipe.execute()
