@@ -76,6 +76,30 @@ class Columns:
     def __len__(self) -> int:
         return len(self.ts)
 
+    def then(self, later: Columns) -> Columns:
+        """These interactions followed by `later`'s, coded as reading both in turn
+        would code them: `later`'s ids new to these maps come after, in the order
+        they first appear there. The maps are extended in place."""
+        codes = [
+            recode(getattr(later, name), getattr(later, maps), getattr(self, maps), add=True)
+            for name, maps in (
+                ("visitor", "visitors"),
+                ("session", "sessions"),
+                ("event", "events"),
+                ("item", "items"),
+            )
+        ]
+        visitor, session, event, item = (
+            np.concatenate([own, more.astype(own.dtype)])
+            for own, more in zip(
+                (self.visitor, self.session, self.event, self.item), codes, strict=True
+            )
+        )
+        ts = np.concatenate([self.ts, later.ts])
+        return Columns(
+            ts, visitor, session, event, item, self.visitors, self.sessions, self.events, self.items
+        )
+
     def __iter__(self) -> Iterator[Interaction]:
         visitors, sessions = self.visitors.ids, self.sessions.ids
         events, items = self.events.ids, self.items.ids

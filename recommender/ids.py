@@ -26,6 +26,13 @@ class IdMap:
         made._ids = list(index)
         return made
 
+    def __getstate__(self) -> list[str]:
+        return self._ids  # the index follows from the ids: half the pickle
+
+    def __setstate__(self, ids: list[str]) -> None:
+        self._ids = ids
+        self._index = dict(zip(ids, range(len(ids)), strict=True))
+
     def add(self, id_: str) -> int:
         index = self._index.get(id_)
         if index is None:

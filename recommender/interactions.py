@@ -286,13 +286,17 @@ def read_columns(
     on_item: Callable[[StoredItem], None] | None = None,
     progress: Callable[[int], None] | None = None,
     every: int = 500_000,
+    *,
+    start: str = "-",
+    end: str = "+",
 ) -> Columns:
-    """The interactions of a store's event stream as columns, in stream order: what
-    `read_stream` yields, with no Python object kept per interaction, each sender
-    coded once a run of its events. `on_item` sees each item record that differs
-    from that item's previous one (a catalog keeps the newest facts of an item,
-    which a repeated record does not change); `progress` hears the count every
-    `every` interactions."""
+    """The interactions of a store's event stream (of the entries from `start` to
+    `end`, as XRANGE reads them) as columns, in stream order: what `read_stream`
+    yields, with no Python object kept per interaction, each sender coded once a
+    run of its events. `on_item` sees each item record that differs from that
+    item's previous one (a catalog keeps the newest facts of an item, which a
+    repeated record does not change); `progress` hears the count every `every`
+    interactions."""
     visitors: dict[str, int] = {}
     sessions: dict[str, int] = {}
     kinds: dict[str, int] = {}
@@ -301,23 +305,29 @@ def read_columns(
     ts, visitor, session = array.array("q"), array.array("i"), array.array("i")
     kind, item = array.array("h"), array.array("i")
     next_report = every
-    start = "-"
     while True:
-        entries = redis.xrange(stream_key, min=start, count=batch)
+        entries = redis.xrange(stream_key, min=start, max=end, count=batch)
         for _, fields in entries:
             events, runs = read_entry(fields, StoredEvent)
-            # setdefault's default is worked out before the call: a new id gets the next code.
-            senders: list[tuple[int, int]] = []
-            for vid, sid, count in runs:
-                coded = (
-                    visitors.setdefault(vid, len(visitors)),
-                    sessions.setdefault(sid, len(sessions)),
-                )
-                senders += [coded] * count
-            for event, (v, s) in zip(events, senders, strict=True):
+            run_of: list[int] = []
+            for at, run in enumerate(runs):
+                run_of += [at] * run[2]
+            # A run's sender is coded at its first event with items (one that has
+            # none is not an interaction, and its sender no id of the columns).
+            coded: list[tuple[int, int] | None] = [None] * len(runs)
+            for event, at in zip(events, run_of, strict=True):
                 records = event.items
                 if not records:
                     continue
+                sender = coded[at]
+                if sender is None:
+                    vid, sid, _ = runs[at]
+                    # setdefault's default is worked out first: a new id gets the next code.
+                    sender = coded[at] = (
+                        visitors.setdefault(vid, len(visitors)),
+                        sessions.setdefault(sid, len(sessions)),
+                    )
+                v, s = sender
                 k = kinds.setdefault(event.type, len(kinds))
                 for record in records:
                     item_id = record.item_id

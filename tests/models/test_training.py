@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from helpers import event, make_store, run_with_redis
 from processes import Server, run_cli
@@ -516,3 +517,46 @@ def test_training_reads_the_stream_into_columns_that_hold_its_records(settings) 
     arrays = (columns.ts, columns.visitor, columns.session, columns.event, columns.item)
     assert sum(a.nbytes for a in arrays) == 22 * len(records)
     assert heard[-1] == f"read {len(records):,} interactions, {len(catalog.items):,} items"
+
+
+def test_a_long_stream_read_in_two_processes_is_read_as_in_one(settings) -> None:
+    """Past `split_at` entries the later half of the stream is read by a process of
+    its own (`stream_part.py`): the same columns, codes numbered as one reader
+    numbers them, and the catalog the items' facts make in stream order, with an
+    item whose facts change in the later half and visitors in both halves."""
+    store, _ = make_store(settings)
+    stream = keys.events(store.id)
+    mug = {"item_id": "mug", "item_name": "Mug", "item_category": "Kitchen"}
+    fields = []
+    for n in range(40):
+        late = n >= 20
+        record = {**mug, "item_name": "Big mug"} if late and n % 3 == 0 else mug
+        sent = [
+            {"id": f"e{n}a", "type": "view_item", "ts": 1000 + n, "items": [record]},
+            {"id": f"e{n}b", "type": "add_to_cart", "ts": 1001 + n,
+             "items": [{"item_id": f"i{n % 7}", "availability": "in_stock" if late else None}]},
+            {"id": f"e{n}c", "type": "page_view", "ts": 1002 + n},
+        ]  # fmt: skip
+        senders = [("desktop", f"v{n % 5}", f"s{n % 9}")] * 2 + [("mobile", f"w{n}", f"t{n}")]
+        if n % 4 == 0:  # entries of the old layout, which the stream keeps for a while
+            old = [{**e, "vid": v, "sid": s} for e, (_, v, s) in zip(sent, senders, strict=True)]
+            fields.append({"events": json.dumps(old)})
+        else:
+            fields.append({"events": json.dumps(sent), "who": event_entries.runs(senders)})
+    with sync_storage(settings) as redis:
+        for n, entry in enumerate(fields):
+            redis.xadd(stream, entry, id=f"{1_000_000 + n * 1000}-0")
+        one, one_catalog = read_events(redis, store.id, lambda _: None, split_at=10**9)
+        heard: list[str] = []
+        two, two_catalog = read_events(redis, store.id, heard.append, split_at=1)
+    assert len(one) == 80 and list(two) == list(one)
+    # Senders of events without items (page views) are no ids of the columns.
+    assert one.visitors.ids == list(dict.fromkeys(r.visitor_id for r in one))
+    for name in ("ts", "visitor", "session", "event", "item"):
+        assert np.array_equal(getattr(two, name), getattr(one, name))
+        assert getattr(two, name).dtype == getattr(one, name).dtype
+    for name in ("visitors", "sessions", "events", "items"):
+        assert getattr(two, name).ids == getattr(one, name).ids
+    assert two_catalog.items == one_catalog.items
+    assert two_catalog.items["mug"] == ItemInfo("Big mug", "Kitchen")
+    assert heard[-1] == f"read 80 interactions, {len(one_catalog.items)} items"

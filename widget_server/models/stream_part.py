@@ -1,0 +1,50 @@
+"""Part of a store's event stream read in a process of its own, for `tarry train`.
+
+    python -m widget_server.models.stream_part '{"connect": {...}, "stream": "...", "start": "..."}'
+
+Decoding millions of events is Python, one core's work: training reads the
+earlier half of a long stream itself while this process reads the later half
+(`training.read_events`). It connects as the JSON says (a socket path, or host
+and port; db and credentials), reads the entries from `start` on into columns,
+and writes to stdout a pickle of the columns and the item records a catalog
+would have observed on the way, in order. A plain program rather than a
+multiprocessing worker: those import the parent's main module again, which for
+`python -m widget_server` is the command line itself.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import sys
+from typing import Any
+
+from redis import Redis
+
+from recommender.columns import Columns
+from recommender.interactions import read_columns
+from widget_server.storage import event_entries
+
+
+def read_part(connect: dict[str, Any], stream: str, start: str) -> tuple[Columns, list[Any]]:
+    records: list[Any] = []
+    client = Redis(**connect)
+    try:
+        part = read_columns(
+            client, stream, event_entries.with_senders, on_item=records.append, start=start
+        )
+    finally:
+        client.close()
+    return part, records
+
+
+def main() -> int:
+    ask = json.loads(sys.argv[1])
+    part = read_part(ask["connect"], ask["stream"], ask["start"])
+    pickle.dump(part, sys.stdout.buffer, protocol=pickle.HIGHEST_PROTOCOL)
+    sys.stdout.buffer.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
