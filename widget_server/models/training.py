@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import pickle
 import subprocess
 import sys
@@ -111,8 +112,17 @@ def read_events(
         interactions = read()
     else:
         ask = json.dumps({"connect": recipe, "stream": stream, "start": middle})
-        command = [sys.executable, "-m", "widget_server.models.stream_part", ask]
-        with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as later:
+        # This very code, whatever the working directory holds: -P puts no directory
+        # before the path, which starts with the one this package was imported from.
+        command = [sys.executable, "-P", "-m", "widget_server.models.stream_part", ask]
+        root = str(Path(__file__).resolve().parents[2])
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]),
+        }
+        with subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        ) as later:
             try:
                 interactions = read(end="(" + middle)
                 answer, errors = later.communicate()
