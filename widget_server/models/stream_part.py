@@ -6,8 +6,8 @@ Decoding millions of events is Python, one core's work: training reads the
 earlier half of a long stream itself while this process reads the later half
 (`training.read_events`). It connects as the JSON says (a socket path, or host
 and port; db and credentials), reads the entries from `start` on into columns,
-and writes to stdout a pickle of the columns and the item records a catalog
-would have observed on the way, in order. A plain program rather than a
+and writes to stdout a pickle of the columns, the item records a catalog would
+have observed on the way, in order, and its own peak RSS in KiB. A plain program rather than a
 multiprocessing worker: those import the parent's main module again, which for
 `python -m widget_server` is the command line itself.
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import resource
 import sys
 from typing import Any
 
@@ -40,8 +41,9 @@ def read_part(connect: dict[str, Any], stream: str, start: str) -> tuple[Columns
 
 def main() -> int:
     ask = json.loads(sys.argv[1])
-    part = read_part(ask["connect"], ask["stream"], ask["start"])
-    pickle.dump(part, sys.stdout.buffer, protocol=pickle.HIGHEST_PROTOCOL)
+    part, records = read_part(ask["connect"], ask["stream"], ask["start"])
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    pickle.dump((part, records, peak_kib), sys.stdout.buffer, protocol=pickle.HIGHEST_PROTOCOL)
     sys.stdout.buffer.flush()
     return 0
 

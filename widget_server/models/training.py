@@ -108,6 +108,7 @@ def read_events(
 
     recipe = _connection_recipe(redis)
     middle = _middle_id(redis, stream) if recipe is not None else None
+    helper = ""
     if recipe is None or middle is None or redis.xlen(stream) < split_at:
         interactions = read()
     else:
@@ -132,11 +133,12 @@ def read_events(
         if later.returncode != 0:
             failed = errors.decode(errors="replace")[-2000:]
             raise TrainingError(f"reading the stream's later half failed: {failed}")
-        rest, records = pickle.loads(answer)
+        rest, records, peak_kib = pickle.loads(answer)
         for record in records:  # the later half's item facts come after the earlier's
             catalog.observe_item(record)
         interactions = interactions.then(rest)
-    progress(f"read {len(interactions):,} interactions, {len(catalog.items):,} items")
+        helper = f" (the later half by a second process, peak RSS {peak_kib / 1024:,.0f} MiB)"
+    progress(f"read {len(interactions):,} interactions, {len(catalog.items):,} items{helper}")
     return interactions, catalog
 
 
