@@ -27,11 +27,15 @@ from recommender.models.base import Recommender
 
 Scaling = Literal["confidence", "bm25", "tfidf"]
 ROW_GROUP = 16  # rows BLAS scores together (a multiple of any x86 kernel's group)
-# Conjugate-gradient steps per factor update (implicit's default is 3): 2 score
-# alike on UCI Online Retail and the synthetic shop, both protocols (recommended
-# NDCG@10 0.3162 / 0.0623 / 0.3578 / 0.3436 against 0.3164 / 0.0623 / 0.3578 /
-# 0.3431 with 3), and each iteration costs a fifth less.
-CG_STEPS = 2
+# Conjugate-gradient steps per factor update: implicit's 3, or 2 from 32 factors
+# up (the default is 64). 2 cost a fifth less an iteration, and where
+# `benchmarks/model_quality.py` measured them (its search fits 32, 64 and 128
+# factors) they scored alike: recommended NDCG@10 0.372 / 0.148 on UCI Online
+# Retail (user / session) and 0.402 / 0.377 on the synthetic shop, against 0.370 /
+# 0.148 and 0.403 / 0.363 with 3. A test's toy shop of 4 factors and two item
+# groups ranked an item of the wrong group third with 2, whatever the iterations:
+# small systems keep 3.
+CG_STEPS, FEW_FACTORS_CG_STEPS, MANY_FACTORS = 2, 3, 32
 # A fit that starts from factors fitted on most of the same data (the holdout
 # candidate) runs 1 / WARM_DIVISOR of the iterations, at least WARM_MIN_ITERATIONS:
 # 2 of 15 score within 0.0013 NDCG@10 of 5 and of a fit from scratch
@@ -169,7 +173,9 @@ class ALS(Recommender):
                 iterations=iterations,
                 random_state=self.random_state,
             )
-            model.cg_steps = CG_STEPS  # not a constructor argument in implicit 0.7
+            # Not a constructor argument in implicit 0.7.
+            many = self.factors >= MANY_FACTORS
+            model.cg_steps = CG_STEPS if many else FEW_FACTORS_CG_STEPS
             if start is not None:
                 model.item_factors = np.ascontiguousarray(start, dtype=np.float32)
             model.fit(confidence, show_progress=False)
