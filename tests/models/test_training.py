@@ -40,6 +40,7 @@ from recommender.profile import profile
 from recommender.serving import Query, Rules, Showcases
 from recommender.synthetic import STRUCTURES, SyntheticShop, generate, item_categories
 from widget_server.models import registry as model_registry
+from widget_server.models import training
 from widget_server.models.training import TrainingError, read_events, train_store
 from widget_server.settings import Settings
 from widget_server.storage import event_entries, keys
@@ -567,3 +568,29 @@ def test_a_long_stream_read_in_two_processes_is_read_as_in_one(settings) -> None
         assert heard[-1] == said
     else:
         assert heard[-1].startswith(f"{said} (the later half by a second process, peak RSS ")
+
+
+def test_a_second_reader_that_fails_leaves_the_read_to_training(
+    settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If the process for the later half cannot read (here: a socket that is not
+    there), training reads that half itself: slower, the same columns."""
+    store, _ = make_store(settings)
+    stream = keys.events(store.id)
+    mug = [{"item_id": "mug", "item_name": "Mug"}]
+    with sync_storage(settings) as redis:
+        for n in range(30):
+            sent = [{"id": f"e{n}", "type": "view_item", "ts": 1000 + n, "items": mug}]
+            fields = {"events": json.dumps(sent), "who": f"desktop v{n % 4} s{n % 6} 1"}
+            redis.xadd(stream, fields, id=f"{2_000_000 + n * 1000}-0")
+        one, one_catalog = read_events(redis, store.id, lambda _: None, split_at=10**9)
+        monkeypatch.setattr(
+            training, "_connection_recipe", lambda _: {"unix_socket_path": "/nonexistent.sock"}
+        )
+        heard: list[str] = []
+        two, two_catalog = read_events(redis, store.id, heard.append, split_at=1)
+    assert len(one) == 30 and list(two) == list(one)
+    assert two.visitors.ids == one.visitors.ids and two_catalog.items == one_catalog.items
+    failed = [line for line in heard if line.startswith("the second reader failed")]
+    assert len(failed) == 1 and failed[0].endswith("reading the later half here")
+    assert heard[-1] == f"read 30 interactions, {len(one_catalog.items)} items"

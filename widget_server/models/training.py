@@ -130,14 +130,19 @@ def read_events(
             finally:
                 if later.poll() is None:  # this half failed: the other is of no use
                     later.kill()
-        if later.returncode != 0:
-            failed = errors.decode(errors="replace")[-2000:]
-            raise TrainingError(f"reading the stream's later half failed: {failed}")
-        rest, records, peak_kib = pickle.loads(answer)
-        for record in records:  # the later half's item facts come after the earlier's
-            catalog.observe_item(record)
+        if later.returncode == 0:
+            rest, records, peak_kib = pickle.loads(answer)
+            for record in records:  # the later half's item facts come after the earlier's
+                catalog.observe_item(record)
+            helper = f" (the later half by a second process, peak RSS {peak_kib / 1024:,.0f} MiB)"
+        else:  # slower, but a training that can read its stream does
+            failed = errors.decode(errors="replace").strip().splitlines()
+            progress(
+                f"the second reader failed ({failed[-1] if failed else later.returncode}); "
+                "reading the later half here"
+            )
+            rest = read(start=middle)
         interactions = interactions.then(rest)
-        helper = f" (the later half by a second process, peak RSS {peak_kib / 1024:,.0f} MiB)"
     progress(f"read {len(interactions):,} interactions, {len(catalog.items):,} items{helper}")
     return interactions, catalog
 
