@@ -1,5 +1,7 @@
 """The layouts of an entry of a store's event stream (`keys.events`), and the one
-way to read them: `events`, which every reader of the stream uses.
+way to read them: `events`, which every reader of the stream uses, or
+`with_senders`, the same with the senders as runs (training, which codes each
+sender once a run).
 
 An entry holds the events of one ingest call in field `events`, a JSON array. The
 old layout repeats the server's facts in every event (`rt` the receive time, `dev`
