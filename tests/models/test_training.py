@@ -570,6 +570,31 @@ def test_a_long_stream_read_in_two_processes_is_read_as_in_one(settings) -> None
         assert heard[-1].startswith(f"{said} (the later half by a second process, peak RSS ")
 
 
+def test_the_second_reader_gets_its_connection_on_stdin_not_in_its_arguments(
+    settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A password in a command line is there for any `ps` on the host to read."""
+    store, _ = make_store(settings)
+    started: list[list[str]] = []
+    real = subprocess.Popen
+
+    def spy(command: list[str], **options: Any) -> Any:
+        started.append(command)
+        return real(command, **options)
+
+    secret = {"unix_socket_path": "/nonexistent.sock", "password": "s3cret-pw"}
+    monkeypatch.setattr(training, "_connection_recipe", lambda _: secret)
+    monkeypatch.setattr(training.subprocess, "Popen", spy)
+    with sync_storage(settings) as redis:
+        for n in range(3):
+            sent = [{"type": "view_item", "ts": n, "items": [{"item_id": "a"}]}]
+            fields = {"events": json.dumps(sent), "who": "desktop v s 1"}
+            redis.xadd(keys.events(store.id), fields, id=f"{3_000_000 + n * 1000}-0")
+        read, _ = read_events(redis, store.id, lambda _: None, split_at=1)
+    assert len(read) == 3 and len(started) == 1  # the child ran (and failed to connect)
+    assert not any("s3cret-pw" in part for part in started[0])
+
+
 def test_a_second_reader_that_fails_leaves_the_read_to_training(
     settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:

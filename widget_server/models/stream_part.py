@@ -1,15 +1,17 @@
 """Part of a store's event stream read in a process of its own, for `tarry train`.
 
-    python -m widget_server.models.stream_part '{"connect": {...}, "stream": "...", "start": "..."}'
+    echo '{"connect": {...}, "stream": "...", "start": "..."}' \
+        | python -m widget_server.models.stream_part
 
 Decoding millions of events is Python, one core's work: training reads the
 earlier half of a long stream itself while this process reads the later half
-(`training.read_events`). It connects as the JSON says (a socket path, or host
-and port; db and credentials), reads the entries from `start` on into columns,
-and writes to stdout a pickle of the columns, the item records a catalog would
-have observed on the way, in order, and its own peak RSS in KiB. A plain program rather than a
-multiprocessing worker: those import the parent's main module again, which for
-`python -m widget_server` is the command line itself.
+(`training.read_events`). It connects as the JSON on stdin says (a socket path,
+or host and port; db and credentials, which on stdin no `ps` shows), reads the
+entries from `start` on into columns, and writes to stdout a pickle of the
+columns, the item records a catalog would have observed on the way, in order,
+and its own peak RSS in KiB. A plain program rather than a multiprocessing
+worker: those import the parent's main module again, which for `python -m
+widget_server` is the command line itself.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ def read_part(connect: dict[str, Any], stream: str, start: str) -> tuple[Columns
 
 
 def main() -> int:
-    ask = json.loads(sys.argv[1])
+    ask = json.loads(sys.stdin.readline())  # one line: the rest is not waited for
     part, records = read_part(ask["connect"], ask["stream"], ask["start"])
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     pickle.dump((part, records, peak_kib), sys.stdout.buffer, protocol=pickle.HIGHEST_PROTOCOL)

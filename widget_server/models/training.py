@@ -115,16 +115,19 @@ def read_events(
         ask = json.dumps({"connect": recipe, "stream": stream, "start": middle})
         # This very code, whatever the working directory holds: -P puts no directory
         # before the path, which starts with the one this package was imported from.
-        command = [sys.executable, "-P", "-m", "widget_server.models.stream_part", ask]
+        command = [sys.executable, "-P", "-m", "widget_server.models.stream_part"]
         root = str(Path(__file__).resolve().parents[2])
         env = {
             **os.environ,
             "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]),
         }
-        with subprocess.Popen(
-            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        ) as later:
+        pipes = subprocess.PIPE
+        with subprocess.Popen(command, env=env, stdin=pipes, stdout=pipes, stderr=pipes) as later:
             try:
+                # On stdin, not in the arguments: the credentials are not for `ps` to show.
+                assert later.stdin is not None
+                later.stdin.write(ask.encode() + b"\n")  # one line: it starts at once
+                later.stdin.flush()
                 interactions = read(end="(" + middle)
                 answer, errors = later.communicate()
             finally:
