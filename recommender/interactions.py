@@ -18,7 +18,7 @@ import gzip
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 import msgspec
 import numpy as np
@@ -28,6 +28,8 @@ from recommender.columns import Columns, as_columns, recode
 from recommender.columns import Interaction as Interaction
 from recommender.event_names import EVENT_ALIASES
 from recommender.ids import IdMap as IdMap
+
+T = TypeVar("T")
 
 DEFAULT_WEIGHTS: Mapping[str, float] = {
     "view_item": 1.0,
@@ -243,20 +245,25 @@ SenderReader = Callable[
 
 
 def stream_events(
-    redis: Any, stream_key: str, read_entry: EntryReader, batch: int = 10_000
-) -> Iterator[list[StoredEvent]]:
-    """Each entry's events, oldest entry first, from a store's event stream (a
-    synchronous redis-py client), read in pages of `batch` entries so that memory
-    does not grow with the stream."""
-    start = "-"
+    redis: Any,
+    stream_key: str,
+    read_entry: Callable[[Mapping[bytes, bytes], type[StoredEvent]], T],
+    batch: int = 10_000,
+    *,
+    start: str = "-",
+    end: str = "+",
+) -> Iterator[T]:
+    """What `read_entry` makes of each entry (its events, and with `with_senders`
+    their senders), oldest entry first, from a store's event stream (a synchronous
+    redis-py client) between `start` and `end` as XRANGE reads them, in pages of
+    `batch` entries so that memory does not grow with the stream."""
     while True:
-        entries = redis.xrange(stream_key, min=start, count=batch)
+        entries = redis.xrange(stream_key, min=start, max=end, count=batch)
         for _, fields in entries:
             yield read_entry(fields, StoredEvent)
         if len(entries) < batch:
             return
-        last = entries[-1][0].decode()
-        start = "(" + last
+        start = "(" + entries[-1][0].decode()
 
 
 def read_stream(
@@ -305,44 +312,38 @@ def read_columns(
     ts, visitor, session = array.array("q"), array.array("i"), array.array("i")
     kind, item = array.array("h"), array.array("i")
     next_report = every
-    while True:
-        entries = redis.xrange(stream_key, min=start, max=end, count=batch)
-        for _, fields in entries:
-            events, runs = read_entry(fields, StoredEvent)
-            run_of: list[int] = []
-            for at, run in enumerate(runs):
-                run_of += [at] * run[2]
-            # A run's sender is coded at its first event with items (one that has
-            # none is not an interaction, and its sender no id of the columns).
-            coded: list[tuple[int, int] | None] = [None] * len(runs)
-            for event, at in zip(events, run_of, strict=True):
-                records = event.items
-                if not records:
-                    continue
-                sender = coded[at]
-                if sender is None:
-                    vid, sid, _ = runs[at]
-                    # setdefault's default is worked out first: a new id gets the next code.
-                    sender = coded[at] = (
-                        visitors.setdefault(vid, len(visitors)),
-                        sessions.setdefault(sid, len(sessions)),
-                    )
-                v, s = sender
-                k = kinds.setdefault(event.type, len(kinds))
-                for record in records:
-                    item_id = record.item_id
-                    if on_item is not None and previous.get(item_id) != record:
-                        previous[item_id] = record
-                        on_item(record)
-                    ts.append(event.ts)
-                    visitor.append(v)
-                    session.append(s)
-                    kind.append(k)
-                    item.append(items.setdefault(item_id, len(items)))
+    for events, runs in stream_events(redis, stream_key, read_entry, batch, start=start, end=end):
+        run_of: list[int] = []
+        for at, run in enumerate(runs):
+            run_of += [at] * run[2]
+        # A run's sender is coded at its first event with items (one that has
+        # none is not an interaction, and its sender no id of the columns).
+        coded: list[tuple[int, int] | None] = [None] * len(runs)
+        for event, at in zip(events, run_of, strict=True):
+            records = event.items
+            if not records:
+                continue
+            sender = coded[at]
+            if sender is None:
+                vid, sid, _ = runs[at]
+                # setdefault's default is worked out first: a new id gets the next code.
+                sender = coded[at] = (
+                    visitors.setdefault(vid, len(visitors)),
+                    sessions.setdefault(sid, len(sessions)),
+                )
+            v, s = sender
+            k = kinds.setdefault(event.type, len(kinds))
+            for record in records:
+                item_id = record.item_id
+                if on_item is not None and previous.get(item_id) != record:
+                    previous[item_id] = record
+                    on_item(record)
+                ts.append(event.ts)
+                visitor.append(v)
+                session.append(s)
+                kind.append(k)
+                item.append(items.setdefault(item_id, len(items)))
         if progress is not None and len(ts) >= next_report:
             progress(len(ts))
             next_report = (len(ts) // every + 1) * every
-        if len(entries) < batch:
-            break
-        start = "(" + entries[-1][0].decode()
     return Columns.coded(ts, visitor, session, kind, item, (visitors, sessions, kinds, items))

@@ -107,9 +107,11 @@ def read_events(
         )
 
     recipe = _connection_recipe(redis)
-    middle = _middle_id(redis, stream) if recipe is not None else None
-    helper = ""
-    if recipe is None or middle is None or redis.xlen(stream) < split_at:
+    # A short stream (most stores) costs one XLEN more than before, nothing else.
+    long = recipe is not None and redis.xlen(stream) >= split_at
+    middle = _middle_id(redis, stream) if long else None
+    second = ""  # what the progress line says of the second reader
+    if recipe is None or middle is None:
         interactions = read()
     else:
         ask = json.dumps({"connect": recipe, "stream": stream, "start": middle})
@@ -137,7 +139,7 @@ def read_events(
             rest, records, peak_kib = pickle.loads(answer)
             for record in records:  # the later half's item facts come after the earlier's
                 catalog.observe_item(record)
-            helper = f" (the later half by a second process, peak RSS {peak_kib / 1024:,.0f} MiB)"
+            second = f" (the later half by a second process, peak RSS {peak_kib / 1024:,.0f} MiB)"
         else:  # slower, but a training that can read its stream does
             failed = errors.decode(errors="replace").strip().splitlines()
             progress(
@@ -146,7 +148,7 @@ def read_events(
             )
             rest = read(start=middle)
         interactions = interactions.then(rest)
-    progress(f"read {len(interactions):,} interactions, {len(catalog.items):,} items{helper}")
+    progress(f"read {len(interactions):,} interactions, {len(catalog.items):,} items{second}")
     return interactions, catalog
 
 
