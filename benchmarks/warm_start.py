@@ -25,15 +25,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from model_quality import DATASETS, DEFAULT_DATA
+
 from recommender import experiment
 from recommender.bundle import train_bundle
 from recommender.columns import as_columns
-from recommender.datasets import ONLINE_RETAIL, MissingDataset, locate, online_retail
+from recommender.datasets import MissingDataset
 from recommender.models import als
-from recommender.synthetic import generate
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = ROOT.parent / "shared" / "data"
 METRICS = ("ndcg@10", "recall@10", "hit_rate@10", "coverage")
 # (label, iterations of the last fit; None: from scratch with the configuration's)
 VARIANTS: tuple[tuple[str, int | None], ...] = (
@@ -95,19 +95,17 @@ def table(rows: list[dict[str, Any]]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, metavar="DIR")
-    parser.add_argument("--only", choices=("uci", "synthetic"))
+    parser.add_argument("--only", choices=sorted(DATASETS))
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks/results/warm_start.json")
     args = parser.parse_args()
     rows: list[dict[str, Any]] = []
-    if args.only in (None, "uci"):
+    for name in [args.only] if args.only else DATASETS:
         try:
-            path = locate(args.data, ONLINE_RETAIL)
+            data = DATASETS[name][2](args.data)
         except MissingDataset as missing:
             print(missing, file=sys.stderr)
             return 2
-        rows += measure("uci", list(online_retail(path)))
-    if args.only in (None, "synthetic"):
-        rows += measure("synthetic", generate())
+        rows += measure(name, data)
     print(table(rows))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"command": " ".join(sys.argv), "rows": rows}, indent=1))
