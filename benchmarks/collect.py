@@ -37,7 +37,7 @@ from typing import Any
 
 import redis
 
-from widget_server.storage import event_entries, keys
+from widget_server.storage import event_archive, event_entries
 
 HERE = Path(__file__).resolve().parent
 EVENTS_PER_REQUEST = 5
@@ -147,12 +147,10 @@ def stop(process: Process) -> None:
 
 
 def stored_events(db: redis.Redis, store_id: str) -> int:
-    """Events in the store's stream: each entry holds one request's events."""
-    total, start = 0, "-"
-    while entries := db.xrange(keys.events(store_id), min=start, count=5000):
-        total += sum(len(event_entries.events(fields)) for _, fields in entries)
-        start = "(" + entries[-1][0].decode()
-    return total
+    """Events the store keeps (its stream, and any hour archived): each entry holds
+    one script call's events."""
+    pages = event_archive.pages(db, store_id, batch=5000)
+    return sum(len(event_entries.events(fields)) for page in pages for _, fields in page)
 
 
 def rss_mib(pid: int) -> float:

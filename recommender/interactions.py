@@ -15,7 +15,7 @@ import array
 import csv
 import dataclasses
 import gzip
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
@@ -244,6 +244,24 @@ SenderReader = Callable[
 ]
 
 
+# A page of stream entries as XRANGE gives them: (id, fields), oldest first.
+EntryPage = Sequence[tuple[Any, Mapping[bytes, bytes]]]
+
+
+def xrange_pages(
+    redis: Any, stream_key: str, batch: int = 10_000, *, start: str = "-", end: str = "+"
+) -> Iterator[EntryPage]:
+    """The entries of a stream (a synchronous redis-py client) between `start` and
+    `end` as XRANGE reads them, in pages of `batch` entries so that memory does not
+    grow with the stream."""
+    while True:
+        entries = redis.xrange(stream_key, min=start, max=end, count=batch)
+        yield entries
+        if len(entries) < batch:
+            return
+        start = "(" + entries[-1][0].decode()
+
+
 def stream_events(
     redis: Any,
     stream_key: str,
@@ -254,16 +272,11 @@ def stream_events(
     end: str = "+",
 ) -> Iterator[T]:
     """What `read_entry` makes of each entry (its events, and with `with_senders`
-    their senders), oldest entry first, from a store's event stream (a synchronous
-    redis-py client) between `start` and `end` as XRANGE reads them, in pages of
-    `batch` entries so that memory does not grow with the stream."""
-    while True:
-        entries = redis.xrange(stream_key, min=start, max=end, count=batch)
+    their senders), oldest entry first, from a store's event stream between `start`
+    and `end` (`xrange_pages`)."""
+    for entries in xrange_pages(redis, stream_key, batch, start=start, end=end):
         for _, fields in entries:
             yield read_entry(fields, StoredEvent)
-        if len(entries) < batch:
-            return
-        start = "(" + entries[-1][0].decode()
 
 
 def read_stream(
@@ -286,24 +299,19 @@ def read_stream(
 
 
 def read_columns(
-    redis: Any,
-    stream_key: str,
+    pages: Iterable[EntryPage],
     read_entry: SenderReader,
-    batch: int = 10_000,
     on_item: Callable[[StoredItem], None] | None = None,
     progress: Callable[[int], None] | None = None,
     every: int = 500_000,
-    *,
-    start: str = "-",
-    end: str = "+",
 ) -> Columns:
-    """The interactions of a store's event stream (of the entries from `start` to
-    `end`, as XRANGE reads them) as columns, in stream order: what `read_stream`
-    yields, with no Python object kept per interaction, each sender coded once a
-    run of its events. `on_item` sees each item record that differs from that
-    item's previous one (a catalog keeps the newest facts of an item, which a
-    repeated record does not change); `progress` hears the count every `every`
-    interactions."""
+    """The interactions of a store's event entries (pages of them as XRANGE gives
+    them: `xrange_pages`, or the server's reader that adds archived hours) as
+    columns, in stream order: what `read_stream` yields, with no Python object kept
+    per interaction, each sender coded once a run of its events. `on_item` sees
+    each item record that differs from that item's previous one (a catalog keeps
+    the newest facts of an item, which a repeated record does not change);
+    `progress` hears the count every `every` interactions."""
     visitors: dict[str, int] = {}
     sessions: dict[str, int] = {}
     kinds: dict[str, int] = {}
@@ -312,7 +320,8 @@ def read_columns(
     ts, visitor, session = array.array("q"), array.array("i"), array.array("i")
     kind, item = array.array("h"), array.array("i")
     next_report = every
-    for events, runs in stream_events(redis, stream_key, read_entry, batch, start=start, end=end):
+    entries = (read_entry(fields, StoredEvent) for page in pages for _, fields in page)
+    for events, runs in entries:
         run_of: list[int] = []
         for at, run in enumerate(runs):
             run_of += [at] * run[2]

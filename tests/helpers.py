@@ -67,12 +67,13 @@ def event(type_: str = "page_view", **fields: Any) -> dict[str, Any]:
 
 
 def stored_events(settings: Settings, store_id: str) -> list[dict[str, Any]]:
-    """The events of the store's stream, in order, as they were sent: read as every
-    reader reads them (storage/event_entries.py), less the device class."""
-    from widget_server.storage import event_entries, keys
+    """The events the store keeps (archived hours, then the stream), in order, as
+    they were sent: read as every reader reads them (storage/event_entries.py),
+    less the device class."""
+    from widget_server.storage import event_archive, event_entries
 
     with sync_client(settings) as r:
-        entries = r.xrange(keys.events(store_id))
+        entries = [e for page in event_archive.pages(r, store_id) for e in page]
     read = [e for _, fields in entries for e in event_entries.events(fields)]
     return [{k: v for k, v in e.items() if k != "dev"} for e in read]
 

@@ -44,6 +44,7 @@ from widget_server.models.registry import ModelCache
 from widget_server.openapi.document import openapi
 from widget_server.responses import error
 from widget_server.settings import Settings
+from widget_server.storage import event_archive
 from widget_server.storage.connect import open_storage
 from widget_server.storage.stores import PublicKeyCache
 
@@ -151,16 +152,20 @@ def create_app(settings: Settings | None = None) -> TarryApp:
         schedule = None
         if settings.retrain_minutes:
             schedule = asyncio.create_task(retraining.run_schedule(settings, redis))
+        archiving = asyncio.create_task(
+            event_archive.run_schedule(redis, settings.event_retention_days)
+        )
         where = "embedded Redis in " + str(settings.data_dir) if storage.embedded else "Redis"
         log.info("tarry: storage ready (%s%s)", where, ", cluster" if storage.is_cluster else "")
         try:
             yield
         finally:
             # Runs after the server has finished in-flight requests.
-            if schedule is not None:
-                schedule.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await schedule
+            for task in (schedule, archiving):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             await storage.close()
 
     app = Starlette(

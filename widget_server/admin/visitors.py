@@ -1,20 +1,20 @@
 """`DELETE /v1/admin/visitors/{vid}` (secret key): erase what Tarry keeps of one
 visitor, on request (the right to erasure).
 
-Removed: their events from the event stream and the attribution log (a stream
-entry holds one ingest call, and an attribution hour every call of the hour, which
-may hold other visitors' events: those are written back, a stream's as a new entry
-keeping their times), their session starts from the session log, their orders
-from the order log (and their order ids' markers), their visitor record, item
-history, session states and rate-limit counters, the customer history of their
-`uid`, their e-mail subscriptions, the coupon codes given to them and their
-spin-to-win prizes (counted with the codes). Kept: the
-counters (sums of many visitors, with no id in them), the HyperLogLogs (hashed
-registers, from which no id can be read back), and for 48 hours the digests of
-their events' random ids in the duplicate check, so that a retry of one cannot
-bring them back. Every key is the store's, on its one Cluster slot; the streams are read in
-pages and the hours one at a time, so a large store is erased without blocking
-Redis.
+Removed: their events from the event stream, its archived hours and the
+attribution log (a stream entry holds one ingest call, and an hour every call of
+the hour, which may hold other visitors' events: those are written back, a
+stream's as a new entry keeping their times, an archived hour's in their own
+entries), their session starts from the session log, their orders from the order
+log (and their order ids' markers), their visitor record, item history, session
+states and rate-limit counters, the customer history of their `uid`, their e-mail
+subscriptions, the coupon codes given to them and their spin-to-win prizes
+(counted with the codes). Kept: the counters (sums of many visitors, with no id in
+them), the HyperLogLogs (hashed registers, from which no id can be read back), and
+for 48 hours the digests of their events' random ids in the duplicate check, so
+that a retry of one cannot bring them back. Every key is the store's, on its one
+Cluster slot; the streams are read in pages and the hours one at a time, so a
+large store is erased without blocking Redis.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from starlette.responses import Response
 
 from widget_server.auth import store_from_secret
 from widget_server.responses import STORAGE_ERRORS, error, json_response, storage_unavailable
-from widget_server.storage import event_entries, keys
+from widget_server.storage import event_archive, event_entries, keys
 from widget_server.storage.connect import AsyncRedis
 from widget_server.storage.scripts import REPLACE_IF_UNCHANGED, register
 
@@ -91,13 +91,7 @@ async def _rewrite_stream(
             left = [item for item in items if keeps(item)]
             if len(left) == len(items):
                 continue
-            for item in items:
-                if isinstance(item, dict) and not keeps(item):
-                    dropped.sessions.add(str(item.get("sid")))
-                    if item.get("uid"):
-                        dropped.uids.add(str(item["uid"]))
-                    if item.get("transaction_id"):
-                        dropped.transactions.add(str(item["transaction_id"]))
+            _note_dropped(dropped, [i for i in items if isinstance(i, dict) and not keeps(i)])
             dropped.items += len(items) - len(left)
             async with redis.pipeline(transaction=True) as pipe:
                 pipe.xdel(key, entry_id)
@@ -136,6 +130,52 @@ async def _rewrite_hours(redis: AsyncRedis, store_id: str, keeps: Any) -> _Dropp
     return dropped
 
 
+async def _rewrite_archive(redis: AsyncRedis, store_id: str, keeps: Any) -> _Dropped:
+    """Drop what `keeps(event)` refuses from every archived hour of the store's
+    events, each entry keeping its id. An hour that changes while it is rewritten
+    (archived again, or erased from by another request) is read again."""
+    dropped = _Dropped()
+    replace = register(redis, REPLACE_IF_UNCHANGED)
+    index = keys.events_archive_index(store_id)
+    for hour in await redis.hkeys(index):
+        key = keys.events_archive(store_id, int(hour))
+        while True:
+            blob = await redis.get(key)
+            if not blob:
+                break
+            entries, kept_entries, before = event_archive.unpack(blob), [], dropped.items
+            for entry_id, fields in entries:
+                found = event_entries.events(fields)
+                left = [event for event in found if keeps(event)]
+                if len(left) < len(found):
+                    _note_dropped(dropped, [e for e in found if not keeps(e)])
+                    dropped.items += len(found) - len(left)
+                if len(left) == len(found):
+                    kept_entries.append((entry_id, fields))
+                elif left:
+                    kept_entries.append((entry_id, event_entries.entry(left)))
+            if len(kept_entries) == len(entries) and dropped.items == before:
+                break
+            packed = event_archive.pack(kept_entries) if kept_entries else b""
+            if await replace(keys=[key], args=[blob, packed]):
+                if kept_entries:
+                    await redis.hset(index, hour, event_archive.index_value(kept_entries))
+                else:
+                    await redis.hdel(index, hour)
+                break
+            dropped.items = before  # changed meanwhile: counted again on the new read
+    return dropped
+
+
+def _note_dropped(dropped: _Dropped, events: list[dict[str, Any]]) -> None:
+    for item in events:
+        dropped.sessions.add(str(item.get("sid")))
+        if item.get("uid"):
+            dropped.uids.add(str(item["uid"]))
+        if item.get("transaction_id"):
+            dropped.transactions.add(str(item["transaction_id"]))
+
+
 async def erase_visitor(redis: AsyncRedis, store_id: str, vid: str) -> dict[str, int]:
     """Erase the visitor; what was removed, by kind."""
     record = await redis.hgetall(keys.visitor(store_id, vid))
@@ -147,6 +187,12 @@ async def erase_visitor(redis: AsyncRedis, store_id: str, vid: str) -> dict[str,
     events = await _rewrite_stream(
         redis, keys.events(store_id), _events_of, event_entries.entry, other_event
     )
+    # After the stream: an hour archived while the stream was read is found there.
+    archived = await _rewrite_archive(redis, store_id, other_event)
+    events.items += archived.items
+    events.sessions |= archived.sessions
+    events.uids |= archived.uids
+    events.transactions |= archived.transactions
     attributed = await _rewrite_stream(
         redis, keys.attribution_log(store_id), _attributed_of, _attributed_entry, other_event
     )

@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 from widget_server.settings import Settings
-from widget_server.storage import keys
+from widget_server.storage import event_archive, keys
 
 log = logging.getLogger("tarry")
 
@@ -28,15 +28,14 @@ LOCK_S = 3600
 
 async def _due(redis: Any, store_id: str, interval_ms: int, now_ms: int) -> bool:
     """Due when the model is older than the interval and events arrived since."""
-    newest = await redis.xrevrange(keys.events(store_id), count=1)
-    if not newest:
+    newest_ms = await event_archive.newest_ms(redis, store_id)
+    if newest_ms is None:
         return False
     current = await redis.get(keys.model_current(store_id))
     if current is None:
         return True
     raw = await redis.hget(keys.models(store_id), current)
     meta = json.loads(raw) if raw else {}
-    newest_ms = int(newest[0][0].decode().split("-")[0])
     published = int(meta.get("published_at_ms", 0))
     return now_ms - published >= interval_ms and newest_ms > published
 

@@ -49,7 +49,7 @@ from recommender.columns import Columns
 from recommender.interactions import read_columns
 from recommender.profile import Profile, Protocol, profile
 from widget_server.models import registry as model_registry
-from widget_server.storage import event_entries, keys
+from widget_server.storage import event_archive, event_entries
 
 K = 10
 MIN_TEST_QUERIES = 20
@@ -93,28 +93,26 @@ def read_events(
     redis: Any, store_id: str, progress: Progress, *, split_at: int = SPLIT_READ_ENTRIES
 ) -> tuple[Columns, CatalogBuilder]:
     catalog = CatalogBuilder()
-    stream = keys.events(store_id)
 
     def read(start: str = "-", end: str = "+") -> Columns:
         return read_columns(
-            redis,
-            stream,
+            event_archive.pages(redis, store_id, start, end),
             event_entries.with_senders,
             on_item=catalog.observe_item,
             progress=lambda count: progress(f"read {count:,} interactions"),
-            start=start,
-            end=end,
         )
 
     recipe = _connection_recipe(redis)
-    # A short stream (most stores) costs one XLEN more than before, nothing else.
-    long = recipe is not None and redis.xlen(stream) >= split_at
-    middle = _middle_id(redis, stream) if long else None
+    # The entries archived and in the stream, and when the first and last arrived.
+    found = event_archive.extent(redis, store_id) if recipe is not None else None
+    middle = None
+    if found is not None and found[0] >= split_at:
+        middle = f"{(found[1] + found[2]) // 2}-0"  # halfway in time
     second = ""  # what the progress line says of the second reader
     if recipe is None or middle is None:
         interactions = read()
     else:
-        ask = json.dumps({"connect": recipe, "stream": stream, "start": middle})
+        ask = json.dumps({"connect": recipe, "store": store_id, "start": middle})
         # This very code, whatever the working directory holds: -P puts no directory
         # before the path, which starts with the one this package was imported from.
         command = [sys.executable, "-P", "-m", "widget_server.models.stream_part"]
@@ -166,15 +164,6 @@ def _connection_recipe(redis: Any) -> dict[str, Any] | None:
     if pool.connection_class is UnixDomainSocketConnection:
         recipe = {"unix_socket_path": kwargs["path"], **recipe}
     return recipe
-
-
-def _middle_id(redis: Any, stream: str) -> str | None:
-    """A stream id halfway in time between the first entry and the last."""
-    first, last = redis.xrange(stream, count=1), redis.xrevrange(stream, count=1)
-    if not first or not last:
-        return None
-    low, high = (int(entries[0][0].split(b"-")[0]) for entries in (first, last))
-    return f"{(low + high) // 2}-0"
 
 
 def _holdout(

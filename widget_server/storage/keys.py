@@ -97,6 +97,23 @@ def events(store_id: str) -> str:
     return f"{store_prefix(store_id)}events"
 
 
+def events_archive(store_id: str, hour: int) -> str:
+    """String: the stream entries that arrived in one UTC hour (hours since the
+    epoch), moved out of `events` once the hour is over and deflated together
+    (storage/event_archive.py); expires with the retention period."""
+    return f"{store_prefix(store_id)}events:z:{hour}"
+
+
+def events_archive_index(store_id: str) -> str:
+    """Hash: hour -> "entries first_id last_id" of each `events_archive` hour."""
+    return f"{store_prefix(store_id)}events:z"
+
+
+def events_archive_lock(store_id: str) -> str:
+    """Set while a server moves the store's past hours to `events_archive`."""
+    return f"{store_prefix(store_id)}events:z:lock"
+
+
 def report_generation(store_id: str) -> str:
     """Counter: bumped by whatever rewrites stored events or logs of the past (an
     erasure, an import), so that what a process kept of them (`analytics/walks.py`,
