@@ -19,6 +19,10 @@ nearly one run an event, the most a reader has to decode). It then
 waits for Redis' background saves to finish, saves once, and times
 `train_store(redis, data_dir, store_id)` with the store's defaults (no model in
 service yet, so no comparison with one), reading from the same embedded Redis.
+With `--archived` the entries get the ids a server receiving the events live
+would have given them (when their first event happened), and every hour is
+archived before the training (storage/event_archive.py), as a server leaves a
+store's past: the layout a store with a month of events has in production.
 
 The shop: N / 50 items (at least 100, at most 200,000) in categories of about 250,
 Zipf-like popularity (exponent 0.9); N / 20 visitors, each at least one event and
@@ -167,14 +171,20 @@ def entries(columns: dict[str, np.ndarray]) -> Iterator[tuple[str, str]]:
         yield f"[{events}]", event_entries.runs(senders)
 
 
-def write(redis: Any, stream: str, n: int, seed: int) -> dict[str, Any]:
+def write(redis: Any, stream: str, n: int, seed: int, arrived: bool = False) -> dict[str, Any]:
+    """Fill the stream; `arrived`: each entry's id is when its first event happened,
+    as a server receiving the events live would have written it, not now."""
     started = time.perf_counter()
     columns = shop(n, seed)
     generated = time.perf_counter()
     pipe = redis.pipeline(transaction=False)
-    count = 0
+    count, last, ts = 0, 0, columns["ts"].tolist()
     for count, (events, who) in enumerate(entries(columns), start=1):
-        pipe.xadd(stream, {"events": events, "who": who})
+        if arrived:
+            last = max(last + 1, ts[(count - 1) * EVENTS_PER_ENTRY])
+            pipe.xadd(stream, {"events": events, "who": who}, id=f"{last}-0")
+        else:
+            pipe.xadd(stream, {"events": events, "who": who})
         if count % ENTRIES_PER_PIPELINE == 0:
             pipe.execute()
     pipe.execute()
@@ -305,10 +315,28 @@ def _interrupt(signum: int, frame: Any) -> None:
     raise Interrupted(signal.Signals(signum).name)
 
 
-def one(n: int, seed: int, limit: int, profile: Path | None) -> dict[str, Any]:
+def archive_all(settings: Any, store_id: str) -> tuple[float, int]:
+    """Archive every hour of the store's stream (setup, not timed): seconds, hours."""
+    from widget_server.storage import event_archive
+    from widget_server.storage.connect import run_with_storage
+
+    started = time.perf_counter()
+    hours = run_with_storage(
+        settings,
+        lambda r: event_archive.archive(
+            r, store_id, now_ms=int(time.time() * 1000), retention_ms=10 * 365 * DAY_MS,
+            max_hours=10**6,
+        ),
+    )  # fmt: skip
+    return round(time.perf_counter() - started, 1), hours
+
+
+def one(
+    n: int, seed: int, limit: int, profile: Path | None, archived: bool = False
+) -> dict[str, Any]:
     from widget_server.models.training import train_store
     from widget_server.settings import Settings
-    from widget_server.storage import keys, stores
+    from widget_server.storage import event_archive, keys, stores
     from widget_server.storage.connect import run_with_storage, sync_storage
 
     signal.signal(signal.SIGTERM, _interrupt)
@@ -322,11 +350,13 @@ def one(n: int, seed: int, limit: int, profile: Path | None) -> dict[str, Any]:
             )
             command = [sys.executable, __file__, "--write", str(n), "--store", store.id]
             command += ["--data-dir", str(tmp), "--seed", str(seed)]
+            command += ["--archived"] if archived else []
             writer = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True)
             setup = json.loads(writer.stdout.splitlines()[-1])
             settle(redis)
             setup["redis_used_mib"] = round(redis.info("memory")["used_memory"] / MIB, 1)
-            setup["stream_entries"] = int(redis.xlen(keys.events(store.id)))
+            found = event_archive.extent(redis, store.id)
+            setup["stream_entries"] = found[0] if found else 0
             gc.collect()
 
             phases = Phases()
@@ -550,6 +580,12 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/train_scale.json"))
     parser.add_argument("--one", type=int, metavar="N", help="run one size; print its JSON")
     parser.add_argument("--profile", type=Path, help="with --one: cProfile train_store to this")
+    parser.add_argument(
+        "--archived",
+        action="store_true",
+        help="train from a store whose past hours are archived, as a server leaves them "
+        "(storage/event_archive.py), rather than from a stream that holds everything",
+    )
     parser.add_argument("--write", type=int, metavar="N", help=argparse.SUPPRESS)
     parser.add_argument("--store", help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", help=argparse.SUPPRESS)
@@ -560,11 +596,16 @@ def main() -> None:
         from widget_server.storage import keys
         from widget_server.storage.connect import sync_storage
 
-        with sync_storage(Settings.from_env({"TARRY_DATA_DIR": args.data_dir})) as redis:
-            print(json.dumps(write(redis, keys.events(args.store), args.write, args.seed)))
+        settings = Settings.from_env({"TARRY_DATA_DIR": args.data_dir})
+        with sync_storage(settings) as redis:
+            stream = keys.events(args.store)
+            written = write(redis, stream, args.write, args.seed, arrived=args.archived)
+        if args.archived:
+            written["archive_s"], written["hours_archived"] = archive_all(settings, args.store)
+        print(json.dumps(written))
         return
     if args.one is not None:
-        print(json.dumps(one(args.one, args.seed, args.limit, args.profile)))
+        print(json.dumps(one(args.one, args.seed, args.limit, args.profile, args.archived)))
         return
 
     started = time.perf_counter()
@@ -576,14 +617,16 @@ def main() -> None:
     for n in sizes:
         print(f"{n:,} interactions: writing the stream, then training", file=sys.stderr)
         command = [sys.executable, __file__, "--one", str(n), "--seed", str(args.seed)]
-        command += ["--limit", str(args.limit)]
+        command += ["--limit", str(args.limit)] + (["--archived"] if args.archived else [])
         child = subprocess.run(command, env=env, check=True, stdout=subprocess.PIPE, text=True)
         result = json.loads(child.stdout.splitlines()[-1])
         setup = result["setup"]
         print(
             f"  [{n:,}] setup: generated in {setup['generate_s']} s, written in "
             f"{setup['write_s']} s ({setup['stream_entries']:,} entries, Redis "
-            f"{setup['redis_used_mib']:,} MiB); trained in {result['total_s']} s; load "
+            f"{setup['redis_used_mib']:,} MiB"
+            + (f", {setup['hours_archived']} hours archived" if "hours_archived" in setup else "")
+            + f"); trained in {result['total_s']} s; load "
             f"average {result['load_average_1min'][0]} before, {result['load_average_1min'][1]} "
             "after",
             file=sys.stderr,
