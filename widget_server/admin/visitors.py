@@ -19,10 +19,11 @@ large store is erased without blocking Redis.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -130,40 +131,47 @@ async def _rewrite_hours(redis: AsyncRedis, store_id: str, keeps: Any) -> _Dropp
     return dropped
 
 
+def _drop_archived(blob: bytes, keeps: Any) -> tuple[bytes, list[Any], str] | None:
+    """An archived hour less the events `keeps(event)` refuses: the new archive (b""
+    when nothing is left), the events dropped and the hour's new index value; None
+    when it drops nothing."""
+    kept: list[tuple[bytes, Mapping[Any, Any]]] = []
+    dropped: list[Any] = []
+    for entry_id, fields in event_archive.unpack(blob):
+        found = event_entries.events(fields)
+        left = [event for event in found if keeps(event)]
+        if len(left) == len(found):
+            kept.append((entry_id, fields))
+            continue
+        dropped += [event for event in found if not keeps(event)]
+        if left:
+            kept.append((entry_id, event_entries.entry(left)))
+    if not dropped:
+        return None
+    if not kept:
+        return b"", dropped, ""
+    return event_archive.pack(kept), dropped, event_archive.index_value(kept)
+
+
 async def _rewrite_archive(redis: AsyncRedis, store_id: str, keeps: Any) -> _Dropped:
     """Drop what `keeps(event)` refuses from every archived hour of the store's
-    events, each entry keeping its id. An hour that changes while it is rewritten
-    (archived again, or erased from by another request) is read again."""
+    events, each entry keeping its id; an hour is decoded off the event loop. An
+    hour that changes while it is rewritten (another erasure) is read again."""
     dropped = _Dropped()
     replace = register(redis, REPLACE_IF_UNCHANGED)
     index = keys.events_archive_index(store_id)
     for hour in await redis.hkeys(index):
         key = keys.events_archive(store_id, int(hour))
-        while True:
-            blob = await redis.get(key)
-            if not blob:
+        while blob := await redis.get(key):
+            rewritten = await asyncio.to_thread(_drop_archived, blob, keeps)
+            if rewritten is None:
                 break
-            entries, kept_entries, before = event_archive.unpack(blob), [], dropped.items
-            for entry_id, fields in entries:
-                found = event_entries.events(fields)
-                left = [event for event in found if keeps(event)]
-                if len(left) < len(found):
-                    _note_dropped(dropped, [e for e in found if not keeps(e)])
-                    dropped.items += len(found) - len(left)
-                if len(left) == len(found):
-                    kept_entries.append((entry_id, fields))
-                elif left:
-                    kept_entries.append((entry_id, event_entries.entry(left)))
-            if len(kept_entries) == len(entries) and dropped.items == before:
-                break
-            packed = event_archive.pack(kept_entries) if kept_entries else b""
+            packed, gone, value = rewritten
             if await replace(keys=[key], args=[blob, packed]):
-                if kept_entries:
-                    await redis.hset(index, hour, event_archive.index_value(kept_entries))
-                else:
-                    await redis.hdel(index, hour)
+                _note_dropped(dropped, gone)
+                dropped.items += len(gone)
+                await (redis.hset(index, hour, value) if packed else redis.hdel(index, hour))
                 break
-            dropped.items = before  # changed meanwhile: counted again on the new read
     return dropped
 
 

@@ -26,7 +26,7 @@ import logging
 import os
 import time
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -65,9 +65,18 @@ return 1
 """
 
 
-def pack(entries: list[Entry]) -> bytes:
-    """An hour's entries as its archive holds them."""
-    return zlib.compress(_pack([(entry_id, dict(fields)) for entry_id, fields in entries]), LEVEL)
+def _bytes(value: bytes | str) -> bytes:
+    return value.encode() if isinstance(value, str) else value
+
+
+def pack(entries: Sequence[tuple[bytes, Mapping[Any, Any]]]) -> bytes:
+    """An hour's entries as its archive holds them: fields as XRANGE gives them
+    (bytes), or as a writer makes them (`event_entries.entry`: str names)."""
+    packed = [
+        (entry_id, {_bytes(k): _bytes(v) for k, v in fields.items()})
+        for entry_id, fields in entries
+    ]
+    return zlib.compress(_pack(packed), LEVEL)
 
 
 def unpack(blob: bytes) -> list[Entry]:
@@ -75,7 +84,7 @@ def unpack(blob: bytes) -> list[Entry]:
     return list(_unpack(zlib.decompress(blob)))
 
 
-def index_value(entries: list[Entry]) -> str:
+def index_value(entries: Sequence[tuple[bytes, Any]]) -> str:
     return f"{len(entries)} {entries[0][0].decode()} {entries[-1][0].decode()}"
 
 
