@@ -179,23 +179,27 @@ def pages(
             return
 
 
+def _spans(values: list[bytes]) -> list[tuple[int, tuple[int, int], tuple[int, int]]]:
+    """(entries, first id, last id) of each archived hour, from its index values."""
+    spans = []
+    for value in values:
+        count, first, last = value.decode().split(" ")
+        spans.append((int(count), _id(first), _id(last)))
+    return spans
+
+
 def extent(redis: Any, store_id: str) -> tuple[int, int, int] | None:
     """(entries, first arrival ms, last arrival ms) of the store's events, archived
     and in the stream; None when there are none (a synchronous client)."""
     stream = keys.events(store_id)
-    total, first, last = redis.xlen(stream), None, None
-    for value in redis.hvals(keys.events_archive_index(store_id)):
-        count, low, high = value.decode().split(" ")
-        total += int(count)
-        first = min(first or _id(low), _id(low))
-        last = max(last or _id(high), _id(high))
+    spans = _spans(redis.hvals(keys.events_archive_index(store_id)))
     head, tail = redis.xrange(stream, count=1), redis.xrevrange(stream, count=1)
-    if head:
-        first = min(first or _id(head[0][0]), _id(head[0][0]))
-        last = max(last or _id(tail[0][0]), _id(tail[0][0]))
-    if first is None or last is None:
+    firsts = [first for _, first, _ in spans] + [_id(e[0]) for e in head]
+    lasts = [last for _, _, last in spans] + [_id(e[0]) for e in tail]
+    if not firsts:
         return None
-    return total, first[0], last[0]
+    total = redis.xlen(stream) + sum(count for count, _, _ in spans)
+    return total, min(firsts)[0], max(lasts)[0]
 
 
 async def newest_ms(redis: Any, store_id: str) -> int | None:
@@ -203,9 +207,8 @@ async def newest_ms(redis: Any, store_id: str) -> int | None:
     newest = await redis.xrevrange(keys.events(store_id), count=1)
     if newest:
         return _id(newest[0][0])[0]
-    values = await redis.hvals(keys.events_archive_index(store_id))
-    lasts = [_id(v.decode().split(" ")[2])[0] for v in values]
-    return max(lasts) if lasts else None
+    spans = _spans(await redis.hvals(keys.events_archive_index(store_id)))
+    return max(last for _, _, last in spans)[0] if spans else None
 
 
 async def archive(
