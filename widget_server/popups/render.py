@@ -2,8 +2,10 @@
 
 Autoescaping is on for HTML, so a merchant's `<script>` in a headline arrives as
 text; the stylesheet only ever receives colours checked to be hex values. The
-templates are compiled once per process and rendering one popup takes tens of
-microseconds, well inside `/v1/decide`'s budget.
+templates are compiled once per process. What is the same for every visitor of a
+rule's variant (its texts, its wheel) is rendered once, as a frame (`_frame`);
+each page renders only its own blocks into it: the coupon code, the countdown, the
+cart and the product strip.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import dataclasses
 import functools
 import math
 import random
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
@@ -29,6 +32,7 @@ _env = jinja2.Environment(
     auto_reload=False,
 )
 _html = _env.get_template("popup.html")
+_frame_html = _env.get_template("popup_frame.html")
 _css = _env.get_template("popup.css")
 _prize = _env.get_template("prize.html")
 
@@ -165,6 +169,54 @@ def stylesheet(colors: Colors) -> str:
     return _css.render(colors=colors)
 
 
+# The per-visitor blocks of popup.html, in their order there, and when each shows.
+_BLOCKS = ("countdown", "coupon", "cart", "products")
+_SLOT = re.compile(r"<!--tarry-slot:(\w+)-->")
+# Frames of rules in service: a store's rules and variants times the stores a
+# server answers for; a store's rule edits make new contents, whose frames push
+# the old ones out.
+FRAMES_HELD = 4096
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Frame:
+    content: Content  # held, so that its id (in the key) is not reused meanwhile
+    statics: tuple[str, ...]  # the HTML around the blocks: one more than _BLOCKS
+    context: dict[str, Any]  # what the blocks read that is the same for every visitor
+
+
+_frames: dict[tuple[str, str, str, int], _Frame] = {}
+
+
+def _frame(popup_id: str, template: str, variant: str, content: Content) -> _Frame:
+    """The popup's HTML with the per-visitor blocks cut out, rendered once per rule,
+    variant and content (the texts, the locale, the wheel): most of a popup is the
+    same for every visitor, and rendering it is most of what a popup costs."""
+    key = (popup_id, template, variant, id(content))
+    frame = _frames.get(key)
+    if frame is not None and frame.content is content:
+        return frame
+    context = {
+        "popup_id": popup_id,
+        "template": template,
+        "variant": variant,
+        "c": content,
+        "direction": content.text_direction,
+        # Reasons are written in English for now: other locales leave them out.
+        "show_reasons": content.locale.lower().startswith("en"),
+        "email_form": template in EMAIL_TEMPLATES,
+        "wheel": wheel_slices(content.segments, content.colors) if content.segments else [],
+    }
+    parts = _SLOT.split(_frame_html.render(context))
+    statics, slots = tuple(parts[0::2]), tuple(parts[1::2])
+    # A marker is a comment, which no merchant text can make (it is escaped).
+    assert slots == _BLOCKS, slots
+    if len(_frames) >= FRAMES_HELD:
+        del _frames[next(iter(_frames))]  # the oldest
+    frame = _frames[key] = _Frame(content, statics, context)
+    return frame
+
+
 def render_popup(
     *,
     popup_id: str,
@@ -178,7 +230,46 @@ def render_popup(
     strategy: str | None = None,
     cart: Sequence[Mapping[str, Any]] = (),
 ) -> tuple[str, str]:
-    """(html, css) for one popup."""
+    """(html, css) for one popup: its frame, with this visitor's blocks (the code,
+    the countdown, their cart, the product strip) rendered into it. The same HTML as
+    `render_whole`."""
+    frame = _frame(popup_id, template, variant, content)
+    shown = (countdown, coupon, cart, products)
+    if not any(shown):
+        return "".join(frame.statics), stylesheet(content.colors)
+    context = _html.new_context(
+        {
+            **frame.context,
+            "coupon": coupon,
+            "countdown": countdown,
+            "products": [_card(p) for p in products],
+            "rec_id": rec_id or "",
+            "strategy": strategy or "",
+            "cart": [_card(p) for p in cart],
+        }
+    )
+    pieces = [frame.statics[0]]
+    for name, value, static in zip(_BLOCKS, shown, frame.statics[1:], strict=True):
+        if value:
+            pieces.extend(_html.blocks[name](context))
+        pieces.append(static)
+    return "".join(pieces), stylesheet(content.colors)
+
+
+def render_whole(
+    *,
+    popup_id: str,
+    template: str,
+    variant: str,
+    content: Content,
+    coupon: str | None = None,
+    countdown: CountdownView | None = None,
+    products: Sequence[Mapping[str, Any]] = (),
+    rec_id: str | None = None,
+    strategy: str | None = None,
+    cart: Sequence[Mapping[str, Any]] = (),
+) -> tuple[str, str]:
+    """`render_popup`, the whole template in one go: what the frames must add up to."""
     html = _html.render(
         popup_id=popup_id,
         template=template,
@@ -191,7 +282,6 @@ def render_popup(
         rec_id=rec_id or "",
         strategy=strategy or "",
         cart=[_card(p) for p in cart],
-        # Reasons are written in English for now: other locales leave them out.
         show_reasons=content.locale.lower().startswith("en"),
         email_form=template in EMAIL_TEMPLATES,
         wheel=wheel_slices(content.segments, content.colors) if content.segments else [],
