@@ -192,31 +192,35 @@ class ItemCards:
         return found
 
 
-# Strategies whose answer depends on the page's item alone (with no cart and no
-# purchases to exclude): many visitors of one product page share them.
+# Strategies whose answer depends on the page's item alone: many visitors of one
+# product page share them, each with their own items (history, cart, purchases)
+# taken out.
 _ITEM_ONLY = frozenset({"similar", "bought_together", "trending", "popular"})
-# Room for the visitor's own items in a shared answer that leaves them out: the
-# histories the page sends (20) and the server keeps (50) fit.
+# Room for the visitor's own items in a shared answer: the histories the page sends
+# (20) and the server keeps (50) fit, and a cart.
 HISTORY_ROOM = 50
 
 
 class PickCache:
     """Model answers that many requests share, per model version: a product page's
-    similar items are the same for every visitor with an empty cart.
+    similar items are the same for every visitor.
 
-    An answer that leaves out the visitor's own items is kept as the answer for no
-    history, a little longer, and each visitor's items are taken out of it when it
-    is read: the walker's answer with some items blocked is the unblocked answer
-    without them (the same order, the same reasons), so this is exact while enough
-    picks are left. Keyed on the history itself it would be one entry per page view
-    (a history changes with every page) that nobody reads again. Answers seeded by a
-    history (no known page item) are not kept, for the same reason.
+    What is kept is the answer with none of the visitor's own items blocked, a little
+    longer than asked, and each visitor's items (the history where the rules leave it
+    out, the cart, the purchases) are taken out of it when it is read: the walker's
+    answer with some items blocked is the unblocked answer without them (the same
+    order, the same reasons), so this is exact while enough picks are left. Keyed on
+    the visitor's items it would be one entry per page view (a history changes with
+    every page) that nobody reads again. Answers seeded by the visitor's items (no
+    known page item: `similar` from the history, `bought_together` from the cart) are
+    not kept, for the same reason; nor is one under a per-category cap that the
+    visitor's items would change (taking an item out frees its category's place).
 
     Bounded by the picks it holds (about 110 bytes each), least recently used out,
     so that a busy store's memory levels off instead of filling to a count of
     answers; the model version in the key retires old answers."""
 
-    def __init__(self, max_picks: int = 100_000) -> None:
+    def __init__(self, max_picks: int = 250_000) -> None:
         self._max = max_picks
         self._held = 0
         self._answers: dict[tuple[Any, ...], list[Pick]] = {}
@@ -228,15 +232,18 @@ class PickCache:
         """The key of the shared answer, the rules it is computed under, and how many
         picks it holds; None when the answer is the visitor's own."""
         strategy, rules, category = ask
-        if strategy not in _ITEM_ONLY or shopper.cart or shopper.purchased:
+        # The page's item itself shown again would be "repeat"ed from the visitor's
+        # items: leaving it out (as every served answer does) keeps the answer shared.
+        if strategy not in _ITEM_ONLY or not rules.exclude_current:
             return None
-        item_known = shopper.item is not None and served.showcases.items.get(shopper.item)
-        if strategy in ("similar", "bought_together") and item_known is None and shopper.history:
+        known = served.showcases.items.get(shopper.item) if shopper.item is not None else None
+        seeded_by_visitor = shopper.history or shopper.cart  # seeds of similar, bought together
+        if strategy in ("similar", "bought_together") and known is None and seeded_by_visitor:
             return None
         if served.showcases.excludes_history(rules):
             rules = dataclasses.replace(rules, exclude_history=False)
-            n = min(SERVED_MAX_ITEMS, n + HISTORY_ROOM)
-        return (served.version, strategy, n, shopper.item, category, rules), rules, n
+        size = min(SERVED_MAX_ITEMS, n + HISTORY_ROOM)
+        return (served.version, strategy, size, shopper.item, category, rules), rules, size
 
     def get(self, key: tuple[Any, ...]) -> list[Pick] | None:
         picks = self._answers.pop(key, None)
@@ -258,6 +265,24 @@ class PickCache:
 
     def __len__(self) -> int:
         return len(self._answers)
+
+
+def _own_items(served: Served, rules: Rules, shopper: Shopper) -> set[str]:
+    """What the walker blocks for this visitor and not for another: their history
+    (the page's and, for a visitor the model was trained on, the model's) where the
+    rules leave it out, their cart and their purchases."""
+    own: set[str] = set()
+    if served.showcases.excludes_history(rules):
+        own.update(shopper.history)
+        known = served.showcases.bundle.users.history(shopper.visitor) if shopper.visitor else None
+        if known is not None:
+            id_of = served.showcases.items.id_of
+            own.update(id_of(index) for index in known[0].tolist())
+    if rules.exclude_cart:
+        own.update(shopper.cart)
+    if rules.exclude_purchased:
+        own.update(shopper.purchased)
+    return own
 
 
 def _wanted(request: SlotRequest) -> int:
@@ -286,12 +311,13 @@ def _picks(
             base = Query(strategy=strategy, n=size, item=shopper.item, category=category)
             picks = served.showcases.answer(base, shared_rules)
             cache.put(key, picks)
-        if shared_rules is rules:
-            return picks
-        own = frozenset(shopper.history)
-        kept = [pick for pick in picks if pick.item_id not in own]
-        if len(kept) >= n or len(picks) < size:  # enough left, or all there is
-            return kept[:n]
+        own = _own_items(served, rules, shopper)
+        if not own:
+            return picks[:n]
+        if rules.max_per_category is None:
+            kept = [pick for pick in picks if pick.item_id not in own]
+            if len(kept) >= n or len(picks) < size:  # enough left, or all there is
+                return kept[:n]
     query = Query(
         strategy=strategy,
         n=n,
