@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from recommender.bundle import TrainingConfig, train_bundle
 from recommender.catalog import ItemInfo
-from recommender.serving import STRATEGIES, Pick, Rules, Showcases
+from recommender.serving import STRATEGIES, Pick, Query, Rules, Showcases
 from recommender.synthetic import SyntheticShop, generate, item_categories
 from widget_server.models import showcases
 from widget_server.models.registry import Served
@@ -349,6 +349,30 @@ def test_every_visitor_reading_a_shared_answer_gets_the_models_own(
         assert ids(cache, shopper) == fresh
     finally:
         showcases.HISTORY_ROOM = before
+
+
+@pytest.mark.parametrize("with_cache", [False, True])
+def test_where_the_models_first_picks_have_no_card_it_is_asked_for_more(
+    loop: Loop, with_cache: bool
+) -> None:
+    """Most of the model's best picks lack a card (an old model, a trimmed catalog):
+    the slot still shows the model's picks, the first showable ones of its longer
+    answer, rather than random catalog items."""
+    item = ITEMS[0]
+    ranking = [p.item_id for p in SERVED.showcases.answer(Query("similar", n=100, item=item))]
+    # A card for every third pick past the first twelve (n + spare is 8)
+    showable = [i for position, i in enumerate(ranking) if position >= 12 and position % 3 == 0]
+    assert len(showable) >= 4
+    loop.run(loop.redis.delete(keys.catalog(STORE)))
+    loop.run(upsert_cards(loop.redis, STORE, [card(i, None) for i in [item, *showable]]))
+    filled = loop.run(
+        fill(loop.redis, ItemCards(loop.redis, ttl=0), STORE, SERVED,
+             [SlotRequest("s", "similar", 4)], Shopper(item=item), "USD",
+             PickCache() if with_cache else None)
+    )  # fmt: skip
+    items = filled["s"]["items"]
+    assert [i["item_id"] for i in items] == showable[:4]
+    assert {i["strategy"] for i in items} == {"similar"}
 
 
 def test_the_pick_cache_is_bounded_by_picks_least_recently_used_out() -> None:

@@ -27,8 +27,11 @@ from widget_server.storage.catalog import decode_card, is_displayable, sample_ca
 from widget_server.storage.connect import AsyncRedis
 
 MAX_ITEMS = 24
-# Cards some model picks lack: ask for this many times n (plus a few).
-OVERFETCH = 2
+# Cards some model picks lack: ask for a few more than n, and where too many lack
+# one, GROWTH times as many again (most catalogs have a card for nearly every item
+# the model knows, so most answers are read once, and short).
+SPARE = 4
+GROWTH = 4
 CARD_FIELDS = ("item_id", "name", "url", "image", "price", "currency")
 DEFAULT_RULES = Rules()  # frozen: one instance serves every request
 
@@ -286,7 +289,19 @@ def _own_items(served: Served, rules: Rules, shopper: Shopper) -> set[str]:
 
 
 def _wanted(request: SlotRequest) -> int:
-    return min(100, request.n * OVERFETCH + 4)
+    return min(SERVED_MAX_ITEMS, request.n + SPARE)
+
+
+def _card_ids(answers: Iterable[list[Pick]]) -> list[str]:
+    """The items whose cards show these picks: each pick's, and the item its reason
+    names ("Similar to X"; a trending pick names a category)."""
+    wanted: list[str] = []
+    for picks in answers:
+        for pick in picks:
+            wanted.append(pick.item_id)
+            if pick.because and pick.strategy != "trending":
+                wanted.append(pick.because)
+    return wanted
 
 
 def _picks(
@@ -430,31 +445,36 @@ async def fill(
         ask = (request.strategy, request.rules, request.category)
         sizes[ask] = max(sizes.get(ask, 0), _wanted(request))
     answers = {ask: _picks(served, ask, n, shopper, cache) for ask, n in sizes.items()}
-    picked = {
-        request.slot: answers[(request.strategy, request.rules, request.category)]
-        for request in requests
-    }
-    wanted: list[str] = []
-    for picks in picked.values():
-        for pick in picks:
-            wanted.append(pick.item_id)
-            if pick.because and pick.strategy != "trending":
-                wanted.append(pick.because)
-    known = await cards.get(store_id, wanted)
+    known = await cards.get(store_id, _card_ids(answers.values()))
     names = {item_id: str(card.get("name") or "") for item_id, card in known.items()}
     version = served.version if served is not None else None
     out: dict[str, dict[str, Any]] = {}
     for request in requests:
+        ask = (request.strategy, request.rules, request.category)
         items: list[dict[str, Any]] = []
         used: set[str] = set()
-        for pick in picked[request.slot]:
-            card = known.get(pick.item_id)
-            if card is None or not is_displayable(card) or pick.item_id in used:
-                continue
-            used.add(pick.item_id)
-            items.append(_public(card, pick, names, default_currency))
-            if len(items) == request.n:
+        read = 0  # picks of the answer looked at
+        while True:
+            picks = answers[ask]
+            for pick in picks[read:]:
+                card = known.get(pick.item_id)
+                if card is None or not is_displayable(card) or pick.item_id in used:
+                    continue
+                used.add(pick.item_id)
+                items.append(_public(card, pick, names, default_currency))
+                if len(items) == request.n:
+                    break
+            read = len(picks)
+            full = len(picks) == sizes[ask] and sizes[ask] < SERVED_MAX_ITEMS
+            if len(items) == request.n or not full:
                 break
+            # The model has more, and too few of its picks have a card to show: ask
+            # again for a longer answer (this one is its start) and read on.
+            sizes[ask] = min(SERVED_MAX_ITEMS, sizes[ask] * GROWTH)
+            answers[ask] = _picks(served, ask, sizes[ask], shopper, cache)
+            more = await cards.get(store_id, _card_ids([answers[ask][read:]]))
+            known.update(more)
+            names.update((item_id, str(card.get("name") or "")) for item_id, card in more.items())
         if len(items) < request.n:
             # Too few displayable picks (no model yet, or one that knows few of the
             # catalog's items): fill up with other catalog items, under the same rules.
