@@ -47,6 +47,38 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClu
         cluster.stop()
 
 
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[dict[str, str]]:
+    """A real S3 API on loopback (moto's server: buckets, multipart uploads, signed
+    requests over HTTP), with one bucket, `models`. Yields the environment a client
+    reaches it with, as an operator's would name a MinIO or R2 endpoint."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    env = {
+        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+        "AWS_ALLOW_HTTP": "true",
+        "AWS_ACCESS_KEY_ID": "tarry-test",
+        "AWS_SECRET_ACCESS_KEY": "tarry-test-secret",
+        "AWS_REGION": "us-east-1",
+    }
+    client = boto3.client(
+        "s3",
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        region_name=env["AWS_REGION"],
+    )
+    client.create_bucket(Bucket="models")
+    try:
+        yield env
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 def standalone_url(embedded_redis: EmbeddedRedis) -> str:
     with redis.Redis.from_url(embedded_redis.url) as client:

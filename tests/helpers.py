@@ -10,6 +10,9 @@ from typing import Any, TypeVar
 
 import redis
 
+from recommender.bundle import Bundle, TrainingConfig, train_bundle
+from recommender.interactions import Interaction
+from recommender.serving import Pick, Query, Showcases
 from widget_server.settings import Settings
 from widget_server.storage import stores
 from widget_server.storage.connect import run_with_storage
@@ -131,3 +134,25 @@ def ingest_together(
         return [result.accepted for result in results]
 
     return run_with_redis(settings, ingest)
+
+
+def shop_bundle(items: int = 4, visitors: int = 30) -> Bundle:
+    """A small trained bundle: odd visitors buy the first half, even ones the rest."""
+    start = now_ms() - 86_400_000
+    names = [f"SKU-{n}" for n in range(1, items + 1)]
+    halves = (names[: items // 2], names[items // 2 :])
+    traffic = [
+        Interaction(start + 1000 * v + n, f"u{v}", f"s{v}", "purchase", item)
+        for v in range(visitors)
+        for n, item in enumerate(halves[v % 2])
+    ]
+    return train_bundle(traffic, TrainingConfig(factors=4, iterations=3))
+
+
+def showcase_answers(showcases: Showcases) -> list[list[Pick]]:
+    queries = [
+        Query("similar", n=3, item="SKU-1"),
+        Query("recommended", n=3, history=["SKU-2"]),
+        Query("popular", n=3),
+    ]
+    return [showcases.answer(q) for q in queries]

@@ -15,6 +15,7 @@ from recommender import pin_blas
 from widget_server.demo import command as demo_command
 from widget_server.imports import command as import_command
 from widget_server.models import commands as cli_models
+from widget_server.models.object_store import ObjectStoreError
 from widget_server.models.registry import RegistryError
 from widget_server.models.training import TrainingError
 from widget_server.responses import STORAGE_ERRORS
@@ -279,4 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except STORAGE_ERRORS as exc:
         print(f"tarry: storage: cannot reach Redis ({exc})", file=sys.stderr)
+        return 1
+    except ObjectStoreError as exc:  # TARRY_MODEL_STORE_URL: nothing was published
+        print(f"tarry: {exc}", file=sys.stderr)
         return 1

@@ -44,6 +44,37 @@ def _optional_url(name: str, raw: str) -> str | None:
     return raw
 
 
+# What `obstore.from_url` opens and a server on another host can reach too (not
+# memory://, which is one process's).
+OBJECT_STORE_SCHEMES = ("s3", "s3a", "gs", "az", "azure", "abfs", "abfss", "http", "https", "file")
+
+
+def _object_store_problem(raw: str) -> str | None:
+    """Why `raw` cannot name an object store folder, or None when it can."""
+    try:
+        parts = urllib.parse.urlsplit(raw)
+    except ValueError as exc:
+        return str(exc)
+    if parts.scheme not in OBJECT_STORE_SCHEMES:
+        return f"the scheme must be one of {', '.join(OBJECT_STORE_SCHEMES)}"
+    if parts.scheme == "file":  # file:///srv/models: no host, an absolute path
+        good = parts.netloc in ("", "localhost") and parts.path.startswith("/")
+        return None if good else "a file:// URL needs an absolute path (file:///srv/models)"
+    if not parts.netloc:
+        return "it names no bucket or host"
+    return None
+
+
+def _optional_object_store_url(name: str, raw: str) -> str | None:
+    value = raw.strip()
+    if value == "":
+        return None
+    problem = _object_store_problem(value)
+    if problem is not None:
+        raise SettingsError(f"{name}: {problem}, got {raw!r} (e.g. s3://bucket/models)")
+    return value
+
+
 def _optional_public_url(name: str, raw: str) -> str | None:
     value = raw.strip()
     if value == "":
@@ -207,6 +238,15 @@ SETTINGS: dict[str, Setting] = {
         "Redis when next asked for (0: no cap).",
         _int_between(0, 1024 * 1024),
     ),
+    "model_store_url": Setting(
+        "TARRY_MODEL_STORE_URL",
+        "",
+        "An object store folder for model bundles too large for Redis' memory "
+        "(s3://bucket/prefix, gs://, az://, file:///path); Redis keeps their "
+        "manifests, and servers read them with the store's usual credentials from the "
+        "environment (AWS_*, GOOGLE_*, AZURE_*). Unset: bundles live in Redis.",
+        _optional_object_store_url,
+    ),
     "dashboard_secret": Setting(
         "TARRY_DASHBOARD_SECRET",
         "",
@@ -235,6 +275,7 @@ class Settings:
     rate_limit_visitor: int
     retrain_minutes: int
     model_cache_mb: int
+    model_store_url: str | None = None
     # Kept out of the repr, so that logging the settings never prints it.
     dashboard_secret: str | None = dataclasses.field(default=None, repr=False)
 

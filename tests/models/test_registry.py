@@ -17,13 +17,11 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from conftest import BROWSER_UA
-from helpers import make_store, now_ms, run_with_redis, sync_client
+from helpers import make_store, run_with_redis, shop_bundle, showcase_answers, sync_client
 from redis.crc import key_slot
 from starlette.testclient import TestClient
 
-from recommender.bundle import Bundle, TrainingConfig, train_bundle
-from recommender.interactions import Interaction
-from recommender.serving import Pick, Query, Showcases
+from recommender.serving import Showcases
 from widget_server.app import create_app
 from widget_server.models import registry
 from widget_server.models.bundle_store import BundleStoreError
@@ -32,28 +30,6 @@ from widget_server.settings import Settings, SettingsError
 from widget_server.storage import keys
 
 SMALL_CHUNKS = 4096  # a few KB: these bundles take several chunks
-
-
-def shop_bundle(items: int = 4, visitors: int = 30) -> Bundle:
-    """A small trained bundle: odd visitors buy the first half, even ones the rest."""
-    start = now_ms() - 86_400_000
-    names = [f"SKU-{n}" for n in range(1, items + 1)]
-    halves = (names[: items // 2], names[items // 2 :])
-    traffic = [
-        Interaction(start + 1000 * v + n, f"u{v}", f"s{v}", "purchase", item)
-        for v in range(visitors)
-        for n, item in enumerate(halves[v % 2])
-    ]
-    return train_bundle(traffic, TrainingConfig(factors=4, iterations=3))
-
-
-def answers(showcases: Showcases) -> list[list[Pick]]:
-    queries = [
-        Query("similar", n=3, item="SKU-1"),
-        Query("recommended", n=3, history=["SKU-2"]),
-        Query("popular", n=3),
-    ]
-    return [showcases.answer(q) for q in queries]
 
 
 def chunks_of(r: Any, store_id: str, version: str) -> list[bytes]:
@@ -87,7 +63,7 @@ def test_a_bundle_is_stored_in_chunks_on_the_stores_slot_and_not_on_disk(
     assert {key_slot(n.encode()) for n in names} == {slot}  # one Cluster slot per store
     assert not (settings.data_dir / "models").exists()
     assert loaded is not None and loaded.meta["version"] == "v1"
-    assert answers(Showcases(loaded)) == answers(Showcases(bundle))
+    assert showcase_answers(Showcases(loaded)) == showcase_answers(Showcases(bundle))
 
 
 def test_only_the_newest_versions_are_kept_with_their_chunks(settings: Settings) -> None:
@@ -149,7 +125,9 @@ def test_a_version_still_in_a_data_directory_serves_from_it_and_is_pruned(
         return (here.version if here else None), (there.version if there else None)
 
     assert run_with_redis(settings, serve) == ("v1", None)
-    assert loaded is not None and answers(Showcases(loaded)) == answers(Showcases(bundle))
+    assert loaded is not None and showcase_answers(Showcases(loaded)) == showcase_answers(
+        Showcases(bundle)
+    )
     with sync_client(settings) as r:
         for _ in range(registry.KEEP_VERSIONS):
             registry.publish(r, settings.data_dir, store.id, shop_bundle())
@@ -240,7 +218,7 @@ def test_the_cache_drops_the_least_recently_used_model_past_its_cap_and_reloads_
             held = uncapped.held_bytes()
             served = await uncapped.get(store_id)
             assert served is not None
-            before[store_id] = answers(served.showcases)
+            before[store_id] = showcase_answers(served.showcases)
             sizes[store_id] = uncapped.held_bytes() - held
         assert all(size > 10_000 for size in sizes.values()), sizes
         cap = sum(sizes.values()) - min(sizes.values())  # any two fit, never three
@@ -257,18 +235,18 @@ def test_the_cache_drops_the_least_recently_used_model_past_its_cap_and_reloads_
 
         again = await cache.get(a)  # loads again, as a first load does
         assert again is not None and again.version == "v1"
-        assert answers(again.showcases) == before[a]
+        assert showcase_answers(again.showcases) == before[a]
         assert not cache.holds(b) and cache.holds(c)  # b was the least recently asked
         for store_id in (b, c, a):
             served = await cache.get(store_id)
-            assert served is not None and answers(served.showcases) == before[store_id]
+            assert served is not None and showcase_answers(served.showcases) == before[store_id]
         assert cache.held_bytes() <= cap
 
         # A cap below one model still serves the store asked for, dropping the rest.
         tiny = registry.ModelCache(redis, settings.data_dir, cap_bytes=1)
         for store_id in stores:
             served = await tiny.get(store_id)
-            assert served is not None and answers(served.showcases) == before[store_id]
+            assert served is not None and showcase_answers(served.showcases) == before[store_id]
             assert [s for s in stores if tiny.holds(s)] == [store_id]
 
     run_with_redis(settings, scenario)

@@ -46,6 +46,12 @@ def fill(settings: Settings, store_id: str) -> None:
     run_with_redis(settings, lambda r: upsert_cards(r, store_id, cards))
 
 
+def settings_of(server: Server, redis_url: str) -> Settings:
+    return Settings.from_env(
+        {"TARRY_REDIS_URL": redis_url, "TARRY_DATA_DIR": server.env["TARRY_DATA_DIR"]}
+    )
+
+
 def served(server: Server, public_key: str) -> dict[str, Any]:
     query = f"key={public_key}&strategy=similar&item=i3&n=4"
     with urllib.request.urlopen(f"{server.url}/v1/recommendations?{query}", timeout=10) as r:
@@ -81,17 +87,27 @@ def two_servers(redis_url: str, tmp_path: Path) -> Iterator[list[Server]]:
                 server.stop()
 
 
+@pytest.mark.parametrize("bundles_in", ["redis", "s3"])
 def test_a_model_published_through_one_server_is_served_by_another_with_its_own_disk(
-    two_servers: list[Server], redis_url: str
+    two_servers: list[Server], redis_url: str, bundles_in: str, request: pytest.FixtureRequest
 ) -> None:
+    """With the bundles in Redis, or in S3 (`TARRY_MODEL_STORE_URL` set only where
+    `tarry train` runs: the other server has the S3 credentials and nothing else)."""
     first, second = two_servers
+    store_url = None
+    if bundles_in == "s3":
+        s3_env = request.getfixturevalue("s3_server")
+        store_url = f"s3://models/shared-{time.time_ns()}"
+        first.env["TARRY_MODEL_STORE_URL"] = store_url
+        for server in two_servers:  # started again, with the credentials
+            server.stop()
+            server.env.update(s3_env)
+            server.start()
     created = json.loads(
         first.tarry("store", "create", "--name", "S", "--domain", "s.example", "--json")
     )
     store_id, public_key = created["store_id"], created["public_key"]
-    trainer_dir = Path(first.env["TARRY_DATA_DIR"])
-    fill(Settings.from_env({"TARRY_REDIS_URL": redis_url, "TARRY_DATA_DIR": str(trainer_dir)}),
-         store_id)  # fmt: skip
+    fill(settings_of(first, redis_url), store_id)
     assert served(second, public_key)["model_version"] is None  # no model yet
 
     first.tarry("train", "--store", store_id, "--no-search")
@@ -105,6 +121,17 @@ def test_a_model_published_through_one_server_is_served_by_another_with_its_own_
 
     for server in two_servers:  # neither data directory holds a model
         assert not (Path(server.env["TARRY_DATA_DIR"]) / "models").exists()
+    with sync_storage(settings_of(first, redis_url)) as redis:
+        manifests = [json.loads(m) for m in redis.hvals(keys.model_bundles(store_id))]
+        chunks = [redis.exists(keys.model_chunk(store_id, v, 0)) for v in ("v1", "v2")]
+    assert len(manifests) == 2
+    if store_url is None:
+        assert chunks == [1, 1] and not any("object" in m for m in manifests)
+    else:
+        assert chunks == [0, 0]
+        assert sorted(m["object"] for m in manifests) == [
+            f"{store_url}/{store_id}/v{n}.bundle" for n in (1, 2)
+        ]
     for server in two_servers:
         code, output = server.stop()
         assert code in (0, -signal.SIGTERM) and "Traceback" not in output, output

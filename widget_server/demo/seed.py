@@ -212,7 +212,13 @@ class Seeder:
     def train(self) -> None:
         started = time.monotonic()
         with sync_storage(self.settings) as redis:
-            report = train_store(redis, self.settings.data_dir, self.store.id, search=False)
+            report = train_store(
+                redis,
+                self.settings.data_dir,
+                self.store.id,
+                search=False,
+                model_store_url=self.settings.model_store_url,
+            )
         took = time.monotonic() - started
         print(
             f"  trained the recommender on {report.interactions:,} interactions: "

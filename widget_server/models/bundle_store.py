@@ -8,6 +8,10 @@ the manifest is written, so a version with a manifest is complete. A reader chec
 every chunk, the size and the sha256 before it trusts the bytes: a truncated or
 garbled bundle is refused, never half loaded. Every key carries the store's hash
 tag, so a store's bundles live on its Cluster slot with the rest of its keys.
+
+With `TARRY_MODEL_STORE_URL` set, the bytes go to an object store instead
+(`object_store`: for bundles too large for Redis' memory) and the manifest, written
+once the object is all there, names it; a reader checks its size and sha256 alike.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import hashlib
 import json
 from typing import Any
 
+from widget_server.models import object_store
 from widget_server.storage import keys
 
 CHUNK_BYTES = 4 * 1024 * 1024
@@ -34,16 +39,26 @@ class BundleStoreError(ValueError):
 @dataclasses.dataclass(frozen=True)
 class Manifest:
     size: int  # bytes
-    chunks: int
+    chunks: int  # in Redis; 0 for a bundle in an object store
     sha256: str
+    location: str | None = None  # the object's URL, for a bundle in an object store
 
     def to_json(self) -> dict[str, Any]:
-        return {"bytes": self.size, "chunks": self.chunks, "sha256": self.sha256}
+        out: dict[str, Any] = {"bytes": self.size, "chunks": self.chunks, "sha256": self.sha256}
+        if self.location is not None:
+            out["object"] = self.location
+        return out
 
     @classmethod
     def parse(cls, raw: bytes | str) -> Manifest:
         data = json.loads(raw)
-        return cls(int(data["bytes"]), int(data["chunks"]), str(data["sha256"]))
+        location = data.get("object")
+        return cls(
+            int(data["bytes"]),
+            int(data["chunks"]),
+            str(data["sha256"]),
+            None if location is None else str(location),
+        )
 
 
 def _text(value: bytes | str) -> str:
@@ -51,11 +66,23 @@ def _text(value: bytes | str) -> str:
 
 
 def write(
-    redis: Any, store_id: str, version: str, data: bytes, chunk_bytes: int = CHUNK_BYTES
+    redis: Any,
+    store_id: str,
+    version: str,
+    data: bytes,
+    chunk_bytes: int = CHUNK_BYTES,
+    object_url: str | None = None,
 ) -> Manifest:
-    """Store `data` as `version`'s bundle (a synchronous client: the training job)."""
+    """Store `data` as `version`'s bundle (a synchronous client: the training job):
+    in Redis, or under `object_url` (an object store folder) when given."""
     if chunk_bytes < 1:
         raise ValueError(f"chunk_bytes: must be at least 1, got {chunk_bytes}")
+    if object_url is not None:
+        location = object_store.object_url(object_url, store_id, version)
+        object_store.put(location, data)
+        manifest = Manifest(len(data), 0, hashlib.sha256(data).hexdigest(), location)
+        redis.hset(keys.model_bundles(store_id), version, json.dumps(manifest.to_json()))
+        return manifest
     starts = range(0, max(len(data), 1), chunk_bytes)
     for index, start in enumerate(starts):
         chunk = keys.model_chunk(store_id, version, index)
@@ -69,6 +96,15 @@ def write(
     manifest = Manifest(len(data), len(starts), hashlib.sha256(data).hexdigest())
     redis.hset(keys.model_bundles(store_id), version, json.dumps(manifest.to_json()))
     return manifest
+
+
+def _checked(store_id: str, version: str, manifest: Manifest, data: bytes | None) -> bytes:
+    """An object store's bytes for `version`, once their size and sha256 match."""
+    if data is None:
+        raise BundleStoreError(
+            f"store {store_id}: model {version}: its object {manifest.location} is missing"
+        )
+    return _joined(store_id, version, manifest, [data])
 
 
 def _joined(store_id: str, version: str, manifest: Manifest, chunks: list[bytes | None]) -> bytes:
@@ -99,6 +135,8 @@ def read_sync(redis: Any, store_id: str, version: str) -> bytes | None:
     if raw is None:
         return None
     manifest = Manifest.parse(raw)
+    if manifest.location is not None:
+        return _checked(store_id, version, manifest, object_store.get(manifest.location))
     chunks = [redis.get(keys.model_chunk(store_id, version, i)) for i in range(manifest.chunks)]
     return _joined(store_id, version, manifest, chunks)
 
@@ -111,6 +149,9 @@ async def read(redis: Any, store_id: str, version: str) -> bytes | None:
     if raw is None:
         return None
     manifest = Manifest.parse(raw)
+    if manifest.location is not None:
+        data = await object_store.get_async(manifest.location)
+        return await asyncio.to_thread(_checked, store_id, version, manifest, data)
     chunks = [
         await redis.get(keys.model_chunk(store_id, version, i)) for i in range(manifest.chunks)
     ]
@@ -127,11 +168,15 @@ async def stored_async(redis: Any, store_id: str) -> set[str]:
 
 
 def is_complete(redis: Any, store_id: str, version: str) -> bool:
-    """Whether `version` has a manifest and every chunk it names."""
+    """Whether `version` has a manifest and every chunk it names (or its object,
+    of the size it says)."""
     raw = redis.hget(keys.model_bundles(store_id), version)
     if raw is None:
         return False
-    count = Manifest.parse(raw).chunks
+    manifest = Manifest.parse(raw)
+    if manifest.location is not None:
+        return object_store.size(manifest.location) == manifest.size
+    count = manifest.chunks
     names = [keys.model_chunk(store_id, version, i) for i in range(count)]
     return bool(redis.exists(*names) == count)
 
@@ -142,6 +187,10 @@ def delete(redis: Any, store_id: str, version: str) -> None:
     raw = redis.hget(keys.model_bundles(store_id), version)
     redis.hdel(keys.model_bundles(store_id), version)
     if raw is not None:
-        count = Manifest.parse(raw).chunks
+        manifest = Manifest.parse(raw)
+        if manifest.location is not None:
+            object_store.delete(manifest.location)
+            return
+        count = manifest.chunks
         # UNLINK frees the memory in Redis' background thread.
         redis.unlink(*(keys.model_chunk(store_id, version, i) for i in range(count)))

@@ -76,6 +76,7 @@ def run_train(settings: Settings, args: argparse.Namespace) -> int:
             force=args.force,
             protocol=None if args.protocol == "auto" else args.protocol,
             progress=_progress,
+            model_store_url=settings.model_store_url,
         )
     if args.json:
         print(json.dumps(report.to_json()))

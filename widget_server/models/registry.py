@@ -4,8 +4,9 @@ A version is a bundle stored in Redis (`bundle_store`: its chunks, then a manife
 with its sha256), a field of the store's `models` hash with its metadata, and
 `model:current` names the version in service. Publishing writes the bundle, then
 the index entry, then moves `current`, so `current` always names a complete
-version. Redis is the only place a server looks, so a server with an empty data
-directory of its own, on any host, serves what `tarry train` published anywhere.
+version. Redis is the only place a server looks (a bundle in an object store,
+`TARRY_MODEL_STORE_URL`, is named by its manifest there), so a server with an empty
+data directory of its own, on any host, serves what `tarry train` published anywhere.
 Servers poll `current` (`ModelCache`) and swap models between requests; rolling
 back is pointing `current` at an older version.
 
@@ -32,6 +33,7 @@ from recommender.bundle import Bundle
 from recommender.serving import Showcases
 from widget_server.models import bundle_store
 from widget_server.models.footprint import footprint
+from widget_server.models.object_store import ObjectStoreError
 from widget_server.storage import keys
 
 log = logging.getLogger("tarry")
@@ -85,11 +87,14 @@ def publish(
     bundle: Bundle,
     *,
     chunk_bytes: int = bundle_store.CHUNK_BYTES,
+    object_url: str | None = None,
 ) -> str:
     """Store `bundle` as the next version and put it in service; returns the version.
-    `data_dir`: where older versions may still be directories, pruned here."""
+    `data_dir`: where older versions may still be directories, pruned here.
+    `object_url`: an object store folder for the bundle's bytes (else Redis)."""
     version = f"v{int(redis.incr(keys.model_sequence(store_id)))}"
-    stored = bundle_store.write(redis, store_id, version, bundle.to_bytes(), chunk_bytes)
+    data = bundle.to_bytes()
+    stored = bundle_store.write(redis, store_id, version, data, chunk_bytes, object_url)
     meta = {
         **bundle.meta,
         "version": version,
@@ -307,11 +312,11 @@ class ModelCache:
                 "tarry: store %s: model %s in service (%.1f MB in memory)",
                 store_id, version, entry.size / MB,
             )  # fmt: skip
-        except redis.exceptions.RedisError as exc:
-            # Redis away or slow for a moment says nothing about the bundle: the
-            # next check reads it again.
+        except (redis.exceptions.RedisError, ObjectStoreError) as exc:
+            # Redis or the object store away or slow for a moment says nothing about
+            # the bundle: the next check reads it again.
             log.warning(
-                "tarry: store %s: cannot read model %s from Redis (%s); trying again",
+                "tarry: store %s: cannot read model %s (%s); trying again",
                 store_id, version, exc,
             )  # fmt: skip
         except Exception:

@@ -206,6 +206,7 @@ def _train_store(
     force: bool = False,
     protocol: Protocol | None = None,
     progress: Progress | None = None,
+    model_store_url: str | None = None,
 ) -> TrainReport:
     say = progress or (lambda _: None)
     started = time.perf_counter()
@@ -299,7 +300,7 @@ def _train_store(
     final.meta["evaluation"] = evaluation
     final.meta["protocol"] = evaluation.get("protocol", data_profile.protocol)
     final.meta["last_event_ms"] = int(interactions.ts.max())
-    version = model_registry.publish(redis, data_dir, store_id, final)
+    version = model_registry.publish(redis, data_dir, store_id, final, object_url=model_store_url)
     say(f"published {version}")
     return report(True, version, reason, **evaluation)
 
