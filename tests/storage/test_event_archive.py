@@ -8,8 +8,10 @@ import asyncio
 import itertools
 import json
 import random
+import time
 from typing import Any
 
+import pytest
 from redis import RedisCluster
 from starlette.testclient import TestClient
 
@@ -18,6 +20,7 @@ from widget_server.admin.visitors import erase_visitor
 from widget_server.app import create_app
 from widget_server.models import retraining
 from widget_server.models.training import read_events
+from widget_server.settings import Settings
 from widget_server.storage import event_archive, event_entries, keys
 from widget_server.storage.scripts import register
 
@@ -376,3 +379,29 @@ def test_the_schedule_archives_once_its_wait_is_over_and_skips_a_locked_store(se
             keys.events_archive_index(locked.id)
         )
         assert not r.exists(keys.events_archive_lock(store.id))
+
+
+def test_the_first_pass_comes_long_before_the_interval(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server restarted more often than every `check_every` still archives: its
+    first pass waits FIRST_PASS_S (to twice that), not the whole interval."""
+    monkeypatch.setattr(event_archive, "FIRST_PASS_S", 0.05)
+    store, _ = make_store(settings)
+    current = now_ms() // HOUR
+    with sync_client(settings) as r:
+        _fill(r, store.id, [current - 3], per_hour=3)
+
+    async def run(r: Any) -> None:
+        started = time.monotonic()
+        task = asyncio.create_task(event_archive.run_schedule(r, 90, check_every=3600))
+        try:
+            while not await r.hlen(keys.events_archive_index(store.id)):
+                assert time.monotonic() - started < 10, "no pass within 10 s"
+                await asyncio.sleep(0.02)
+        finally:
+            task.cancel()
+
+    run_with_redis(settings, run)
+    with sync_client(settings) as r:
+        assert r.hkeys(keys.events_archive_index(store.id)) == [str(current - 3).encode()]

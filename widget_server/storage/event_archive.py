@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 import time
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
@@ -42,6 +43,7 @@ HOUR_MS = 3_600_000
 SETTLE_MS = 10 * 60_000
 READ_PAGE = 5_000
 CHECK_EVERY_S = 300.0
+FIRST_PASS_S = 30.0
 LOCK_S = 600
 LEVEL = 6  # zlib: 9 saves under 1% more and compresses at half the speed
 
@@ -263,12 +265,18 @@ async def archive(
 
 
 async def run_schedule(redis: Any, retention_days: int, check_every: float = CHECK_EVERY_S) -> None:
-    """Forever: every `check_every` seconds (the first time after one wait, not at
-    start), archive every store's hours that are over. A store is archived by one
-    server at a time."""
+    """Forever: every `check_every` seconds, archive every store's hours that are
+    over. A store is archived by one server at a time. The first pass comes sooner
+    (FIRST_PASS_S, or `check_every` if shorter, plus as much again at random): not
+    at start, which it would slow, but soon enough that a server restarted more
+    often than `check_every` (a deploy a few minutes apart) still archives, and at
+    a different moment on each server of a fleet started together."""
     retention_ms = retention_days * 86_400_000
+    first = min(check_every, FIRST_PASS_S)
+    wait = first + random.uniform(0, first)
     while True:
-        await asyncio.sleep(check_every)
+        await asyncio.sleep(wait)
+        wait = check_every
         try:
             for raw in await redis.smembers(keys.store_index()):
                 store_id = raw.decode() if isinstance(raw, bytes) else raw
