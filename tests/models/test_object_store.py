@@ -147,3 +147,25 @@ def test_a_bad_store_url_is_refused_naming_the_setting(raw: str, reason: str) ->
 def test_store_urls_of_every_kind_are_taken(raw: str) -> None:
     assert Settings.from_env({"TARRY_MODEL_STORE_URL": f" {raw} "}).model_store_url == raw
     assert Settings.from_env({}).model_store_url is None
+
+
+def test_an_old_object_that_cannot_be_deleted_does_not_fail_a_publish(
+    settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store, _ = make_store(settings)
+    unreachable = "file:///dev/null/objects"  # a folder that can never be made
+    with sync_client(settings) as r:
+        r.hset(
+            keys.model_bundles(store.id),
+            "v1",
+            json.dumps({"bytes": 1, "chunks": 0, "sha256": "0", "object": f"{unreachable}/v1"}),
+        )
+        r.set(keys.model_sequence(store.id), 1)
+        url = f"file://{tmp_path}/objects"
+        published = [
+            registry.publish(r, settings.data_dir, store.id, shop_bundle(), object_url=url)
+            for _ in range(registry.KEEP_VERSIONS)
+        ]
+        assert bundle_store.stored(r, store.id) == set(published)  # v1 pruned
+        assert registry.current_version(r, store.id) == published[-1]
+    assert "/dev/null/objects/v1 left behind" in caplog.text

@@ -20,10 +20,13 @@ import asyncio
 import dataclasses
 import hashlib
 import json
+import logging
 from typing import Any
 
 from widget_server.models import object_store
 from widget_server.storage import keys
+
+log = logging.getLogger("tarry")
 
 CHUNK_BYTES = 4 * 1024 * 1024
 # Long enough for any upload to finish: a publish makes its chunks permanent the
@@ -189,7 +192,12 @@ def delete(redis: Any, store_id: str, version: str) -> None:
     if raw is not None:
         manifest = Manifest.parse(raw)
         if manifest.location is not None:
-            object_store.delete(manifest.location)
+            try:
+                object_store.delete(manifest.location)
+            except object_store.ObjectStoreError as exc:
+                # The version is gone from the index already: a leftover object
+                # costs storage, not correctness, and must not fail a publish.
+                log.warning("tarry: %s left behind: %s", manifest.location, exc)
             return
         count = manifest.chunks
         # UNLINK frees the memory in Redis' background thread.

@@ -38,7 +38,10 @@ def _store(folder: str) -> Any:
 
 def _split(url: str) -> tuple[Any, str]:
     folder, _, name = url.rpartition("/")
-    return _store(folder), name
+    try:
+        return _store(folder), name
+    except Exception as exc:  # a folder that cannot be made, a URL it cannot parse
+        raise _failed(url, exc) from exc
 
 
 def _failed(url: str, exc: Exception) -> ObjectStoreError:
