@@ -216,8 +216,8 @@ class PickCache:
     the visitor's items it would be one entry per page view (a history changes with
     every page) that nobody reads again. Answers seeded by the visitor's items (no
     known page item: `similar` from the history, `bought_together` from the cart) are
-    not kept, for the same reason; nor is one under a per-category cap that the
-    visitor's items would change (taking an item out frees its category's place).
+    not kept, for the same reason. Under a per-category cap a visitor with items of
+    their own gets the model's answer (taking an item out frees its category's place).
 
     Bounded by the picks it holds (about 110 bytes each), least recently used out,
     so that a busy store's memory levels off instead of filling to a count of
