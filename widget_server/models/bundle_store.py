@@ -80,12 +80,20 @@ def write(
     in Redis, or under `object_url` (an object store folder) when given."""
     if chunk_bytes < 1:
         raise ValueError(f"chunk_bytes: must be at least 1, got {chunk_bytes}")
+    location = None
     if object_url is not None:
         location = object_store.object_url(object_url, store_id, version)
         object_store.put(location, data)
-        manifest = Manifest(len(data), 0, hashlib.sha256(data).hexdigest(), location)
-        redis.hset(keys.model_bundles(store_id), version, json.dumps(manifest.to_json()))
-        return manifest
+        chunks = 0
+    else:
+        chunks = _write_chunks(redis, store_id, version, data, chunk_bytes)
+    manifest = Manifest(len(data), chunks, hashlib.sha256(data).hexdigest(), location)
+    redis.hset(keys.model_bundles(store_id), version, json.dumps(manifest.to_json()))
+    return manifest
+
+
+def _write_chunks(redis: Any, store_id: str, version: str, data: bytes, chunk_bytes: int) -> int:
+    """`data` in chunks, expiring until the last is written, then permanent; how many."""
     starts = range(0, max(len(data), 1), chunk_bytes)
     for index, start in enumerate(starts):
         chunk = keys.model_chunk(store_id, version, index)
@@ -96,9 +104,7 @@ def write(
                 f"store {store_id}: chunk {index} of model {version} expired before "
                 f"the last one was written (after {STAGING_TTL_S} s); publish again"
             )
-    manifest = Manifest(len(data), len(starts), hashlib.sha256(data).hexdigest())
-    redis.hset(keys.model_bundles(store_id), version, json.dumps(manifest.to_json()))
-    return manifest
+    return len(starts)
 
 
 def _checked(store_id: str, version: str, manifest: Manifest, data: bytes | None) -> bytes:

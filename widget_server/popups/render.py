@@ -188,15 +188,9 @@ class _Frame:
 _frames: dict[tuple[str, str, str, int], _Frame] = {}
 
 
-def _frame(popup_id: str, template: str, variant: str, content: Content) -> _Frame:
-    """The popup's HTML with the per-visitor blocks cut out, rendered once per rule,
-    variant and content (the texts, the locale, the wheel): most of a popup is the
-    same for every visitor, and rendering it is most of what a popup costs."""
-    key = (popup_id, template, variant, id(content))
-    frame = _frames.get(key)
-    if frame is not None and frame.content is content:
-        return frame
-    context = {
+def _rule_context(popup_id: str, template: str, variant: str, content: Content) -> dict[str, Any]:
+    """What the template reads that is the same for every visitor of a variant."""
+    return {
         "popup_id": popup_id,
         "template": template,
         "variant": variant,
@@ -207,6 +201,36 @@ def _frame(popup_id: str, template: str, variant: str, content: Content) -> _Fra
         "email_form": template in EMAIL_TEMPLATES,
         "wheel": wheel_slices(content.segments, content.colors) if content.segments else [],
     }
+
+
+def _visitor_context(
+    coupon: str | None,
+    countdown: CountdownView | None,
+    products: Sequence[Mapping[str, Any]],
+    rec_id: str | None,
+    strategy: str | None,
+    cart: Sequence[Mapping[str, Any]],
+) -> dict[str, Any]:
+    """What this visitor's blocks read."""
+    return {
+        "coupon": coupon,
+        "countdown": countdown,
+        "products": [_card(p) for p in products],
+        "rec_id": rec_id or "",
+        "strategy": strategy or "",
+        "cart": [_card(p) for p in cart],
+    }
+
+
+def _frame(popup_id: str, template: str, variant: str, content: Content) -> _Frame:
+    """The popup's HTML with the per-visitor blocks cut out, rendered once per rule,
+    variant and content (the texts, the locale, the wheel): most of a popup is the
+    same for every visitor, and rendering it is most of what a popup costs."""
+    key = (popup_id, template, variant, id(content))
+    frame = _frames.get(key)
+    if frame is not None and frame.content is content:
+        return frame
+    context = _rule_context(popup_id, template, variant, content)
     parts = _SLOT.split(_frame_html.render(context))
     statics, slots = tuple(parts[0::2]), tuple(parts[1::2])
     # A marker is a comment, which no merchant text can make (it is escaped).
@@ -237,17 +261,8 @@ def render_popup(
     shown = (countdown, coupon, cart, products)
     if not any(shown):
         return "".join(frame.statics), stylesheet(content.colors)
-    context = _html.new_context(
-        {
-            **frame.context,
-            "coupon": coupon,
-            "countdown": countdown,
-            "products": [_card(p) for p in products],
-            "rec_id": rec_id or "",
-            "strategy": strategy or "",
-            "cart": [_card(p) for p in cart],
-        }
-    )
+    visitor = _visitor_context(coupon, countdown, products, rec_id, strategy, cart)
+    context = _html.new_context({**frame.context, **visitor})
     pieces = [frame.statics[0]]
     for name, value, static in zip(_BLOCKS, shown, frame.statics[1:], strict=True):
         if value:
@@ -271,19 +286,7 @@ def render_whole(
 ) -> tuple[str, str]:
     """`render_popup`, the whole template in one go: what the frames must add up to."""
     html = _html.render(
-        popup_id=popup_id,
-        template=template,
-        variant=variant,
-        c=content,
-        direction=content.text_direction,
-        coupon=coupon,
-        countdown=countdown,
-        products=[_card(p) for p in products],
-        rec_id=rec_id or "",
-        strategy=strategy or "",
-        cart=[_card(p) for p in cart],
-        show_reasons=content.locale.lower().startswith("en"),
-        email_form=template in EMAIL_TEMPLATES,
-        wheel=wheel_slices(content.segments, content.colors) if content.segments else [],
+        **_rule_context(popup_id, template, variant, content),
+        **_visitor_context(coupon, countdown, products, rec_id, strategy, cart),
     )
     return html, stylesheet(content.colors)
