@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -169,3 +171,45 @@ def test_an_old_object_that_cannot_be_deleted_does_not_fail_a_publish(
         assert bundle_store.stored(r, store.id) == set(published)  # v1 pruned
         assert registry.current_version(r, store.id) == published[-1]
     assert "/dev/null/objects/v1 left behind" in caplog.text
+
+
+def test_objects_no_version_names_are_swept_once_an_hour_old(
+    settings: Settings, store_url: str
+) -> None:
+    """What a publish that died between its upload and its manifest left: gone once
+    it is older than any upload in progress; a younger one, the objects versions name
+    and another file in the folder stay."""
+    store, _ = make_store(settings)
+    folder = f"{store_url}/{store.id}"
+    with sync_client(settings) as r:
+        version = registry.publish(
+            r,
+            settings.data_dir,
+            store.id,
+            shop_bundle(items=40, visitors=200),
+            object_url=store_url,
+        )
+        object_store.put(f"{folder}/v90.bundle", b"left by a publish that died")
+        object_store.put(f"{folder}/notes.txt", b"not Tarry's")
+        young = bundle_store.sweep_objects(r, store.id, store_url)
+        later = time.time() + bundle_store.STAGING_TTL_S + 60
+        swept = bundle_store.sweep_objects(r, store.id, store_url, now_s=later)
+        loaded = registry.load_current(r, settings.data_dir, store.id)
+    assert young == [] and swept == [f"{folder}/v90.bundle"]
+    assert object_store.get(f"{folder}/v90.bundle") is None
+    assert object_store.get(f"{folder}/notes.txt") == b"not Tarry's"
+    assert object_store.size(f"{folder}/{version}.bundle") and loaded is not None
+
+
+def test_a_publish_sweeps_what_an_earlier_one_left(settings: Settings, tmp_path: Path) -> None:
+    store, _ = make_store(settings)
+    url = f"file://{tmp_path}/objects"
+    left = tmp_path / "objects" / store.id / "v7.bundle"
+    left.parent.mkdir(parents=True)
+    left.write_bytes(b"half a publish")
+    hours_ago = time.time() - 2 * bundle_store.STAGING_TTL_S
+    os.utime(left, (hours_ago, hours_ago))
+    with sync_client(settings) as r:
+        version = registry.publish(r, settings.data_dir, store.id, shop_bundle(), object_url=url)
+    assert not left.exists()
+    assert (tmp_path / "objects" / store.id / f"{version}.bundle").stat().st_size > 0

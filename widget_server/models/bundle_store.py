@@ -12,6 +12,8 @@ tag, so a store's bundles live on its Cluster slot with the rest of its keys.
 With `TARRY_MODEL_STORE_URL` set, the bytes go to an object store instead
 (`object_store`: for bundles too large for Redis' memory) and the manifest, written
 once the object is all there, names it; a reader checks its size and sha256 alike.
+An object no manifest names (its publish died between the upload and the manifest,
+or its delete failed) is swept by a later publish once it is an hour old.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import dataclasses
 import hashlib
 import json
 import logging
+import re
+import time
 from typing import Any
 
 from widget_server.models import object_store
@@ -32,6 +36,8 @@ CHUNK_BYTES = 4 * 1024 * 1024
 # Long enough for any upload to finish: a publish makes its chunks permanent the
 # moment the last one is written.
 STAGING_TTL_S = 3600
+# What Tarry names a bundle's object: nothing else in a shared bucket is swept.
+_OBJECT_NAME = re.compile(r"v[0-9]+\.bundle")
 
 
 class BundleStoreError(ValueError):
@@ -208,3 +214,19 @@ def delete(redis: Any, store_id: str, version: str) -> None:
         count = manifest.chunks
         # UNLINK frees the memory in Redis' background thread.
         redis.unlink(*(keys.model_chunk(store_id, version, i) for i in range(count)))
+
+
+def sweep_objects(redis: Any, store_id: str, base: str, *, now_s: float | None = None) -> list[str]:
+    """Delete the store's bundle objects under `base` that no manifest names and
+    that were written over STAGING_TTL_S ago (a younger one may be a publish about to
+    write its manifest); returns their URLs. Another file in the folder is left."""
+    named = {Manifest.parse(raw).location for raw in redis.hvals(keys.model_bundles(store_id))}
+    cutoff = (time.time() if now_s is None else now_s) - STAGING_TTL_S
+    folder = object_store.folder_url(base, store_id)
+    swept = []
+    for url, written in object_store.listed(folder):
+        name = url.removeprefix(folder + "/")
+        if _OBJECT_NAME.fullmatch(name) and url not in named and written < cutoff:
+            object_store.delete(url)
+            swept.append(url)
+    return swept

@@ -24,8 +24,13 @@ class ObjectStoreError(OSError):
     credentials): nothing is known about the bundle, so a reader tries again."""
 
 
+def folder_url(base: str, store_id: str) -> str:
+    """Where a store's bundles go under `base`."""
+    return f"{base.rstrip('/')}/{store_id}"
+
+
 def object_url(base: str, store_id: str, version: str) -> str:
-    return f"{base.rstrip('/')}/{store_id}/{version}.bundle"
+    return f"{folder_url(base, store_id)}/{version}.bundle"
 
 
 @functools.lru_cache(maxsize=256)
@@ -88,6 +93,22 @@ def size(url: str) -> int | None:
         return None
     except Exception as exc:
         raise _failed(url, exc) from exc
+
+
+def listed(folder: str) -> list[tuple[str, float]]:
+    """Each object under `folder`: its URL and when it was written (seconds since the
+    epoch, by the store's clock); empty when there is no such folder."""
+    try:
+        store = _store(folder)
+        return [
+            (f"{folder}/{meta['path']}", meta["last_modified"].timestamp())
+            for page in obstore.list(store)
+            for meta in page
+        ]
+    except FileNotFoundError:
+        return []
+    except Exception as exc:
+        raise _failed(folder, exc) from exc
 
 
 def delete(url: str) -> None:

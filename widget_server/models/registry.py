@@ -104,7 +104,19 @@ def publish(
     redis.hset(keys.models(store_id), version, json.dumps(meta))
     redis.set(keys.model_current(store_id), version)
     _prune(redis, data_dir, store_id, version)
+    if object_url is not None:
+        _sweep(redis, store_id, object_url)
     return version
+
+
+def _sweep(redis: Any, store_id: str, object_url: str) -> None:
+    """Objects left by publishes that died before their manifest: storage, not
+    correctness, so a store that cannot list or delete does not fail the publish."""
+    try:
+        for url in bundle_store.sweep_objects(redis, store_id, object_url):
+            log.info("tarry: deleted %s, which no model version names", url)
+    except ObjectStoreError as exc:
+        log.warning("tarry: store %s: objects no version names not swept: %s", store_id, exc)
 
 
 def _prune(redis: Any, data_dir: Path, store_id: str, current: str) -> None:
