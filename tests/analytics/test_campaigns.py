@@ -160,9 +160,12 @@ def test_popup_revenue_is_in_the_store_currency_without_decimals(world) -> None:
         ev(n, "purchase", "v1", "a", t0 + 2_000, value=4200.0, currency="JPY",
            transaction_id="JP1"),
     ]  # fmt: skip
-    assert client.post("/v1/collect", json={"k": store.public_key, "events": events}).json()[
-        "accepted"
-    ] == 3
+    assert (
+        client.post("/v1/collect", json={"k": store.public_key, "events": events}).json()[
+            "accepted"
+        ]
+        == 3
+    )
     rows = client.get("/v1/stats/popups", headers=auth).json()["rows"]
     row = next(r for r in rows if r["rule_id"] == rule)
     assert (row["orders"], row["revenue"], row["revenue_by_click"]) == (1, 4200, 4200)

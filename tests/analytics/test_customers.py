@@ -118,7 +118,6 @@ def test_retention_figures_follow_their_definitions(shop) -> None:
         gaps += [
             (_ms(b) - _ms(a)) / 86_400_000  # real time: aware datetimes of one zone
             for a, b in itertools.pairwise(times)  # subtract as wall clocks
-
             if b >= start
         ]
     assert figures["customers"] == len(in_period)
@@ -148,9 +147,7 @@ def test_retention_figures_follow_their_definitions(shop) -> None:
     assert figures["customer_lifetime_value"] == pytest.approx(
         aov_year * len(year) / len(year_customers) * lifetime, abs=0.01
     )
-    response = client.patch(
-        "/v1/admin/settings", json={"customer_lifetime_years": 3}, headers=auth
-    )
+    response = client.patch("/v1/admin/settings", json={"customer_lifetime_years": 3}, headers=auth)
     assert response.status_code == 200
     again = _get(client, auth, "retention", **{"from": "2026-10-01", "to": "2026-10-31"})
     assert again["figures"]["customer_lifetime_value"] == pytest.approx(

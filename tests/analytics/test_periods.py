@@ -101,8 +101,9 @@ def test_local_days_and_hours_follow_the_wall_clock(zone: str, day: date, hours:
     assert all(a.end_ms == b.start_ms for a, b in itertools.pairwise(cut))
     labels = [p.label for p in cut]
     assert len(set(labels)) == len(labels)  # the repeated hour carries its offset
-    assert labels[0] == datetime(day.year, day.month, day.day, tzinfo=tz).isoformat()[:16] + (
-        labels[0][16:]
+    assert (
+        labels[0]
+        == datetime(day.year, day.month, day.day, tzinfo=tz).isoformat()[:16] + (labels[0][16:])
     )
 
 
