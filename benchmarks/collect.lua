@@ -1,10 +1,13 @@
 -- wrk script for benchmarks/collect.py: POST /v1/collect with 5 fresh events a request.
 --
--- Usage: wrk -s collect.lua URL -- PUBLIC_KEY RUN_TAG
+-- Usage: wrk -s collect.lua URL -- PUBLIC_KEY[,PUBLIC_KEY...] RUN_TAG
 -- Every event id is RUN_TAG-THREAD-COUNTER, unique across threads and runs, so the
 -- server never answers "duplicate" (which would skip most of its work). As from a
 -- real browser, a request's events come from one visitor and session, drawn from a
--- pool, so sessions get events over several requests as on a real store.
+-- pool, so sessions get events over several requests as on a real store. With
+-- several keys, the pool's visitors are dealt out over the stores (visitor v to
+-- store v mod N): the same visitors and sessions as with one store, their traffic
+-- spread over many, as a fleet server sees it.
 
 local VISITORS = 2000
 local EVENTS_PER_REQUEST = 5
@@ -22,10 +25,12 @@ function setup(thread)
   table.insert(threads, thread)
 end
 
-local key, tag, counter, ts
+local public_keys, tag, counter, ts
 
 function init(args)
-  key = args[1] or error("collect.lua: pass the public key after --")
+  public_keys = {}
+  for key in string.gmatch(args[1] or "", "[^,]+") do table.insert(public_keys, key) end
+  if #public_keys == 0 then error("collect.lua: pass the public key(s) after --") end
   tag = args[2] or "run"
   counter = 0
   -- Server time at start: well inside the 47 hours the server accepts.
@@ -53,7 +58,10 @@ local function make_templates()
         EVENT, tag, tid or 0, TYPES[math.random(#TYPES)], ts, math.random(500)
       )
     end
-    bodies[t] = '{"k":"' .. key .. '","events":[' .. table.concat(events, ",") .. "]}"
+    local joined = table.concat(events, ",")
+    for s, key in ipairs(public_keys) do
+      bodies[(s - 1) * TEMPLATES + t] = '{"k":"' .. key .. '","events":[' .. joined .. "]}"
+    end
   end
   -- Without a body wrk writes no Content-Length: keep its head less the blank line.
   local bare = wrk.format(nil, nil, nil, nil)
@@ -66,7 +74,7 @@ function request()
   local c = counter
   counter = c + EVENTS_PER_REQUEST
   local body = string.format(
-    bodies[math.random(TEMPLATES)],
+    bodies[(visitor % #public_keys) * TEMPLATES + math.random(TEMPLATES)],
     c + 1, visitor, visitor, c + 2, visitor, visitor, c + 3, visitor, visitor,
     c + 4, visitor, visitor, c + 5, visitor, visitor
   )

@@ -8,15 +8,21 @@ connections on loopback): a 2 s warm-up that is discarded, then the measured run
 Collect requests carry 5 events each with unique ids built by benchmarks/collect.lua,
 a browser User-Agent and `Content-Type: text/plain`, as the snippet's beacons do.
 
+With `--stores N` (1), the same visitors are dealt out over N stores, as a server
+of a fleet sees its traffic: a store's concurrent requests are coalesced into one
+script call, so fewer requests a store means more calls. The server's and Redis'
+CPU time a request (from /proc) and the requests a script call are printed.
+
 Honesty checks: any non-2xx response or socket error from /v1/collect exits 1, and
-so does an event stream (the events in the store's stream) shorter than 5 x the requests
-wrk counted, or longer by more than the requests that were still in flight when it
-stopped. Budget (DESIGN.md): collect >= 40% of the bare request rate, p99 < 20 ms.
+so does an event stream (the events in the stores' streams) shorter than 5 x the
+requests wrk counted, or longer by more than the requests that were still in flight
+when it stopped. Budget (DESIGN.md): collect >= 40% of the bare request rate, p99 < 20 ms.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
 import os
@@ -36,8 +42,10 @@ from pathlib import Path
 from typing import Any
 
 import redis
+import redis.asyncio
 
 from widget_server.storage import event_archive, event_entries
+from widget_server.storage.stores import create_store
 
 HERE = Path(__file__).resolve().parent
 EVENTS_PER_REQUEST = 5
@@ -93,7 +101,8 @@ def parse_wrk(command: str, output: str) -> WrkResult:
 
 
 def run_wrk(url: str, seconds: int, connections: int, public_key: str | None) -> WrkResult:
-    """One wrk run; with a public key, POST fresh events (a new id prefix each run)."""
+    """One wrk run; with public keys (comma-separated), POST fresh events (a new id
+    prefix each run)."""
     command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "5s"]
     if public_key:
         command += ["-s", str(HERE / "collect.lua"), url, "--", public_key, secrets.token_hex(6)]
@@ -153,6 +162,36 @@ def stored_events(db: redis.Redis, store_id: str) -> int:
     return sum(len(event_entries.events(fields)) for page in pages for _, fields in page)
 
 
+def more_stores(socket_path: Path, count: int) -> list[dict[str, str]]:
+    """`count` stores more, made as `tarry store create` makes them (one process for
+    all of them: a command each would take a second each)."""
+
+    async def create() -> list[dict[str, str]]:
+        db = redis.asyncio.Redis(unix_socket_path=str(socket_path))
+        try:
+            made = [
+                await create_store(db, f"Bench {n}", [f"bench{n}.example"]) for n in range(count)
+            ]
+        finally:
+            await db.aclose()
+        return [{"store_id": store.id, "public_key": store.public_key} for store, _ in made]
+
+    return asyncio.run(create())
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def script_calls(db: redis.Redis) -> int:
+    """Scripts Redis has run: the ingest script, nearly all of them here."""
+    stats = db.info("commandstats")
+    return sum(
+        int(stats.get(name, {}).get("calls", 0)) for name in ("cmdstat_evalsha", "cmdstat_eval")
+    )
+
+
 def rss_mib(pid: int) -> float:
     status = Path(f"/proc/{pid}/status").read_text()
     match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
@@ -196,14 +235,25 @@ def run(args: argparse.Namespace, data_dir: Path, procs: list[Process]) -> dict[
     serve = [python, "-m", "widget_server", "serve"]
     procs.append(tarry := start(serve, env, tarry_log, f"http://127.0.0.1:{port}/readyz"))
     url = f"http://127.0.0.1:{port}"
-    warm_requests, collect = measure(f"{url}/v1/collect", args, store["public_key"])
+    stores = [store, *more_stores(tarry_dir / "redis.sock", args.stores - 1)]
+    public_keys = ",".join(s["public_key"] for s in stores)
+    sock = tarry_dir / "redis.sock"
+    with contextlib.closing(redis.Redis(unix_socket_path=str(sock))) as db:
+        redis_pid = int(db.info("server")["process_id"])
+        warm = run_wrk(f"{url}/v1/collect", WARMUP_S, args.connections, public_keys)
+        warm_requests = warm.requests
+        cpu0 = cpu_seconds(tarry.pid), cpu_seconds(redis_pid)
+        calls0 = script_calls(db)
+        collect = run_wrk(f"{url}/v1/collect", args.duration, args.connections, public_keys)
+        cpu1 = cpu_seconds(tarry.pid), cpu_seconds(redis_pid)
+        calls = script_calls(db) - calls0
     tarry_rss = rss_mib(tarry.pid)
     with urllib.request.urlopen(f"{url}/metrics", timeout=5) as response:
         metrics = response.read().decode()
     pattern = r'^tarry_events_total\{outcome="(\w+)"\} (\S+)'
     outcomes = {m[1]: int(float(m[2])) for m in re.finditer(pattern, metrics, re.MULTILINE)}
     with contextlib.closing(redis.Redis(unix_socket_path=str(tarry_dir / "redis.sock"))) as db:
-        stored = stored_events(db, store["store_id"])
+        stored = sum(stored_events(db, s["store_id"]) for s in stores)
         redis_memory = str(db.info("memory")["used_memory_human"])
     stop(tarry)
 
@@ -214,6 +264,7 @@ def run(args: argparse.Namespace, data_dir: Path, procs: list[Process]) -> dict[
         "machine": machine(),
         "command": shlex.join(["python", *sys.argv]),
         "connections": args.connections,
+        "stores": args.stores,
         "duration_s": args.duration,
         "warmup_s": WARMUP_S,
         "bare": asdict(bare_result),
@@ -224,6 +275,12 @@ def run(args: argparse.Namespace, data_dir: Path, procs: list[Process]) -> dict[
         "events_check_ok": expected <= stored <= expected + in_flight,
         "server_event_outcomes": outcomes,
         "rss_mib": {"bare": bare_rss, "tarry": tarry_rss},
+        # CPU a request and script calls a request, over the measured run
+        "cpu_ms_per_request": {
+            "tarry": 1000 * (cpu1[0] - cpu0[0]) / max(collect.requests, 1),
+            "redis": 1000 * (cpu1[1] - cpu0[1]) / max(collect.requests, 1),
+        },
+        "requests_per_script_call": collect.requests / max(calls, 1),
         "redis_used_memory": redis_memory,
         "server_log_problems": [line for line in logs.splitlines() if _PROBLEM.search(line)],
     }
@@ -231,8 +288,10 @@ def run(args: argparse.Namespace, data_dir: Path, procs: list[Process]) -> dict[
 
 def report(r: dict[str, Any]) -> str:
     m, bare, collect, rss = r["machine"], r["bare"], r["collect"], r["rss_mib"]
+    cpu = r["cpu_ms_per_request"]
     ratio_ok, p99_ok = r["ratio"] >= MIN_RATIO, collect["p99_ms"] < MAX_P99_MS
     events_per_s = collect["requests_per_s"] * EVENTS_PER_REQUEST
+    over = f", {r['stores']:,} stores" if r["stores"] > 1 else ""
     lines = [
         f"machine: nproc {m['nproc']}, {m['cpu']}, Python {m['python']}, {m['platform']}",
         f"load: {m['wrk']}, 1 thread, {r['connections']} connections, "
@@ -242,7 +301,8 @@ def report(r: dict[str, Any]) -> str:
         "|---|---:|---:|---:|---:|---:|---:|",
         f"| bare Starlette plain text | {bare['requests_per_s']:,.0f} | - "
         f"| {bare['p50_ms']:.2f} | {bare['p99_ms']:.2f} | {bare['non_2xx']} | 1.00 |",
-        f"| /v1/collect ({EVENTS_PER_REQUEST} events/request) | {collect['requests_per_s']:,.0f} "
+        f"| /v1/collect ({EVENTS_PER_REQUEST} events/request{over}) | "
+        f"{collect['requests_per_s']:,.0f} "
         f"| {events_per_s:,.0f} | {collect['p50_ms']:.2f} | {collect['p99_ms']:.2f} "
         f"| {collect['non_2xx']} | {r['ratio']:.2f} |",
         "",
@@ -259,6 +319,8 @@ def report(r: dict[str, Any]) -> str:
         f"(warm-up included): {'OK' if r['events_check_ok'] else 'MISMATCH'}",
         f"server event outcomes (/metrics): {r['server_event_outcomes']}",
         f"socket errors: bare {bare['socket_errors']}, collect {collect['socket_errors']}",
+        f"CPU a request: tarry {cpu['tarry']:.3f} ms, Redis {cpu['redis']:.3f} ms; "
+        f"{r['requests_per_script_call']:.1f} requests a script call (coalesced by store)",
         f"RSS after the run: bare {rss['bare']} MiB, tarry {rss['tarry']} MiB; "
         f"embedded Redis used_memory {r['redis_used_memory']}",
     ]
@@ -271,11 +333,16 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (32)")
     parser.add_argument("--duration", type=int, default=10, help="measured seconds (10)")
     parser.add_argument(
+        "--stores", type=int, default=1, help="stores the requests are spread over (1)"
+    )
+    parser.add_argument(
         "--json", type=Path, default=HERE / "results" / "collect.json", help="results file"
     )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         parser.error("wrk is not installed (apt-get install wrk)")
+    if not 1 <= args.stores <= 2000:
+        parser.error("--stores: from 1 to 2000 (their keys go on wrk's command line)")
 
     data_dir = Path(tempfile.mkdtemp(prefix="tarry-bench-"))
     procs: list[Process] = []
