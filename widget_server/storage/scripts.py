@@ -32,11 +32,17 @@ def register(redis: Any, source: str) -> Callable[..., Awaitable[Any]]:
         try:
             return await script(keys=keys, args=args)
         except ResponseError as exc:
-            if OUT_OF_MEMORY in str(exc) and not isinstance(exc, OutOfMemoryError):
-                raise OutOfMemoryError(str(exc)) from exc
-            raise
+            raise script_error(exc) from exc
 
     return call
+
+
+def script_error(exc: ResponseError) -> ResponseError:
+    """What a script's error is to its caller: a refused write (`register`) as
+    OutOfMemoryError, anything else as it came."""
+    if OUT_OF_MEMORY in str(exc) and not isinstance(exc, OutOfMemoryError):
+        return OutOfMemoryError(str(exc))
+    return exc
 
 
 # Event kinds the ingest script treats specially (anything else is kind 0).
