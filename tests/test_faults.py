@@ -381,6 +381,56 @@ def settled_memory(r: redis.Redis) -> int:
     return last
 
 
+def test_a_round_of_many_stores_calls_refused_for_memory_says_so_and_stores_nothing(
+    tmp_path: Path, own_redis: RedisServer
+) -> None:
+    """Calls of several stores in one pipeline, each refused by Redis at its memory
+    limit: every request gets OutOfMemoryError (what the endpoint answers 503 for),
+    none is half stored, and all are stored once memory is freed."""
+    import asyncio
+
+    from redis.exceptions import OutOfMemoryError
+
+    from widget_server.collect.events import decode_event
+    from widget_server.collect.ingest import Context, Ingestor
+
+    settings = Settings.from_env(
+        {"TARRY_REDIS_URL": own_redis.url, "TARRY_DATA_DIR": str(tmp_path)}
+    )
+    shops = [make_store(settings, (f"shop{n}.example",))[0] for n in range(3)]
+    sent = {shop.id: [event(vid="v1", sid=f"s-{shop.id}")] for shop in shops}
+
+    async def ingest_all(r: Any) -> list[Any]:
+        ingestor = Ingestor(r, retention_days=90, rate_limit_ip=0, rate_limit_visitor=0)
+        return await asyncio.gather(
+            *(
+                ingestor.ingest(
+                    [decode_event(json.dumps(e).encode()) for e in sent[shop.id]],
+                    Context(shop.id, now_ms(), 0, "desktop", "ih", shop.salt),
+                )
+                for shop in shops
+            ),
+            return_exceptions=True,
+        )
+
+    with own_redis.client() as r:
+        r.set("ballast", b"x" * 4_000_000)
+    with own_redis.client() as r:
+        r.config_set("maxmemory-policy", "noeviction")
+        r.config_set("maxmemory", settled_memory(r) - 100_000)
+    refused = run_with_redis(settings, ingest_all)
+    assert [type(result) for result in refused] == [OutOfMemoryError] * 3
+    with own_redis.client() as r:
+        assert [r.xlen(keys.events(shop.id)) for shop in shops] == [0, 0, 0]
+        r.delete("ballast")
+        r.config_set("maxmemory", 0)
+    assert [result.accepted for result in run_with_redis(settings, ingest_all)] == [1, 1, 1]
+    with own_redis.client() as r:
+        for shop in shops:
+            ((_, fields),) = r.xrange(keys.events(shop.id))
+            assert [e["id"] for e in event_entries.events(fields)] == [sent[shop.id][0]["id"]]
+
+
 def test_redis_at_its_memory_limit_answers_503_and_recovers_when_memory_is_freed(
     tmp_path: Path, own_redis: RedisServer
 ) -> None:
