@@ -280,6 +280,7 @@ def _dims_of(
 
 
 @functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=16)
 def _no_dims(device: str) -> str:
     """The dimension values of a session whose first event is not a page view."""
     return "\t".join([NOT_SET, device, "direct", "(direct)", NOT_SET, NOT_SET, NOT_SET, NOT_SET])
@@ -455,8 +456,10 @@ class Ingestor:
             if checked.uid is not None and "@" in checked.uid:
                 # An e-mail address is never stored: only its salted hash.
                 checked = msgspec.structs.replace(checked, uid=customer_id(ctx.salt, checked.uid))
+            quarter = sent_quarter
             if checked is not event:  # ts corrected or uid hashed: store the new event
                 event, sent = checked, event_encoder.encode(checked)
+                quarter = event.ts // QUARTER_MS
             stored = _stored_form(sent, event)
             kind = _KINDS.get(event.type, 0)
             revenue_minor = engaged_ms = 0
@@ -487,7 +490,7 @@ class Ingestor:
                     event.ts,
                     event.popup_id or "",
                     category,
-                    event.ts // QUARTER_MS,
+                    quarter,
                     _dims(event, ctx.device) if kind == KIND_PAGE_VIEW else _no_dims(ctx.device),
                     event.currency or "",
                     engaged_ms,
