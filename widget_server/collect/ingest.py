@@ -280,7 +280,6 @@ def _dims_of(
 
 
 @functools.lru_cache(maxsize=8)
-@functools.lru_cache(maxsize=16)
 def _no_dims(device: str) -> str:
     """The dimension values of a session whose first event is not a page view."""
     return "\t".join([NOT_SET, device, "direct", "(direct)", NOT_SET, NOT_SET, NOT_SET, NOT_SET])
