@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 from pathlib import Path
 
@@ -15,3 +16,9 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or ""
+
+
+def cpu_seconds(pid: int) -> float:
+    """The process' user and system CPU time so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

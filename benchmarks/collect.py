@@ -43,6 +43,7 @@ from typing import Any
 
 import redis
 import redis.asyncio
+from _machine import cpu_seconds
 
 from widget_server.storage import event_archive, event_entries
 from widget_server.storage.stores import create_store
@@ -179,11 +180,6 @@ def more_stores(socket_path: Path, count: int) -> list[dict[str, str]]:
     return asyncio.run(create())
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def script_calls(db: redis.Redis) -> int:
     """Scripts Redis has run: the ingest script, nearly all of them here."""
     stats = db.info("commandstats")
@@ -235,9 +231,9 @@ def run(args: argparse.Namespace, data_dir: Path, procs: list[Process]) -> dict[
     serve = [python, "-m", "widget_server", "serve"]
     procs.append(tarry := start(serve, env, tarry_log, f"http://127.0.0.1:{port}/readyz"))
     url = f"http://127.0.0.1:{port}"
-    stores = [store, *more_stores(tarry_dir / "redis.sock", args.stores - 1)]
-    public_keys = ",".join(s["public_key"] for s in stores)
     sock = tarry_dir / "redis.sock"
+    stores = [store, *more_stores(sock, args.stores - 1)]
+    public_keys = ",".join(s["public_key"] for s in stores)
     with contextlib.closing(redis.Redis(unix_socket_path=str(sock))) as db:
         redis_pid = int(db.info("server")["process_id"])
         warm = run_wrk(f"{url}/v1/collect", WARMUP_S, args.connections, public_keys)
@@ -247,12 +243,11 @@ def run(args: argparse.Namespace, data_dir: Path, procs: list[Process]) -> dict[
         collect = run_wrk(f"{url}/v1/collect", args.duration, args.connections, public_keys)
         cpu1 = cpu_seconds(tarry.pid), cpu_seconds(redis_pid)
         calls = script_calls(db) - calls0
-    tarry_rss = rss_mib(tarry.pid)
-    with urllib.request.urlopen(f"{url}/metrics", timeout=5) as response:
-        metrics = response.read().decode()
-    pattern = r'^tarry_events_total\{outcome="(\w+)"\} (\S+)'
-    outcomes = {m[1]: int(float(m[2])) for m in re.finditer(pattern, metrics, re.MULTILINE)}
-    with contextlib.closing(redis.Redis(unix_socket_path=str(tarry_dir / "redis.sock"))) as db:
+        tarry_rss = rss_mib(tarry.pid)
+        with urllib.request.urlopen(f"{url}/metrics", timeout=5) as response:
+            metrics = response.read().decode()
+        pattern = r'^tarry_events_total\{outcome="(\w+)"\} (\S+)'
+        outcomes = {m[1]: int(float(m[2])) for m in re.finditer(pattern, metrics, re.MULTILINE)}
         stored = sum(stored_events(db, s["store_id"]) for s in stores)
         redis_memory = str(db.info("memory")["used_memory_human"])
     stop(tarry)

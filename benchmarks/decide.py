@@ -72,7 +72,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import redis
-from _machine import cpu_model
+from _machine import cpu_model, cpu_seconds
 from collect import free_port, rss_mib, start, stop
 from starlette.requests import Request
 
@@ -734,11 +734,6 @@ def command_calls(db: redis.Redis) -> collections.Counter[str]:
     return collections.Counter(
         {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in stats.items()}
     )
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # -- where the time goes ------------------------------------------------------------
