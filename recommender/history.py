@@ -13,6 +13,7 @@ summed over the kinds. Its order is by each item's latest event.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -60,10 +61,17 @@ def from_events(events: Iterable[tuple[str, str, int]], weighting: Weighting) ->
     for item in ordered:
         total = 0.0
         for event, n in counts[item].items():
-            count = float(np.log2(1 + n)) if event in weighting.damped else float(n)
+            count = _damped(n) if event in weighting.damped else float(n)
             total += count * weights[event]
         values.append(total)
     return ordered, values
+
+
+@functools.cache
+def _damped(n: int) -> float:
+    # numpy's log2, as the training matrix's; once per count (a few distinct ones),
+    # since a numpy call per item costs more than the rest of the history.
+    return float(np.log2(1 + n))
 
 
 def merge(older: History, newer: History) -> History:

@@ -127,6 +127,8 @@ class Pick(NamedTuple):
     repeat: str | None = None
 
 
+DEFAULT_RULES = Rules()  # frozen: one for every query that names none
+
 Candidates = Iterator[tuple[int, float, str | None]]
 
 
@@ -162,7 +164,7 @@ class Showcases:
     # -- the walker -----------------------------------------------------------
 
     def answer(self, query: Query, rules: Rules | None = None) -> list[Pick]:
-        rules = rules or Rules()
+        rules = rules or DEFAULT_RULES
         bundle = self.bundle
         catalog = bundle.catalog
         history, weights = self._history(query)

@@ -463,6 +463,27 @@ def test_decide_on_a_store_with_nothing_configured(client: TestClient, settings:
     }
 
 
+def test_decide_is_counted_by_route_and_a_crash_answers_json_500(
+    settings: Settings,
+) -> None:
+    # /v1/decide skips Starlette's middleware (as collect does): its metrics and its
+    # answer to the unexpected must be those of every other route.
+    store, _ = make_store(settings)
+    params = {"k": store.public_key, "vid": "v", "sid": "s"}
+    app = create_app(settings)
+    ua = {"user-agent": BROWSER_UA}
+    with TestClient(app, headers=ua, raise_server_exceptions=False) as client:
+        assert client.get("/v1/decide", params=params).status_code == 200
+        app.state.decider = None  # broken on purpose
+        crashed = client.get("/v1/decide", params=params)
+        metrics = client.get("/metrics").text
+    assert crashed.status_code == 500
+    assert crashed.json() == {"error": "server: internal error"}
+    for status in (200, 500):
+        line = f'tarry_http_requests_total{{method="GET",route="/v1/decide",status="{status}"}} 1.0'
+        assert line in metrics
+
+
 def test_a_rule_stored_by_another_version_is_skipped_not_fatal(
     shop: Shop, settings: Settings
 ) -> None:

@@ -15,7 +15,7 @@ import dataclasses
 import hashlib
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from recommender import history as histories
 from recommender.interactions import Weighting
@@ -127,10 +127,25 @@ def rec_id(version: str | None, slot: str, strategy: str, item_ids: Sequence[str
     return "r" + hashlib.blake2b(text.encode(), digest_size=6).hexdigest()
 
 
+class CardView(NamedTuple):
+    """A card as showcases read it, worked out once when it is read from Redis
+    rather than on every pick of every page: its name (for reasons), and the fields
+    a showcase item shows where the card may be shown at all (else None)."""
+
+    card: dict[str, Any]
+    name: str
+    shown: dict[str, Any] | None
+
+
+def card_view(card: dict[str, Any]) -> CardView:
+    shown = {field: card.get(field) for field in CARD_FIELDS} if is_displayable(card) else None
+    return CardView(card, str(card.get("name") or ""), shown)
+
+
 @dataclasses.dataclass(slots=True)
 class _StoreCards:
     version: int | None  # the store's catalog version read before these cards
-    cards: dict[str, tuple[float, dict[str, Any] | None]] = dataclasses.field(default_factory=dict)
+    cards: dict[str, tuple[float, CardView | None]] = dataclasses.field(default_factory=dict)
 
 
 class ItemCards:
@@ -160,11 +175,18 @@ class ItemCards:
             self._size -= len(held.cards)
 
     async def get(self, store_id: str, item_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The cards of those of `item_ids` that have one."""
+        return {
+            item_id: view.card for item_id, view in (await self.views(store_id, item_ids)).items()
+        }
+
+    async def views(self, store_id: str, item_ids: Iterable[str]) -> dict[str, CardView]:
+        """`get`, as the views showcases read."""
         held = self._stores.get(store_id)
         if held is None:
             held = self._stores[store_id] = _StoreCards(None)
         now = time.monotonic()
-        found: dict[str, dict[str, Any]] = {}
+        found: dict[str, CardView] = {}
         missing: list[str] = []
         for item_id in dict.fromkeys(item_ids):
             entry = held.cards.get(item_id)
@@ -186,12 +208,13 @@ class ItemCards:
         expires = now + self._ttl
         for item_id, value in zip(missing, raw, strict=True):
             card = decode_card(value)
+            view = card_view(card) if card is not None else None
             if keep:
                 if item_id not in held.cards:
                     self._size += 1
-                held.cards[item_id] = (expires, card)
-            if card is not None:
-                found[item_id] = card
+                held.cards[item_id] = (expires, view)
+            if view is not None:
+                found[item_id] = view
         return found
 
 
@@ -348,9 +371,10 @@ def _picks(
 
 
 def _public(
-    card: dict[str, Any], pick: Pick, names: dict[str, str], default_currency: str
+    shown: dict[str, Any], pick: Pick, names: dict[str, str], default_currency: str
 ) -> dict[str, Any]:
-    item = {field: card.get(field) for field in CARD_FIELDS}
+    """A showcase item: the card's `shown` fields (`CardView.shown`), and the pick's."""
+    item = shown.copy()
     item["item_id"] = pick.item_id
     if item["currency"] is None and item["price"] is not None:
         item["currency"] = default_currency
@@ -408,7 +432,8 @@ async def _top_up(
         if request.category is not None and card.get("category") != request.category:
             return False
         used.add(item_id)
-        items.append(_public(card, Pick(item_id, 0.0, "catalog"), names, default_currency))
+        shown = {field: card.get(field) for field in CARD_FIELDS}
+        items.append(_public(shown, Pick(item_id, 0.0, "catalog"), names, default_currency))
         return len(items) == request.n
 
     wanted = request.n - len(items) + len(excluded) + len(used)
@@ -445,8 +470,8 @@ async def fill(
         ask = (request.strategy, request.rules, request.category)
         sizes[ask] = max(sizes.get(ask, 0), _wanted(request))
     answers = {ask: _picks(served, ask, n, shopper, cache) for ask, n in sizes.items()}
-    known = await cards.get(store_id, _card_ids(answers.values()))
-    names = {item_id: str(card.get("name") or "") for item_id, card in known.items()}
+    known = await cards.views(store_id, _card_ids(answers.values()))
+    names = {item_id: view.name for item_id, view in known.items()}
     version = served.version if served is not None else None
     out: dict[str, dict[str, Any]] = {}
     for request in requests:
@@ -457,11 +482,11 @@ async def fill(
         while True:
             picks = answers[ask]
             for pick in picks[read:]:
-                card = known.get(pick.item_id)
-                if card is None or not is_displayable(card) or pick.item_id in used:
+                view = known.get(pick.item_id)
+                if view is None or view.shown is None or pick.item_id in used:
                     continue
                 used.add(pick.item_id)
-                items.append(_public(card, pick, names, default_currency))
+                items.append(_public(view.shown, pick, names, default_currency))
                 if len(items) == request.n:
                     break
             read = len(picks)
@@ -472,9 +497,9 @@ async def fill(
             # again for a longer answer (this one is its start) and read on.
             sizes[ask] = min(SERVED_MAX_ITEMS, sizes[ask] * GROWTH)
             answers[ask] = _picks(served, ask, sizes[ask], shopper, cache)
-            more = await cards.get(store_id, _card_ids([answers[ask][read:]]))
+            more = await cards.views(store_id, _card_ids([answers[ask][read:]]))
             known.update(more)
-            names.update((item_id, str(card.get("name") or "")) for item_id, card in more.items())
+            names.update((item_id, view.name) for item_id, view in more.items())
         if len(items) < request.n:
             # Too few displayable picks (no model yet, or one that knows few of the
             # catalog's items): fill up with other catalog items, under the same rules.

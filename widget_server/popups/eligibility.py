@@ -133,13 +133,14 @@ def _days_between(since_ms: int | None, now_ms: int, low: float | None, high: fl
 
 
 def targeting_allows(t: Targeting, page: Page, visitor: Visitor) -> bool:
-    url = page.url.lower()
     if t.page_types is not None and page.page_type not in t.page_types:
         return False
-    if t.url_contains and not any(part.lower() in url for part in t.url_contains):
-        return False
-    if any(part.lower() in url for part in t.url_not_contains):
-        return False
+    if t.url_contains or t.url_not_contains:
+        url = page.url.lower()
+        if t.url_contains and not any(part.lower() in url for part in t.url_contains):
+            return False
+        if any(part.lower() in url for part in t.url_not_contains):
+            return False
     if t.visitor == "new" and visitor.returning:
         return False
     if t.visitor == "returning" and not visitor.returning:
@@ -191,6 +192,8 @@ def _local(moment: datetime, zone: ZoneInfo) -> datetime:
 
 
 def schedule_allows(s: Schedule, now_ms: int, zone: ZoneInfo) -> bool:
+    if s.start is None and s.end is None and s.days is None and s.hours is None:
+        return True  # always on: most rules, checked on every page
     now = datetime.fromtimestamp(now_ms / 1000, UTC).astimezone(zone)
     if s.start is not None and now < _local(s.start, zone):
         return False
