@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -67,6 +68,9 @@ def _int(value: bytes | None) -> int | None:
     return int(value) if value else None
 
 
+_RULE_FIELDS = frozenset({"t", "n", "f", "c"})  # the per-rule fields of `keys.visitor`
+
+
 def visitor_from_redis(
     fields: dict[bytes, bytes], session_state: bytes | None, session_id: str, day: str
 ) -> Visitor:
@@ -81,21 +85,23 @@ def visitor_from_redis(
         parts = head.split(" ")
         page_views = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
         categories = frozenset(cats)
-    rules: dict[str, RuleHistory] = {}
+    # Each rule's fields gathered first, then one RuleHistory: a dataclasses.replace
+    # per field cost more than the rest of this function.
+    found: dict[str, dict[str, Any]] = {}
     for name, value in fields.items():
         prefix, _, rule_id = name.decode().partition(":")
-        if prefix not in ("t", "n", "f", "c") or not rule_id:
+        if prefix not in _RULE_FIELDS or not rule_id:
             continue
-        history = rules.get(rule_id) or RuleHistory()
+        known = found.setdefault(rule_id, {})
         if prefix == "t":
-            history = dataclasses.replace(history, shows=tuple(int(t) for t in value.split()))
+            known["shows"] = tuple(int(t) for t in value.split())
         elif prefix == "n":
-            history = dataclasses.replace(history, session_shows=_count_for(value, session_id))
+            known["session_shows"] = _count_for(value, session_id)
         elif prefix == "f":
-            history = dataclasses.replace(history, first_shown_ms=int(value))
+            known["first_shown_ms"] = int(value)
         else:
-            history = dataclasses.replace(history, clicked_ms=int(value))
-        rules[rule_id] = history
+            known["clicked_ms"] = int(value)
+    rules = {rule_id: RuleHistory(**known) for rule_id, known in found.items()}
     return Visitor(
         returning=previous is not None,
         last_visit_ms=previous,
