@@ -95,16 +95,17 @@ class TarryApp:
         unexpected one is a JSON 500, then raised for the server to log."""
         start = time.perf_counter()
         scope["app"] = self.starlette  # what `request.app` reads
+        request = Request(scope, receive)
+        failure = None
         try:
-            response = await decide(Request(scope, receive))
-        except Exception:
-            await (await internal_error(Request(scope, receive), RuntimeError()))(
-                scope, receive, send
-            )
-            self.metrics.observe(DECIDE_PATH, "GET", 500, time.perf_counter() - start)
-            raise
+            response = await decide(request)
+        except Exception as exc:
+            failure = exc
+            response = await internal_error(request, exc)
         await response(scope, receive, send)
         self.metrics.observe(DECIDE_PATH, "GET", response.status_code, time.perf_counter() - start)
+        if failure is not None:
+            raise failure
 
 
 def allowed_methods(routes: list[BaseRoute], path: str) -> list[str]:

@@ -19,8 +19,8 @@ from typing import Any, NamedTuple
 
 from recommender import history as histories
 from recommender.interactions import Weighting
+from recommender.serving import DEFAULT_RULES, Pick, Query, Rules
 from recommender.serving import MAX_ITEMS as SERVED_MAX_ITEMS
-from recommender.serving import Pick, Query, Rules
 from widget_server.models.registry import Served
 from widget_server.storage import keys
 from widget_server.storage.catalog import decode_card, is_displayable, sample_cards
@@ -33,7 +33,6 @@ MAX_ITEMS = 24
 SPARE = 4
 GROWTH = 4
 CARD_FIELDS = ("item_id", "name", "url", "image", "price", "currency")
-DEFAULT_RULES = Rules()  # frozen: one instance serves every request
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -138,8 +137,12 @@ class CardView(NamedTuple):
 
 
 def card_view(card: dict[str, Any]) -> CardView:
-    shown = {field: card.get(field) for field in CARD_FIELDS} if is_displayable(card) else None
+    shown = _shown_fields(card) if is_displayable(card) else None
     return CardView(card, str(card.get("name") or ""), shown)
+
+
+def _shown_fields(card: dict[str, Any]) -> dict[str, Any]:
+    return {field: card.get(field) for field in CARD_FIELDS}
 
 
 @dataclasses.dataclass(slots=True)
@@ -432,7 +435,7 @@ async def _top_up(
         if request.category is not None and card.get("category") != request.category:
             return False
         used.add(item_id)
-        shown = {field: card.get(field) for field in CARD_FIELDS}
+        shown = _shown_fields(card)
         items.append(_public(shown, Pick(item_id, 0.0, "catalog"), names, default_currency))
         return len(items) == request.n
 
