@@ -31,6 +31,8 @@ FILE_FORMATS = {
     "orders-uci-layout.csv": "orders",
     "tarry-events.csv": "tarry",
     "ga4-events.jsonl": "ga4",
+    "woocommerce-line-items.csv": "woocommerce",
+    "woocommerce-line-item-columns.csv": "woocommerce",
 }
 
 
@@ -541,6 +543,163 @@ def test_a_huge_order_keeps_its_value_and_the_first_200_items() -> None:
 # -- Tarry's event CSV ----------------------------------------------------------------
 
 
+def test_woocommerce_line_items_cell_is_one_purchase_per_paid_order() -> None:
+    """The Customer/Order/Coupon Export layout: one row per order, its items in one
+    `line_items` cell (joined by `;`, fields by `|`). Figures by hand from the file."""
+    rows = rows_of("woocommerce-line-items.csv")
+    assert rows == [
+        Row(
+            2,
+            event={
+                "id": "o:4101",
+                "type": "purchase",
+                "ts": ms(2024, 3, 5, 14, 7, 33),
+                "vid": "c:" + blake("ann@shop.example"),  # the address in any case
+                "sid": "o:4101",
+                "transaction_id": "4101",
+                "value": 102.2,  # order_total: after the coupon, with shipping
+                "currency": "EUR",
+                "uid": "Ann@Shop.example",
+                "items": [
+                    # unit prices before the coupon: subtotal 90.00 over 2
+                    {
+                        "item_id": "hoodie-blue-l",
+                        "price": 45.0,
+                        "quantity": 2,
+                        "item_name": "Hoodie - Blue, L",
+                    },
+                    # no sku: the product id
+                    {"item_id": "15", "price": 18.0, "quantity": 1, "item_name": "Beanie"},
+                ],
+            },
+        ),
+        Row(3, skipped="cancelled order"),
+        Row(
+            4,  # the row's note holds a line break: the next order starts on line 6
+            event={
+                "id": "o:4103",
+                "type": "purchase",
+                "ts": ms(2024, 3, 6, 9, 30),
+                "vid": "c:-",  # a guest: customer id 0, no address
+                "sid": "o:4103",
+                "transaction_id": "4103",
+                "value": 20.0,  # 30.00 less 10.00 refunded
+                "currency": "EUR",
+                "items": [
+                    {"item_id": "MUG-L", "price": 10.0, "quantity": 3, "item_name": "Mug | large"}
+                ],
+            },
+        ),
+        Row(6, skipped="refunded order"),  # `wc-refunded`, as the database writes it
+        Row(7, error="order_date: not a date: 'yesterday'"),
+        Row(
+            8,  # on hold (a bank transfer on its way) is kept; the bad item is not
+            event={
+                "id": "o:4106",
+                "type": "purchase",
+                "ts": ms(2024, 3, 7, 18, 45),
+                "vid": "c:" + blake("ed@shop.example"),
+                "sid": "o:4106",
+                "transaction_id": "4106",
+                "value": 42.0,
+                "currency": "EUR",
+                "uid": "ed@shop.example",
+                "items": [
+                    {"item_id": "GLOVES", "price": 21.0, "quantity": 2, "item_name": "Gloves"}
+                ],
+            },
+        ),
+        Row(8, error="line_items: quantity: not a whole number: 'two'"),
+        Row(9, skipped="unpaid order (pending payment)"),
+    ]
+
+
+def test_woocommerce_one_column_per_item_with_the_order_number_and_zone() -> None:
+    """The Order Export & Import layout: `line_item_1`, `line_item_2`... one item
+    each; the order number as the id; naive times in the shop's zone."""
+    rows = rows_of("woocommerce-line-item-columns.csv", zone="Europe/London")
+    assert rows == [
+        Row(
+            2,
+            event={
+                "id": "o:A-880",
+                "type": "purchase",
+                "ts": ms(2024, 4, 1, 11),  # noon in London, summer time (+0100)
+                "vid": "c:" + blake("kim@shop.example"),
+                "sid": "o:A-880",
+                "transaction_id": "A-880",
+                "value": 56.0,
+                "currency": "GBP",
+                "uid": "kim@shop.example",
+                "items": [
+                    {"item_id": "TOTE", "price": 30.0, "quantity": 1, "item_name": "Tote bag"},
+                    {"item_id": "NB-A5", "price": 5.0, "quantity": 5, "item_name": "Notebook"},
+                ],
+            },
+        ),
+        Row(
+            3,
+            event={
+                "id": "o:A-881",
+                "type": "purchase",
+                "ts": ms(2024, 4, 2, 8, 15),
+                "vid": "c:12",  # a registered customer without an address in the file
+                "sid": "o:A-881",
+                "transaction_id": "A-881",
+                "value": 8.0,
+                "currency": "GBP",
+                "uid": "12",
+                "items": [{"item_id": "52", "price": 2.0, "quantity": 4, "item_name": "Pen"}],
+            },
+        ),
+    ]
+
+
+def test_woocommerce_without_item_columns_says_where_a_row_per_item_file_goes() -> None:
+    header = "order_id,order_date,order_total,item_sku\n1,2024-01-01,5,A\n"
+    with pytest.raises(FormatError) as raised:
+        read("woocommerce", io.BytesIO(header.encode()))
+    message = str(raised.value)
+    assert message.startswith("missing column for items: line_items or line_item_1,")
+    assert "reads as the orders format" in message
+    with pytest.raises(FormatError, match=r"missing column for total: order_total or total"):
+        read("woocommerce", io.BytesIO(b"order_id,order_date,line_items\n"))
+
+
+def test_woocommerce_rows_per_item_read_as_order_lines_priced_by_line_amount() -> None:
+    """The exporters' "one row per line item" layout: `item_sku`, `item_quantity`,
+    and a line amount (`item_subtotal`) instead of a unit price."""
+    text = (
+        "order_id,order_number,order_date,status,billing_email,item_name,item_sku,"
+        "item_quantity,item_subtotal,item_total\n"
+        "90,90,2024-05-01 10:00:00,completed,lu@shop.example,Cup,CUP,3,7.50,6.00\n"
+        "90,90,2024-05-01 10:00:00,completed,lu@shop.example,Lid,LID,1,0.80,0.80\n"
+    )
+    assert sniff(text.encode()) == "orders"
+    rows = rows_from("orders", text)
+    assert rows == [
+        Row(
+            2,
+            event={
+                "id": "o:90",
+                "type": "purchase",
+                "ts": ms(2024, 5, 1, 10),
+                "vid": "c:" + blake("lu@shop.example"),
+                "sid": "o:90",
+                "transaction_id": "90",
+                "value": 8.3,  # 7.50 + 0.80, the line amounts
+                "uid": "lu@shop.example",
+                "items": [
+                    {"item_id": "CUP", "price": 2.5, "quantity": 3, "item_name": "Cup"},
+                    {"item_id": "LID", "price": 0.8, "quantity": 1, "item_name": "Lid"},
+                ],
+            },
+        )
+    ]
+    bad = rows_from("orders", text.replace("7.50", "lots"))
+    assert Row(2, error="item_subtotal: not a number: 'lots'") in bad
+
+
 def tarry_event(
     kind: str, ts: int, vid: str, sid: str, item: str, session: str = ""
 ) -> dict[str, Any]:
@@ -771,7 +930,7 @@ def test_events_are_what_collect_accepts(name: str) -> None:
 @pytest.mark.parametrize(
     ("fmt", "options", "message"),
     [
-        ("csv", {}, "format: 'csv' is not one of shopify, orders, tarry, ga4"),
+        ("csv", {}, "format: 'csv' is not one of shopify, woocommerce, orders, tarry, ga4"),
         ("orders", {"currency": "euro"}, "currency: not a three-letter currency code"),
         ("orders", {"zone": "Mars/Olympus"}, "zone: not a time zone such as Europe/Paris"),
         ("tarry", {"mapping": {"item_id": "sku"}}, "mapping: only the orders format"),
@@ -857,7 +1016,20 @@ def ga4_lines(events: int) -> Iterator[bytes]:
         yield json.dumps(record).encode() + b"\n"
 
 
-GENERATED = {"orders": uci_lines, "shopify": shopify_lines, "tarry": tarry_lines, "ga4": ga4_lines}
+def woocommerce_lines(orders: int) -> Iterator[bytes]:
+    yield b"order_id,order_date,status,order_total,billing_email,line_items\n"
+    for n in range(orders):
+        item = "name:Cup|product_id:7|sku:CUP|quantity:1|subtotal:5.00|total:5.00"
+        yield f"{n},2024-03-05 10:00:00,completed,5.00,c{n}@x.example,{item}\n".encode()
+
+
+GENERATED = {
+    "orders": uci_lines,
+    "shopify": shopify_lines,
+    "woocommerce": woocommerce_lines,
+    "tarry": tarry_lines,
+    "ga4": ga4_lines,
+}
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

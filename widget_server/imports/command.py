@@ -20,7 +20,7 @@ from widget_server.storage import stores
 from widget_server.storage.clock import now_ms
 from widget_server.storage.connect import AsyncRedis, run_with_storage
 
-ORDER_FORMATS = frozenset({"shopify", "orders"})
+ORDER_FORMATS = frozenset({"shopify", "woocommerce", "orders"})
 PLAIN_EVERY_S = 5.0
 
 
@@ -180,9 +180,10 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="import a store's past orders or events from an export file",
         description=(
             "Count a store's past orders or events on the days they happened. Formats: "
-            "shopify (Shopify's orders export), orders (any CSV of order lines, columns "
-            "named with --map), tarry (the CSV tarry eval reads), ga4 (GA4's BigQuery "
-            "export as JSON lines). Importing a file again changes nothing."
+            "shopify (Shopify's orders export), woocommerce (WooCommerce order exports with "
+            "the items in a line_items or line_item_N column), orders (any CSV of order "
+            "lines, columns named with --map), tarry (the CSV tarry eval reads), ga4 "
+            "(GA4's BigQuery export as JSON lines). Importing a file again changes nothing."
         ),
     )
     command.add_argument("--store", required=True, help="the store's id")

@@ -86,8 +86,11 @@ def _batches(
     skips are tallied on the way."""
     batch: list[tuple[int, DecodedEvent]] = []
     size = 0
+    last_line = 0
     for row in rows:
-        summary.records += 1
+        if row.line != last_line:  # an order and its bad items may share a line
+            summary.records += 1
+            last_line = row.line
         summary.lines = max(summary.lines, row.line)
         if row.error is not None:
             summary.bad_row(row.line, row.error)

@@ -16,6 +16,7 @@ from msgspec import UNSET, UnsetType
 
 from recommender.serving import STRATEGIES
 from widget_server.decide.endpoint import MAX_POPUPS
+from widget_server.imports.formats.rows import FORMATS as IMPORT_FORMATS
 from widget_server.popups.schema import TEMPLATES
 
 
@@ -204,7 +205,7 @@ class ImportSummary(msgspec.Struct):
     """What an import did: every record is counted now, already there, skipped or bad."""
 
     store_id: str
-    format: Annotated[str, _one_of(("shopify", "orders", "tarry", "ga4"), "the file's format")]
+    format: Annotated[str, _one_of(IMPORT_FORMATS, "the file's format")]
     records: Annotated[int, _about("records read (an order of several lines is one)")]
     lines: Annotated[int, _about("the file's lines read")]
     imported: ImportCounts

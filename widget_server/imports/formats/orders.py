@@ -33,16 +33,65 @@ from widget_server.imports.formats.values import (
     shown,
 )
 
-# Each field's usual column names, the likeliest first.
+# Each field's usual column names, the likeliest first: UCI's, the plain ones, and
+# those of exports with a row per line item (WooCommerce's exporters: `item_sku`,
+# `Item Cost`, `Email (Billing)`; Magento's `Qty Ordered`).
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "order_id": ("InvoiceNo", "order_id", "order", "Order ID", "order_number", "invoice"),
-    "customer": ("CustomerID", "customer_id", "customer", "email", "customer_email"),
-    "item_id": ("StockCode", "sku", "item_id", "product_id", "item", "product"),
+    "order_id": (
+        "InvoiceNo",
+        "order_id",
+        "order",
+        "Order ID",
+        "order_number",
+        "invoice",
+        "Order #",
+        "increment_id",
+    ),
+    "customer": (
+        "CustomerID",
+        "customer_id",
+        "customer",
+        "email",
+        "customer_email",
+        "billing_email",
+        "Email (Billing)",
+        "customer_user",
+    ),
+    "item_id": (
+        "StockCode",
+        "sku",
+        "item_id",
+        "product_id",
+        "item",
+        "product",
+        "item_sku",
+        "Product SKU",
+        "item_product_id",
+    ),
     "item_name": ("Description", "name", "item_name", "product_name", "title"),
-    "quantity": ("Quantity", "qty"),
-    "price": ("UnitPrice", "price", "unit_price"),
-    "time": ("InvoiceDate", "date", "time", "created_at", "timestamp", "order_date"),
-    "currency": ("currency",),
+    "quantity": ("Quantity", "qty", "item_quantity", "Qty Ordered", "Quantity (- Refund)"),
+    "price": ("UnitPrice", "price", "unit_price", "item_price", "Item Cost", "Price per unit"),
+    # A line's amount, where the file has no unit price: the price is it over the
+    # quantity (before coupons where the file says: a subtotal).
+    "line_total": (
+        "item_subtotal",
+        "line_subtotal",
+        "line_total",
+        "item_total",
+        "Line Total",
+        "Row Total",
+    ),
+    "time": (
+        "InvoiceDate",
+        "date",
+        "time",
+        "created_at",
+        "timestamp",
+        "order_date",
+        "date_created",
+        "Purchase Date",
+    ),
+    "currency": ("currency", "order_currency"),
     "category": ("category", "item_category"),
 }
 REQUIRED = ("order_id", "item_id", "quantity", "price", "time")
@@ -51,6 +100,8 @@ REQUIRED = ("order_id", "item_id", "quantity", "price", "time")
 def _columns(header: Header, mapping: Mapping[str, str] | None) -> dict[str, int | None]:
     indexes = mapped(header, COLUMNS, mapping)
     for field in REQUIRED:
+        if field == "price" and indexes["line_total"] is not None:
+            continue
         if indexes[field] is None:
             header.require(field, *COLUMNS[field], hint=f" (or map one: {field}=COLUMN)")
     return indexes
@@ -106,11 +157,13 @@ def _order(
     zone: tzinfo,
 ) -> Iterator[Row]:
     """The order's purchase (or why it is skipped), then its bad lines."""
-    i_item, i_quantity, i_price, i_time = (
-        index[f] for f in ("item_id", "quantity", "price", "time")
-    )
-    assert i_item is not None and i_quantity is not None
-    assert i_price is not None and i_time is not None
+    i_item, i_quantity, i_time = (index[f] for f in ("item_id", "quantity", "time"))
+    assert i_item is not None and i_quantity is not None and i_time is not None
+    # The line's amount over its quantity, where the file has no unit price.
+    per_line = index["price"] is None
+    price_field = "line_total" if per_line else "price"
+    i_price = index[price_field]
+    assert i_price is not None
     i_name, i_customer, i_currency, i_category = (
         index[f] for f in ("item_name", "customer", "currency", "category")
     )
@@ -135,14 +188,17 @@ def _order(
             price = float(price_text)
         except ValueError:
             try:
-                quantity, price = _quantity(quantity_text), _price(price_text)
+                quantity = _quantity(quantity_text)
+                price = _price(price_text, price_field)
             except _BadCell as bad:
                 errors.append(Row(line, error=f"{names[bad.field]}: {bad}"))
                 continue
+        if per_line and quantity:
+            price = round(price / quantity, 6)  # a return's negative amount: a price > 0
         if quantity <= 0 or not price > 0:
             if price != price:  # NaN is no price, and not below 0 either
                 errors.append(
-                    Row(line, error=f"{names['price']}: not a price: {shown(price_text)}")
+                    Row(line, error=f"{names[price_field]}: not a price: {shown(price_text)}")
                 )
             returns = returns or (quantity < 0 and price > 0)  # not a stock write-off
             continue
@@ -151,7 +207,9 @@ def _order(
             errors.append(Row(line, error=f"{names['quantity']}: {error}"))
             continue
         if price > MAX_MONEY:
-            errors.append(Row(line, error=f"{names['price']}: not a price: {shown(price_text)}"))
+            errors.append(
+                Row(line, error=f"{names[price_field]}: not a price: {shown(price_text)}")
+            )
             continue
         item_id = cells[i_item].strip()
         if not item_id or len(item_id) > MAX_ITEM_ID:
@@ -197,12 +255,13 @@ def _quantity(text: str) -> int:
         raise _BadCell("quantity", str(exc)) from None
 
 
-def _price(text: str) -> float:
-    """A unit price; a negative one is returned as it is (an adjustment line)."""
+def _price(text: str, field: str) -> float:
+    """A unit price (or a line's amount); a negative one is returned as it is (an
+    adjustment line)."""
     try:
         return float(text)
     except ValueError:
-        raise _BadCell("price", f"not a number: {shown(text)}") from None
+        raise _BadCell(field, f"not a number: {shown(text)}") from None
 
 
 def _customer(text: str) -> str:

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-FORMATS = ("shopify", "orders", "tarry", "ga4")
+FORMATS = ("shopify", "woocommerce", "orders", "tarry", "ga4")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -53,7 +53,7 @@ def read(
     zone of times written without an offset (default UTC).
     """
     # The readers import Row and FormatError from here, so they are imported late.
-    from widget_server.imports.formats import ga4, orders, shopify, tarry
+    from widget_server.imports.formats import ga4, orders, shopify, tarry, woocommerce
     from widget_server.imports.formats.values import parse_currency
 
     if fmt not in FORMATS:
@@ -71,6 +71,8 @@ def read(
         raise FormatError(f"zone: not a time zone such as Europe/Paris: {zone!r}") from None
     if fmt == "shopify":
         return shopify.read(stream, currency=currency, zone=tz)
+    if fmt == "woocommerce":
+        return woocommerce.read(stream, currency=currency, zone=tz)
     if fmt == "orders":
         return orders.read(stream, mapping=mapping, currency=currency, zone=tz)
     if fmt == "tarry":
@@ -82,7 +84,7 @@ def sniff(head: bytes) -> str | None:
     """The format of a file from its first bytes (its header row, or its first JSON
     line), or None when none fits. Order formats win over the looser ones: a Shopify
     export would also pass for order lines."""
-    from widget_server.imports.formats import ga4, orders, shopify, tarry
+    from widget_server.imports.formats import ga4, orders, shopify, tarry, woocommerce
     from widget_server.imports.formats.table import delimiter_of
 
     text = head.decode("utf-8", "ignore").removeprefix("\ufeff").lstrip()
@@ -95,7 +97,13 @@ def sniff(head: bytes) -> str | None:
         columns = next(csv.reader(io.StringIO(first), delimiter=delimiter_of(first)), [])
     except csv.Error:
         return None
-    for name, module in (("shopify", shopify), ("tarry", tarry), ("orders", orders)):
+    readers = (
+        ("shopify", shopify),
+        ("woocommerce", woocommerce),
+        ("tarry", tarry),
+        ("orders", orders),
+    )
+    for name, module in readers:
         if module.looks_like(columns):
             return name
     return None
