@@ -6,9 +6,9 @@ slots it found. The answer lists the popups this visitor may see here (targeting
 schedule, frequency and the store's governor already applied), each with its
 trigger and server-rendered HTML and CSS, plus the contents of each slot.
 
-One Redis round trip reads the rules and catalog versions, the visitor's record, the
-session's state and the items the visitor touched (a second one reads a known
-customer's items from all their devices); the rules themselves, the model and hot
+One Redis script call reads the rules and catalog versions, the visitor's record, the
+session's state, the items the visitor touched and a known customer's items from
+all their devices; the rules themselves, the model and hot
 catalog cards come from in-process caches. The showcases answer from those stored
 items merged with the page's `history` (see `showcases.with_stored`), so a
 returning visitor is known even on a page that sends nothing.
@@ -43,7 +43,7 @@ from widget_server.popups.rulebook import Loaded, RulebookCache
 from widget_server.popups.schema import Content, Rule, StoreSettings
 from widget_server.popups.wheel import Wheel
 from widget_server.responses import STORAGE_ERRORS, error, json_response, storage_unavailable
-from widget_server.storage import keys
+from widget_server.storage import keys, scripts
 from widget_server.storage.clock import now_ms, utc_day
 from widget_server.storage.stores import Store
 
@@ -192,19 +192,25 @@ class Decider:
         self.picks = showcases.PickCache()
         self.coupons = Coupons(redis)
         self.wheel = Wheel(redis)
+        self._read_state = scripts.register(redis, scripts.DECIDE_STATE)
         self._contents: dict[tuple[str, int, str, str], Content] = {}
 
     async def state(self, store_id: str, ask: DecideRequest) -> tuple[Loaded, Visitor, list[bytes]]:
-        """The rules, the visitor and the items they touched (stored entries)."""
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.get(keys.rules_version(store_id))
-        pipe.hgetall(keys.visitor(store_id, ask.visitor_id))
-        pipe.get(keys.session(store_id, ask.session_id))
-        pipe.get(keys.catalog_version(store_id))
-        pipe.lrange(keys.visitor_items(store_id, ask.visitor_id), 0, -1)
-        version, fields, session, catalog_version, items = await pipe.execute()
+        """The rules, the visitor and the items they touched (stored entries): one
+        script call."""
+        version, catalog_version, flat, session, items, others = await self._read_state(
+            keys=(
+                keys.rules_version(store_id),
+                keys.catalog_version(store_id),
+                keys.visitor(store_id, ask.visitor_id),
+                keys.session(store_id, ask.session_id),
+                keys.visitor_items(store_id, ask.visitor_id),
+            ),
+            args=(keys.store_prefix(store_id),),
+        )
         self.cards.at_version(store_id, int(catalog_version or 0))
-        items = await self._customer_items(store_id, fields.get(b"u"), items)
+        fields = dict(zip(flat[::2], flat[1::2], strict=True))
+        items = _merged(items, others)
         loaded = await self._rules(store_id, int(version or 0))
         day = utc_day(ask.page.now_ms)
         return loaded, visitor_from_redis(fields, session, ask.session_id, day), items
@@ -240,10 +246,7 @@ class Decider:
         if not customer:
             return items
         others = await self.redis.lrange(keys.customer_items(store_id, customer.decode()), 0, -1)
-        if not others:
-            return items
-        merged = dict.fromkeys([*items, *others])
-        return sorted(merged, key=_entry_ms, reverse=True)
+        return _merged(items, others)
 
     async def _rules(self, store_id: str, version: int) -> Loaded:
         return self.rulebooks.cached(store_id, version) or await self.rulebooks.load(
@@ -434,6 +437,14 @@ class Decider:
         if rec is not None:
             answer["rec_id"] = rec
         return answer
+
+
+def _merged(items: list[bytes], others: list[bytes]) -> list[bytes]:
+    """This device's item entries and a customer's from every device (which hold
+    this device's too): each once, newest first."""
+    if not others:
+        return items
+    return sorted(dict.fromkeys([*items, *others]), key=_entry_ms, reverse=True)
 
 
 def _entry_ms(entry: bytes) -> int:

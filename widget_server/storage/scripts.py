@@ -649,6 +649,32 @@ INGEST = Template(_INGEST).substitute(
     DIMENSIONS="', '".join(keys.DIMENSIONS),
 )
 
+# What a decision reads of a store and a visitor, in one call: one command instead
+# of a pipeline of five, and a known customer's items without a second round trip
+# (redis-py's cost a command is most of what reading them costs the server).
+# KEYS[1]  the rules' version    KEYS[2]  the catalog's version
+# KEYS[3]  the visitor's record  KEYS[4]  the session's state
+# KEYS[5]  the visitor's items
+# ARGV[1]  the store's key prefix, for the customer's items (field `u` of KEYS[3])
+# Returns the two versions, the record as HGETALL gives it, the session, the
+# visitor's items and the customer's (none without a customer).
+DECIDE_STATE = Template("""
+local visitor = redis.call('HGETALL', KEYS[3])
+local customer_items = {}
+for i = 1, #visitor, 2 do
+  if visitor[i] == 'u' then
+    if visitor[i + 1] ~= '' then
+      customer_items = redis.call('LRANGE', ARGV[1] .. '$CUSTOMER_ITEMS' .. visitor[i + 1], 0, -1)
+    end
+    break
+  end
+end
+return {
+  redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2]), visitor, redis.call('GET', KEYS[4]),
+  redis.call('LRANGE', KEYS[5], 0, -1), customer_items,
+}
+""").substitute(CUSTOMER_ITEMS=keys.CUSTOMER_ITEMS)
+
 # Distinct counts of several unions of HyperLogLogs in one round trip (a Cluster's
 # pipelines refuse PFCOUNT; every key here shares the store's slot).
 # KEYS  the HyperLogLogs of every union, one after another
