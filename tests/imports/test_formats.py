@@ -20,8 +20,9 @@ import pytest
 
 from recommender import interactions
 from widget_server.collect.events import decode_event
-from widget_server.imports.formats import sessions, tarry
+from widget_server.imports.formats import sessions, table, tarry
 from widget_server.imports.formats.rows import FORMATS, FormatError, Row, read, sniff
+from widget_server.imports.formats.values import parse_time
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 FILES = DATA / "imports"
@@ -474,6 +475,82 @@ def test_order_lines_mapped_by_name_with_their_currency_and_zone() -> None:
                 ],
             },
         )
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "day_first", "expected"),
+    [
+        ("12/1/2010 8:26", False, ms(2010, 12, 1, 8, 26)),  # UCI's CSV as widely shared
+        ("12/1/2010 8:26", True, ms(2010, 1, 12, 8, 26)),
+        ("01/12/2010 08:26:59", True, ms(2010, 12, 1, 8, 26, 59)),
+        ("12/13/2010", False, ms(2010, 12, 13)),
+        ("01.12.2010 08:26", False, ms(2010, 12, 1, 8, 26)),  # dots: the day first, always
+        ("2010/12/01", False, ms(2010, 12, 1)),
+        ("2010-12-01 8:26", False, ms(2010, 12, 1, 8, 26)),  # an hour of one digit
+        ("12/1/10 2:05 PM", False, ms(2010, 12, 1, 14, 5)),
+        ("12/1/10 12:05 AM", False, ms(2010, 12, 1, 0, 5)),
+        ("3/5/2024, 2:07:33 pm", False, ms(2024, 3, 5, 14, 7, 33)),
+        ("1/1/99", False, ms(1999, 1, 1)),
+    ],
+)
+def test_dates_as_spreadsheets_write_them(text: str, day_first: bool, expected: int) -> None:
+    assert parse_time(text, day_first=day_first) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["13/12/2010", "31/02/2010", "13/13/2010", "12/1/2010 13:00 PM", "12/1/2010 8"]
+)
+def test_dates_that_are_no_date_month_first(text: str) -> None:
+    with pytest.raises(ValueError, match="not a date"):
+        parse_time(text)
+
+
+def uci_as_shared(first_dates: list[str]) -> str:
+    """Order lines in UCI's layout, one invoice a date, with dates as given."""
+    lines = ["InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID"]
+    for n, date in enumerate(first_dates):
+        lines.append(f"{536365 + n},85123A,HEART,6,{date},2.55,17850.0")
+    return "\n".join(lines) + "\n"
+
+
+def test_a_file_of_dates_month_first_is_read_month_first() -> None:
+    """The widely shared CSV of UCI Online Retail writes `12/1/2010 8:26`: the first
+    lines tell neither way; `12/13/2010` settles it, and the lines before it are read
+    as it says."""
+    text = uci_as_shared(["12/1/2010 8:26", "12/2/2010 9:01", "12/13/2010 10:00"])
+    times = [r.event["ts"] for r in rows_from("orders", text) if r.event]
+    assert times == [ms(2010, 12, 1, 8, 26), ms(2010, 12, 2, 9, 1), ms(2010, 12, 13, 10)]
+
+
+def test_a_file_of_dates_day_first_is_read_day_first() -> None:
+    """The same file re-saved by a spreadsheet set to the UK: the day first."""
+    text = uci_as_shared(["01/12/2010 08:26", "02/12/2010 09:01", "13/12/2010 10:00"])
+    times = [r.event["ts"] for r in rows_from("orders", text) if r.event]
+    assert times == [ms(2010, 12, 1, 8, 26), ms(2010, 12, 2, 9, 1), ms(2010, 12, 13, 10)]
+    woo = (
+        "order_id,order_date,order_total,line_items\n"
+        "1,02/03/2024 10:00,5.00,sku:A|quantity:1|total:5.00\n"
+        "2,23/03/2024 10:00,5.00,sku:A|quantity:1|total:5.00\n"
+    )
+    assert [r.event["ts"] for r in rows_from("woocommerce", woo) if r.event] == [
+        ms(2024, 3, 2, 10),
+        ms(2024, 3, 23, 10),
+    ]
+
+
+def test_dates_read_ahead_at_most_so_far(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file whose first lines never tell is read month first, and a date that is
+    not one month first is a bad line, not a guess."""
+    monkeypatch.setattr(table, "DATE_LOOKAHEAD", 2)
+    text = uci_as_shared(["01/12/2010 08:26", "02/12/2010 09:01", "13/12/2010 10:00"])
+    rows = rows_from("orders", text)
+    assert [r.event["ts"] for r in rows if r.event] == [
+        ms(2010, 1, 12, 8, 26),
+        ms(2010, 2, 12, 9, 1),
+    ]
+    assert [r for r in rows if r.error] == [
+        Row(4, error="InvoiceDate: not a date: '13/12/2010 10:00'")
     ]
 
 

@@ -21,7 +21,7 @@ from datetime import tzinfo
 
 from widget_server.imports.formats.baskets import Basket, Lines, grouped, late_error, purchase
 from widget_server.imports.formats.rows import FormatError, Row
-from widget_server.imports.formats.table import Header, Table, mapped
+from widget_server.imports.formats.table import Header, Table, mapped, with_date_order
 from widget_server.imports.formats.values import (
     MAX_ITEM_ID,
     MAX_MONEY,
@@ -134,9 +134,10 @@ def _rows(
     table: Table, index: dict[str, int | None], currency: str | None, zone: tzinfo
 ) -> Iterator[Row]:
     names = {field: table.columns[i] for field, i in index.items() if i is not None}
-    key = index["order_id"]
-    assert key is not None
-    for order in grouped(table.records(), key, len(table.columns), names["order_id"]):
+    key, time = index["order_id"], index["time"]
+    assert key is not None and time is not None
+    day_first, records = with_date_order(table.records(), time)
+    for order in grouped(records, key, len(table.columns), names["order_id"]):
         if isinstance(order, Row):
             yield order
         elif order.late:
@@ -144,7 +145,7 @@ def _rows(
         elif _is_cancellation(order.key):
             yield Row(order.line, skipped="cancellation")
         else:
-            yield from _order(order, index, names, currency, zone)
+            yield from _order(order, index, names, currency, zone, day_first)
     if table.broken is not None:
         yield table.broken
 
@@ -155,6 +156,7 @@ def _order(
     names: dict[str, str],
     default_currency: str | None,
     zone: tzinfo,
+    day_first: bool,
 ) -> Iterator[Row]:
     """The order's purchase (or why it is skipped), then its bad lines."""
     i_item, i_quantity, i_time = (index[f] for f in ("item_id", "quantity", "time"))
@@ -218,7 +220,7 @@ def _order(
             continue
         if ts is None:
             try:
-                ts = parse_time(cells[i_time], zone)
+                ts = parse_time(cells[i_time], zone, day_first=day_first)
             except ValueError as exc:
                 errors.append(Row(line, error=f"{names['time']}: {exc}"))
                 continue

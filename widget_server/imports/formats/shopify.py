@@ -25,7 +25,7 @@ from typing import TypeVar
 
 from widget_server.imports.formats.baskets import Basket, Lines, grouped, late_error, purchase
 from widget_server.imports.formats.rows import Row
-from widget_server.imports.formats.table import Header, Table
+from widget_server.imports.formats.table import Header, Table, with_date_order
 from widget_server.imports.formats.values import (
     MAX_ITEM_ID,
     MAX_QUANTITY,
@@ -69,15 +69,16 @@ def _rows(
     table: Table, index: dict[str, int | None], currency: str | None, zone: tzinfo
 ) -> Iterator[Row]:
     names = {field: table.columns[i] for field, i in index.items() if i is not None}
-    key = index["Name"]
-    assert key is not None
-    for order in grouped(table.records(), key, len(table.columns), names["Name"]):
+    key, time = index["Name"], index["Created at"]
+    assert key is not None and time is not None
+    day_first, records = with_date_order(table.records(), time)
+    for order in grouped(records, key, len(table.columns), names["Name"]):
         if isinstance(order, Row):
             yield order
         elif order.late:
             yield late_error(order, names["Name"])
         else:
-            yield from _order(order, index, names, currency, zone)
+            yield from _order(order, index, names, currency, zone, day_first)
     if table.broken is not None:
         yield table.broken
 
@@ -114,6 +115,7 @@ def _order(
     names: dict[str, str],
     default_currency: str | None,
     zone: tzinfo,
+    day_first: bool,
 ) -> Iterator[Row]:
     first = _Cells(order.lines[0][1], index, names)
     status = first["Financial Status"].lower()
@@ -125,7 +127,7 @@ def _order(
             # The order's fields are on its first row; a file sorted by another column
             # in a spreadsheet has lost that.
             raise _BadField(f"{names['Created at']}: empty on the order's first row")
-        ts = first.parsed("Created at", lambda text: parse_time(text, zone))
+        ts = first.parsed("Created at", lambda text: parse_time(text, zone, day_first=day_first))
         total = first.parsed("Total", parse_money)
         refunded = first.parsed("Refunded Amount", parse_money) if first["Refunded Amount"] else 0.0
         currency = (

@@ -16,6 +16,7 @@ import itertools
 from collections.abc import Iterable, Iterator, Mapping
 
 from widget_server.imports.formats.rows import FormatError, Row
+from widget_server.imports.formats.values import written_order
 
 _BOM = "\ufeff"
 # Columns listed in an error about a missing one: enough to see what the file is.
@@ -107,6 +108,28 @@ class Table(Header):
                     yield line, cells
         except csv.Error as exc:
             self.broken = Row(end + 1, error=f"not CSV from this line on ({exc})")
+
+
+# Records read ahead to learn whether a file's dates put the day or the month first:
+# the first day over 12 settles it (UCI Online Retail, month first, shows one after
+# about 25,000 lines). What is read ahead is kept, and given back in order.
+DATE_LOOKAHEAD = 200_000
+
+
+def with_date_order(
+    records: Iterator[tuple[int, list[str]]], column: int
+) -> tuple[bool, Iterator[tuple[int, list[str]]]]:
+    """Whether the dates in `column` put the day first (`13/12/2010`), and the records,
+    unchanged. Only a file whose dates are written with slashes is read ahead; one
+    whose dates never tell (every day 12 or less) is read month first."""
+    ahead: list[tuple[int, list[str]]] = []
+    for record in records:
+        ahead.append(record)
+        cells = record[1]
+        order = written_order(cells[column]) if column < len(cells) and cells[column] else ""
+        if order is None or order in ("day", "month") or len(ahead) >= DATE_LOOKAHEAD:
+            return order == "day", itertools.chain(ahead, records)
+    return False, iter(ahead)
 
 
 def width_error(cells: list[str], width: int) -> str | None:

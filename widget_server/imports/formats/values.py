@@ -79,9 +79,64 @@ def _millis(when: datetime, zone: tzinfo) -> int:
     return (when - _EPOCH) // _MS
 
 
-def parse_time(text: str, zone: tzinfo = UTC) -> int:
-    """ISO 8601 (`2024-03-05 14:07:33 +0530`, `2010-12-01T08:26:00Z`, a date alone) or
-    a whole number of seconds, milliseconds or microseconds since the epoch."""
+# Dates as spreadsheets and shop exports write them: `12/1/2010 8:26` (Excel in the
+# US, and the widely shared CSV of UCI Online Retail), `01/12/2010 08:26` (the UK),
+# `01.12.2010 08:26:00` (Germany: always the day first), `2010/12/01`, `12/1/10 2:05 PM`.
+_WRITTEN = re.compile(
+    r"(?P<a>\d{1,4})(?P<sep>[/.-])(?P<b>\d{1,2})(?P=sep)(?P<c>\d{2}|\d{4})"
+    r"(?:(?:[ T]+|, ?)(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2})(?:\.\d+)?)?"
+    r" ?(?P<ampm>[AaPp]\.?[Mm]\.?)?)?"
+)
+
+
+def written_order(text: str) -> str | None:
+    """Which part of a date written with slashes or dashes comes first, as far as
+    the date alone tells: "day" (`13/12/2010`), "month" (`12/13/2010`) or "either"
+    (`1/2/2010`); None for any other date (ISO 8601, German dots, not a date)."""
+    match = _WRITTEN.fullmatch(text.strip())
+    if match is None or match["sep"] == "." or len(match["a"]) > 2:
+        return None
+    first, second = int(match["a"]), int(match["b"])
+    if first > 12 >= second:
+        return "day"
+    if second > 12 >= first:
+        return "month"
+    return "either"
+
+
+def _written(text: str, zone: tzinfo, day_first: bool) -> int | None:
+    """A date as `_WRITTEN` reads it, or None."""
+    match = _WRITTEN.fullmatch(text)
+    if match is None:
+        return None
+    a, b, c = int(match["a"]), int(match["b"]), int(match["c"])
+    if len(match["a"]) > 2:
+        year, month, day = a, b, c
+    else:
+        if len(match["c"]) == 2:  # as strptime's %y: 69-99 are 1969-1999
+            c += 1900 if c >= 69 else 2000
+        year = c
+        month, day = (b, a) if day_first or match["sep"] == "." else (a, b)
+    hour = int(match["h"] or 0)
+    ampm = (match["ampm"] or "").lower()[:1]
+    if ampm and not 1 <= hour <= 12:
+        return None
+    if ampm == "p" and hour < 12:
+        hour += 12
+    elif ampm == "a" and hour == 12:
+        hour = 0
+    try:
+        when = datetime(year, month, day, hour, int(match["m"] or 0), int(match["s"] or 0))
+    except ValueError:
+        return None
+    return _millis(when, zone)
+
+
+def parse_time(text: str, zone: tzinfo = UTC, *, day_first: bool = False) -> int:
+    """ISO 8601 (`2024-03-05 14:07:33 +0530`, `2010-12-01T08:26:00Z`, a date alone), a
+    whole number of seconds, milliseconds or microseconds since the epoch, or a date
+    as spreadsheets write it (`12/1/2010 8:26`, month first unless `day_first`;
+    `01.12.2010`, always day first). A time without an offset is read in `zone`."""
     text = text.strip()
     if text.isdigit():
         number = int(text)
@@ -91,7 +146,11 @@ def parse_time(text: str, zone: tzinfo = UTC) -> int:
     try:
         return _millis(datetime.fromisoformat(text), zone)
     except ValueError:
-        raise ValueError(f"not a date: {shown(text)}") from None
+        pass
+    written = _written(text, zone, day_first)
+    if written is None:
+        raise ValueError(f"not a date: {shown(text)}")
+    return written
 
 
 def parse_money(text: str) -> float:

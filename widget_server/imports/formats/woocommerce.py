@@ -32,7 +32,7 @@ from typing import TypeVar
 
 from widget_server.imports.formats.baskets import Basket, purchase
 from widget_server.imports.formats.rows import FormatError, Row
-from widget_server.imports.formats.table import Header, Table, width_error
+from widget_server.imports.formats.table import Header, Table, width_error, with_date_order
 from widget_server.imports.formats.values import (
     MAX_ITEM_ID,
     MAX_QUANTITY,
@@ -120,14 +120,19 @@ def _rows(
 ) -> Iterator[Row]:
     names = {field: table.columns[i] for field, i in index.items() if i is not None}
     width = len(table.columns)
-    for line, cells in table.records():
+    time = index["time"]
+    assert time is not None
+    day_first, records = with_date_order(table.records(), time)
+    for line, cells in records:
         if len(cells) != width:
             error = width_error(cells, width)
             if error is not None:
                 yield Row(line, error=error)
                 continue
             cells = cells + [""] * (width - len(cells))
-        yield from _order(line, cells, index, names, items, table.columns, currency, zone)
+        yield from _order(
+            line, cells, index, names, items, table.columns, currency, zone, day_first
+        )
     if table.broken is not None:
         yield table.broken
 
@@ -145,6 +150,7 @@ def _order(
     columns: list[str],
     default_currency: str | None,
     zone: tzinfo,
+    day_first: bool,
 ) -> Iterator[Row]:
     def cell(field: str) -> str:
         i = index[field]
@@ -159,7 +165,9 @@ def _order(
         yield Row(line, skipped=NOT_REVENUE[status])
         return
     try:
-        ts = _parsed(names, "time", cell("time"), lambda text: parse_time(text, zone))
+        ts = _parsed(
+            names, "time", cell("time"), lambda text: parse_time(text, zone, day_first=day_first)
+        )
         total = _parsed(names, "total", cell("total"), parse_money)
         refunded_text = cell("refunded")
         refunded = _parsed(names, "refunded", refunded_text, parse_money) if refunded_text else 0.0
