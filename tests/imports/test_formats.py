@@ -554,6 +554,24 @@ def test_dates_read_ahead_at_most_so_far(monkeypatch: pytest.MonkeyPatch) -> Non
     ]
 
 
+def test_order_lines_of_a_spreadsheet_that_writes_decimal_commas() -> None:
+    """`;` between cells (a spreadsheet set to a European locale) and `2,55`,
+    `1.234,50` as amounts; the same amounts in a `,` file are bad lines."""
+    text = (
+        "InvoiceNo;StockCode;Quantity;InvoiceDate;UnitPrice\n"
+        "7;CUP;2;01.12.2010 08:26;2,55\n"
+        "7;SOFA;1;01.12.2010 08:26;1.234,50\n"
+        "8;LID;1;02.12.2010 09:00;0.80\n"
+        "9;BAD;1;02.12.2010 09:00;2,5,5\n"
+    )
+    rows = rows_from("orders", text)
+    values = {r.event["id"]: r.event["value"] for r in rows if r.event}
+    assert values == {"o:7": 1239.6, "o:8": 0.8}  # 2 x 2.55 + 1,234.50; 0.80
+    assert [r for r in rows if r.error] == [Row(5, error="UnitPrice: not a number: '2,5,5'")]
+    commas = rows_from("orders", 'order_id,sku,qty,price,date\n1,A,1,"2,55",2024-01-01\n')
+    assert commas == [Row(2, error="price: not a number: '2,55'")]
+
+
 def test_order_lines_missing_or_wrongly_mapped_columns() -> None:
     header = "Invoice Number,Item,Amount\nX,1,2\n"
     with pytest.raises(FormatError) as raised:

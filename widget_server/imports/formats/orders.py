@@ -137,6 +137,8 @@ def _rows(
     key, time = index["order_id"], index["time"]
     assert key is not None and time is not None
     day_first, records = with_date_order(table.records(), time)
+    # A file separated by `;` or tabs is one from a spreadsheet set to write `2,55`.
+    decimal_comma = table.delimiter != ","
     for order in grouped(records, key, len(table.columns), names["order_id"]):
         if isinstance(order, Row):
             yield order
@@ -145,7 +147,7 @@ def _rows(
         elif _is_cancellation(order.key):
             yield Row(order.line, skipped="cancellation")
         else:
-            yield from _order(order, index, names, currency, zone, day_first)
+            yield from _order(order, index, names, currency, zone, day_first, decimal_comma)
     if table.broken is not None:
         yield table.broken
 
@@ -157,6 +159,7 @@ def _order(
     default_currency: str | None,
     zone: tzinfo,
     day_first: bool,
+    decimal_comma: bool,
 ) -> Iterator[Row]:
     """The order's purchase (or why it is skipped), then its bad lines."""
     i_item, i_quantity, i_time = (index[f] for f in ("item_id", "quantity", "time"))
@@ -191,7 +194,7 @@ def _order(
         except ValueError:
             try:
                 quantity = _quantity(quantity_text)
-                price = _price(price_text, price_field)
+                price = _price(price_text, price_field, decimal_comma)
             except _BadCell as bad:
                 errors.append(Row(line, error=f"{names[bad.field]}: {bad}"))
                 continue
@@ -257,11 +260,14 @@ def _quantity(text: str) -> int:
         raise _BadCell("quantity", str(exc)) from None
 
 
-def _price(text: str, field: str) -> float:
+def _price(text: str, field: str, decimal_comma: bool) -> float:
     """A unit price (or a line's amount); a negative one is returned as it is (an
-    adjustment line)."""
+    adjustment line). With `decimal_comma`, `2,55` and `1.234,56` as well."""
+    number = text
+    if decimal_comma and "," in text:
+        number = text.replace(".", "").replace(",", ".", 1)
     try:
-        return float(text)
+        return float(number)
     except ValueError:
         raise _BadCell(field, f"not a number: {shown(text)}") from None
 

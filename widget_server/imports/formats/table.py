@@ -85,7 +85,8 @@ class Table(Header):
         if not first:
             raise FormatError("the file is empty: no header row")
         reader_lines = itertools.chain((first,), lines)
-        self._reader = csv.reader(reader_lines, delimiter=delimiter_of(first))
+        self.delimiter = delimiter_of(first)
+        self._reader = csv.reader(reader_lines, delimiter=self.delimiter)
         try:
             header = next(self._reader)
         except csv.Error as exc:
