@@ -469,6 +469,7 @@ FA: dict[str, str] = {
     "CSV (with a header row), JSON lines, or a Google Merchant Center feed. Each item is merged into its card: what the feed gives replaces what was there.": "CSV (با ردیف سرستون)، JSON lines یا فید Google Merchant Center. هر کالا با کارت خودش ادغام می‌شود: هر چه فید بدهد جای مقدار قبلی را می‌گیرد.",
     "{n} items imported from {file}.": "{n} کالا از {file} وارد شد.",
     "{n} lines were not imported": "{n} خط وارد نشد",
+    "Left out on purpose:": "عمداً کنار گذاشته شد:",
     "Line": "خط",
     "Problem": "مشکل",
     "Feed file": "پروندهٔ فید",

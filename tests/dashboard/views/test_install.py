@@ -62,6 +62,8 @@ def test_past_orders_upload_on_the_install_page(signed_in: TestClient, traffic: 
         "orders_export.csv: 4 orders and 4 events counted, 0 already there, 2 bad lines." in words
     )
     assert "Created at: not a date" in answer.text
+    # #1002 refunded and #1003 voided: said why they are not counted
+    assert "Left out on purpose: refunded order (1), voided order (1)" in words
     again = signed_in.post(
         "/dashboard/install", data={"csrf": token, "format": "shopify"},
         files={"orders": ("orders_export.csv", body, "text/csv")},
