@@ -492,6 +492,8 @@ def test_order_lines_mapped_by_name_with_their_currency_and_zone() -> None:
         ("12/1/10 12:05 AM", False, ms(2010, 12, 1, 0, 5)),
         ("3/5/2024, 2:07:33 pm", False, ms(2024, 3, 5, 14, 7, 33)),
         ("1/1/99", False, ms(1999, 1, 1)),
+        ("Mon, 23 Sep 2024 14:21:24 +0000", False, ms(2024, 9, 23, 14, 21, 24)),  # BigCommerce
+        ("23 Sep 2024 14:21:24 -0500", False, ms(2024, 9, 23, 19, 21, 24)),
     ],
 )
 def test_dates_as_spreadsheets_write_them(text: str, day_first: bool, expected: int) -> None:
@@ -499,7 +501,8 @@ def test_dates_as_spreadsheets_write_them(text: str, day_first: bool, expected: 
 
 
 @pytest.mark.parametrize(
-    "text", ["13/12/2010", "31/02/2010", "13/13/2010", "12/1/2010 13:00 PM", "12/1/2010 8"]
+    "text",
+    ["13/12/2010", "31/02/2010", "13/13/2010", "12/1/2010 13:00 PM", "12/1/2010 8", "Mon, 23 Sep"],
 )
 def test_dates_that_are_no_date_month_first(text: str) -> None:
     with pytest.raises(ValueError, match="not a date"):

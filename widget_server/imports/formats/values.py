@@ -10,6 +10,7 @@ import hashlib
 import math
 import re
 from datetime import UTC, datetime, timedelta, tzinfo
+from email.utils import parsedate_to_datetime
 
 # The collect schema's limits (widget_server.collect.events). Ids become parts of
 # Redis key names: one outside their alphabet, or longer, is hashed.
@@ -136,7 +137,8 @@ def parse_time(text: str, zone: tzinfo = UTC, *, day_first: bool = False) -> int
     """ISO 8601 (`2024-03-05 14:07:33 +0530`, `2010-12-01T08:26:00Z`, a date alone), a
     whole number of seconds, milliseconds or microseconds since the epoch, or a date
     as spreadsheets write it (`12/1/2010 8:26`, month first unless `day_first`;
-    `01.12.2010`, always day first). A time without an offset is read in `zone`."""
+    `01.12.2010`, always day first), or RFC 2822 (`Mon, 23 Sep 2024 14:21:24 +0000`).
+    A time without an offset is read in `zone`."""
     text = text.strip()
     if text.isdigit():
         number = int(text)
@@ -148,9 +150,12 @@ def parse_time(text: str, zone: tzinfo = UTC, *, day_first: bool = False) -> int
     except ValueError:
         pass
     written = _written(text, zone, day_first)
-    if written is None:
-        raise ValueError(f"not a date: {shown(text)}")
-    return written
+    if written is not None:
+        return written
+    try:  # RFC 2822, as BigCommerce and e-mail write it: `Mon, 23 Sep 2024 14:21:24 +0000`
+        return _millis(parsedate_to_datetime(text), zone)
+    except (ValueError, TypeError, IndexError):
+        raise ValueError(f"not a date: {shown(text)}") from None
 
 
 def parse_money(text: str) -> float:
