@@ -240,22 +240,26 @@ SHOPIFY_MINIMAL = "Name,Email,Financial Status,Currency,Total,Created at,Lineite
 
 
 def test_shopify_semicolons_and_one_customer_in_any_case() -> None:
-    """A spreadsheet's `;`-separated save reads the same; `Ann@Shop.com` and
-    `ann@shop.com` are one visitor (their uid stays as written)."""
+    """A spreadsheet's `;`-separated save reads the same, its decimal commas too;
+    `Ann@Shop.com` and `ann@shop.com` are one visitor (their uid stays as written)."""
     text = SHOPIFY_MINIMAL.replace(",", ";") + (
-        "#1;Ann@Shop.com;paid;EUR;10,5;2024-03-05 10:00:00 +0000;1;Cup;10,5;CUP\n"
+        "#1;Ann@Shop.com;paid;EUR;1.010,5;2024-03-05 10:00:00 +0000;1;Cup;1.010,5;CUP\n"
         "#2;ann@shop.com;paid;EUR;4.00;2024-03-06 10:00:00 +0000;1;Lid;4.00;LID\n"
     )
     rows = rows_from("shopify", text)
-    assert rows[0] == Row(2, error="Total: not a number: '10,5'")  # a decimal comma is refused
-    assert rows[1].event is not None
-    assert rows[1].event["vid"] == "c:" + blake("ann@shop.com")
+    assert rows[0].event is not None and rows[1].event is not None
+    assert rows[0].event["value"] == 1010.5  # `1.010,5`: a dot groups thousands
+    assert rows[0].event["items"][0]["price"] == 1010.5
+    assert rows[1].event["value"] == 4.0
+    assert rows[1].event["vid"] == rows[0].event["vid"] == "c:" + blake("ann@shop.com")
     assert rows[1].event["uid"] == "ann@shop.com"
     text = SHOPIFY_MINIMAL + (
         "#1,Ann@Shop.com,paid,EUR,10.50,2024-03-05 10:00:00 +0000,1,Cup,10.50,CUP\n"
+        '#2,ann@shop.com,paid,EUR,"10,5",2024-03-05 10:00:00 +0000,1,Cup,10.50,CUP\n'
     )
-    (row,) = rows_from("shopify", text)
-    assert row.event is not None and row.event["vid"] == "c:" + blake("ann@shop.com")
+    first, second = rows_from("shopify", text)
+    assert first.event is not None and first.event["vid"] == "c:" + blake("ann@shop.com")
+    assert second == Row(3, error="Total: not a number: '10,5'")  # in a `,` file: refused
 
 
 def test_shopify_order_ids_that_are_not_ids_are_hashed() -> None:
@@ -750,6 +754,20 @@ def test_woocommerce_one_column_per_item_with_the_order_number_and_zone() -> Non
                 "items": [{"item_id": "52", "price": 2.0, "quantity": 4, "item_name": "Pen"}],
             },
         ),
+    ]
+
+
+def test_woocommerce_from_a_spreadsheet_that_writes_decimal_commas() -> None:
+    text = (
+        "order_id;order_date;status;order_total;line_items\n"
+        '5;2024-03-05 10:00:00;completed;1.250,40;"sku:A|quantity:2|subtotal:1.200,00;'
+        'sku:B|quantity:1|subtotal:50,40"\n'
+    )
+    (row,) = rows_from("woocommerce", text)
+    assert row.event is not None and row.event["value"] == 1250.4
+    assert [(i["item_id"], i["price"], i["quantity"]) for i in row.event["items"]] == [
+        ("A", 600.0, 2),
+        ("B", 50.4, 1),
     ]
 
 

@@ -27,6 +27,7 @@ from widget_server.imports.formats.values import (
     MAX_MONEY,
     MAX_QUANTITY,
     MAX_TEXT,
+    comma_decimal,
     parse_currency,
     parse_quantity,
     parse_time,
@@ -263,11 +264,8 @@ def _quantity(text: str) -> int:
 def _price(text: str, field: str, decimal_comma: bool) -> float:
     """A unit price (or a line's amount); a negative one is returned as it is (an
     adjustment line). With `decimal_comma`, `2,55` and `1.234,56` as well."""
-    number = text
-    if decimal_comma and "," in text:
-        number = text.replace(".", "").replace(",", ".", 1)
     try:
-        return float(number)
+        return float(comma_decimal(text) if decimal_comma else text)
     except ValueError:
         raise _BadCell(field, f"not a number: {shown(text)}") from None
 

@@ -4,8 +4,9 @@ The export has one row per line item. `Name` (`#1001`) is on every row; the
 order's own fields (`Email`, `Financial Status`, `Currency`, `Total`, `Created at`,
 `Refunded Amount`...) are filled on its first row only. Columns are found by name,
 in any order, extra ones ignored; an export re-saved by a spreadsheet (a byte order
-mark, CRLF, `;` separators) reads the same, as long as its amounts keep a decimal
-point (`10,50` is refused, not read as 1050 or 10).
+mark, CRLF, `;` separators) reads the same. Where cells are separated by `;` or
+tabs, amounts may have a decimal comma (`10,50`, `1.234,50`, as the spreadsheet's
+locale writes them); in a `,` file `10,50` is refused, not read as 1050 or 10.
 
 What counts: `Total` less `Refunded Amount` (a partly refunded order counts what was
 kept), at `Created at` with its own UTC offset (`2024-03-05 14:07:33 +0530`), for
@@ -72,13 +73,15 @@ def _rows(
     key, time = index["Name"], index["Created at"]
     assert key is not None and time is not None
     day_first, records = with_date_order(table.records(), time)
+    # A file separated by `;` or tabs is one from a spreadsheet that writes `10,50`.
+    money = _comma_money if table.delimiter != "," else parse_money
     for order in grouped(records, key, len(table.columns), names["Name"]):
         if isinstance(order, Row):
             yield order
         elif order.late:
             yield late_error(order, names["Name"])
         else:
-            yield from _order(order, index, names, currency, zone, day_first)
+            yield from _order(order, index, names, currency, zone, day_first, money)
     if table.broken is not None:
         yield table.broken
 
@@ -116,6 +119,7 @@ def _order(
     default_currency: str | None,
     zone: tzinfo,
     day_first: bool,
+    money: Callable[[str], float],
 ) -> Iterator[Row]:
     first = _Cells(order.lines[0][1], index, names)
     status = first["Financial Status"].lower()
@@ -128,8 +132,8 @@ def _order(
             # in a spreadsheet has lost that.
             raise _BadField(f"{names['Created at']}: empty on the order's first row")
         ts = first.parsed("Created at", lambda text: parse_time(text, zone, day_first=day_first))
-        total = first.parsed("Total", parse_money)
-        refunded = first.parsed("Refunded Amount", parse_money) if first["Refunded Amount"] else 0.0
+        total = first.parsed("Total", money)
+        refunded = first.parsed("Refunded Amount", money) if first["Refunded Amount"] else 0.0
         currency = (
             first.parsed("Currency", parse_currency) if first["Currency"] else default_currency
         )
@@ -140,7 +144,7 @@ def _order(
     errors: list[Row] = []
     for line, cells in order.lines:
         try:
-            _add_item(basket, _Cells(cells, index, names))
+            _add_item(basket, _Cells(cells, index, names), money)
         except _BadField as exc:
             errors.append(Row(line, error=str(exc)))
     order_id = order.key.removeprefix("#")  # "#1001": the order's number, as GA4 has it
@@ -150,10 +154,10 @@ def _order(
     yield from errors
 
 
-def _add_item(basket: Basket, line: _Cells) -> None:
+def _add_item(basket: Basket, line: _Cells, money: Callable[[str], float]) -> None:
     """Adds the line's item to the basket; _BadField says why it cannot."""
     quantity = line.parsed("Lineitem quantity", _quantity)
-    price = line.parsed("Lineitem price", parse_money)
+    price = line.parsed("Lineitem price", money)
     name = clip(line["Lineitem name"])
     sku = line["Lineitem sku"]
     if len(sku) > MAX_ITEM_ID:
@@ -163,6 +167,10 @@ def _add_item(basket: Basket, line: _Cells) -> None:
         raise _BadField(f"{line.names['Lineitem name']}: empty, and no Lineitem sku")
     if quantity > 0:  # a line edited down to nothing is no purchase of it
         basket.add(item_id, name or None, price, quantity, brand=clip(line["Vendor"]) or None)
+
+
+def _comma_money(text: str) -> float:
+    return parse_money(text, decimal_comma=True)
 
 
 def _quantity(text: str) -> int:

@@ -158,10 +158,16 @@ def parse_time(text: str, zone: tzinfo = UTC, *, day_first: bool = False) -> int
         raise ValueError(f"not a date: {shown(text)}") from None
 
 
-def parse_money(text: str) -> float:
-    """A non-negative amount such as `12.50`."""
+def comma_decimal(text: str) -> str:
+    """`2,55` and `1.234,50` as `2.55` and `1234.50`: an amount as a spreadsheet in a
+    European locale writes it (whose CSV separates cells by `;`)."""
+    return text.replace(".", "").replace(",", ".", 1) if "," in text else text
+
+
+def parse_money(text: str, decimal_comma: bool = False) -> float:
+    """A non-negative amount such as `12.50` (and `12,50` with `decimal_comma`)."""
     try:
-        amount = float(text)
+        amount = float(comma_decimal(text) if decimal_comma else text)
     except ValueError:
         raise ValueError(f"not a number: {shown(text)}") from None
     if not math.isfinite(amount):

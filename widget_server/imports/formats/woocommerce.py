@@ -123,6 +123,8 @@ def _rows(
     time = index["time"]
     assert time is not None
     day_first, records = with_date_order(table.records(), time)
+    # A file separated by `;` or tabs is one from a spreadsheet that writes `10,50`.
+    comma = table.delimiter != ","
     for line, cells in records:
         if len(cells) != width:
             error = width_error(cells, width)
@@ -131,7 +133,7 @@ def _rows(
                 continue
             cells = cells + [""] * (width - len(cells))
         yield from _order(
-            line, cells, index, names, items, table.columns, currency, zone, day_first
+            line, cells, index, names, items, table.columns, currency, zone, day_first, comma
         )
     if table.broken is not None:
         yield table.broken
@@ -151,7 +153,11 @@ def _order(
     default_currency: str | None,
     zone: tzinfo,
     day_first: bool,
+    comma: bool,
 ) -> Iterator[Row]:
+    def money(text: str) -> float:
+        return parse_money(text, decimal_comma=comma)
+
     def cell(field: str) -> str:
         i = index[field]
         return cells[i].strip() if i is not None else ""
@@ -168,9 +174,9 @@ def _order(
         ts = _parsed(
             names, "time", cell("time"), lambda text: parse_time(text, zone, day_first=day_first)
         )
-        total = _parsed(names, "total", cell("total"), parse_money)
+        total = _parsed(names, "total", cell("total"), money)
         refunded_text = cell("refunded")
-        refunded = _parsed(names, "refunded", refunded_text, parse_money) if refunded_text else 0.0
+        refunded = _parsed(names, "refunded", refunded_text, money) if refunded_text else 0.0
         currency_text = cell("currency")
         currency = (
             _parsed(names, "currency", currency_text, parse_currency)
@@ -188,7 +194,7 @@ def _order(
         for part in parts:
             if part.strip():
                 try:
-                    _add_item(basket, _fields(part), columns[i])
+                    _add_item(basket, _fields(part), columns[i], comma)
                 except _BadField as exc:
                     errors.append(str(exc))
     # A guest's customer id is 0.
@@ -226,7 +232,7 @@ def _fields(item: str) -> dict[str, str]:
     return {key: value.strip() for key, value in fields.items()}
 
 
-def _add_item(basket: Basket, item: dict[str, str], column: str) -> None:
+def _add_item(basket: Basket, item: dict[str, str], column: str, comma: bool) -> None:
     """Adds one item to the basket; _BadField says why it cannot."""
     quantity_text = item.get("quantity") or item.get("qty") or ""
     try:
@@ -248,7 +254,7 @@ def _add_item(basket: Basket, item: dict[str, str], column: str) -> None:
     else:
         price_text, divide = item[amount_key], True
     try:
-        amount = parse_money(price_text)
+        amount = parse_money(price_text, decimal_comma=comma)
     except ValueError as exc:
         raise _BadField(f"{column}: {amount_key}: {exc}") from None
     price = round(amount / quantity, 6) if divide else amount
