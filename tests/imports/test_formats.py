@@ -561,6 +561,20 @@ def test_dates_read_ahead_at_most_so_far(monkeypatch: pytest.MonkeyPatch) -> Non
     ]
 
 
+def test_an_export_in_windows_1252_keeps_its_accents() -> None:
+    """Excel's plain "CSV" in Western Europe writes Windows-1252: `é` is the byte E9,
+    `€` the byte 80; a UTF-8 line beside them stays UTF-8."""
+    text = (
+        b"order_id,sku,name,qty,price,date\n"
+        + "1,CAFE,Café crème €,1,2.50,2024-01-01\n".encode("cp1252")
+        + "2,TEA,Thé vert,1,1.50,2024-01-01\n".encode()
+        + b"3,ODD,Odd \x81 byte,1,1.00,2024-01-01\n"
+    )
+    rows = list(read("orders", io.BytesIO(text)))
+    names = [r.event["items"][0]["item_name"] for r in rows if r.event]
+    assert names == ["Café crème €", "Thé vert", "Odd \ufffd byte"]
+
+
 def test_order_lines_of_a_spreadsheet_that_writes_decimal_commas() -> None:
     """`;` between cells (a spreadsheet set to a European locale) and `2,55`,
     `1.234,50` as amounts; the same amounts in a `,` file are bad lines."""

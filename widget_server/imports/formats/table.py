@@ -3,15 +3,16 @@
 The file is read line by line from the binary stream and decoded on the way, so
 memory does not grow with it; a quoted cell may span lines (the csv module asks
 for the next one), which is why each record's line is where it starts. A UTF-8
-byte order mark (Excel's "CSV UTF-8") is dropped; bytes that are not UTF-8 become
-U+FFFD rather than stopping an import of millions of lines at one bad name.
+byte order mark (Excel's "CSV UTF-8") is dropped. A line that is not UTF-8 is read
+as Windows-1252, what Excel's plain "CSV" and many older shop systems write in
+Western Europe and the Americas (`Café` as the byte E9); a byte that is not even
+that becomes U+FFFD rather than stopping an import of millions of lines.
 Lines may end in LF or CRLF.
 """
 
 from __future__ import annotations
 
 import csv
-import functools
 import itertools
 from collections.abc import Iterable, Iterator, Mapping
 
@@ -28,8 +29,13 @@ def normal(name: str) -> str:
     return "".join(name.lower().replace("_", " ").replace("-", " ").split())
 
 
-# Decoding in C, line by line (`map` over the stream): this runs once per line.
-_decode = functools.partial(bytes.decode, encoding="utf-8", errors="replace")
+def _decode(line: bytes) -> str:
+    """One line's text: UTF-8, else Windows-1252 (see the module's docstring). This
+    runs once per line: the UTF-8 decode is one call in C."""
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        return line.decode("cp1252", errors="replace")
 
 
 def delimiter_of(header: str) -> str:
