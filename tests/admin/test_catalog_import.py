@@ -136,6 +136,26 @@ def test_csv_aliases_multiline_cells_and_line_numbers() -> None:
     assert four == {"item_id": "SKU-4", "name": "Plain", "url": "https://shop.example/p/4"}
 
 
+def test_csv_from_a_spreadsheet_in_a_european_locale() -> None:
+    """Excel's plain "CSV" there: Windows-1252 (`é` is the byte E9), `;` between
+    cells, decimal commas; what a `,` file holds is read as before."""
+    feed = (
+        "sku;name;price;url\n"
+        "C-1;Café crème;2,50;https://shop.example/c1\n"
+        "S-1;Sofa;1.234,50 EUR;https://shop.example/s1\n"
+        "B-1;Bad;2,5,5;https://shop.example/b1\n"
+    ).encode("cp1252")
+    result = parse_feed(feed, filename="products.csv")
+    assert [(c["item_id"], c["name"], c["price"]) for c in result.cards] == [
+        ("C-1", "Café crème", 2.5),
+        ("S-1", "Sofa", 1234.5),
+    ]
+    assert result.cards[1]["currency"] == "EUR"
+    assert result.errors == [{"line": 4, "error": "price: not a number ('2,5,5')"}]
+    plain = parse_feed(b'sku,price\nA,"2,50"\n', filename="p.csv")
+    assert plain.errors == [{"line": 2, "error": "price: not a number ('2,50')"}]
+
+
 def test_jsonl_lines_are_numbered_from_one_counting_blank_lines() -> None:
     result = parse_feed(JSONL_FEED.encode())
     assert [c["item_id"] for c in result.cards] == ["J1", "77"]

@@ -193,10 +193,45 @@ def _decode(data: bytes) -> str:
         raise FeedError(f"feed: not UTF-8 text (byte {exc.start})") from None
 
 
+def _decode_csv(data: bytes) -> str:
+    """A CSV's text: UTF-8, else Windows-1252 (Excel's plain "CSV" in Western Europe
+    and the Americas); a file with NUL bytes is no text at all."""
+    try:
+        return _decode(data)
+    except FeedError:
+        if b"\x00" in data:
+            raise
+        return data.decode("cp1252", errors="replace")
+
+
+def _delimiter(header: str) -> str:
+    """`,` unless the header is plainly separated by tabs or `;` (a spreadsheet set
+    to a decimal comma)."""
+    for candidate in ("\t", ";"):
+        if candidate in header and "," not in header:
+            return candidate
+    return ","
+
+
+def _comma_price(value: str) -> str:
+    """`12,50 EUR` and `1.234,50` as `12.50 EUR` and `1234.50`; anything else as it
+    came, for the error to quote it."""
+    amount, space, rest = value.strip().partition(" ")
+    if "," not in amount:
+        return value
+    number = amount.replace(".", "").replace(",", ".", 1)
+    try:
+        float(number)
+    except ValueError:
+        return value
+    return number + space + rest
+
+
 def parse_csv(data: bytes) -> ImportResult:
-    text = _decode(data)
+    text = _decode_csv(data)
     first = text[:4096].split("\n", 1)[0]
-    delimiter = "\t" if "\t" in first and "," not in first else ","
+    delimiter = _delimiter(first)
+    decimal_comma = delimiter != ","
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     result = ImportResult()
     try:
@@ -216,7 +251,10 @@ def parse_csv(data: bytes) -> ImportResult:
                     {"line": line, "error": f"row: {len(row)} cells, header has {len(columns)}"}
                 )
                 continue
-            _add(result, line, dict(zip(columns, row, strict=False)))
+            record = dict(zip(columns, row, strict=False))
+            if decimal_comma and record.get("price"):
+                record["price"] = _comma_price(record["price"])
+            _add(result, line, record)
     except csv.Error as exc:
         raise FeedError(f"feed: line {reader.line_num}: not CSV ({exc})") from None
     return result
