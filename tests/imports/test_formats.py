@@ -546,6 +546,15 @@ def test_a_file_of_dates_day_first_is_read_day_first() -> None:
     ]
 
 
+def test_dates_read_ahead_past_blank_cells() -> None:
+    """A Shopify export's later rows of an order leave the date blank (or a space)."""
+    records = [(2, ["01/12/2010"]), (3, [" "]), (4, []), (5, ["13/12/2010"])]
+    day_first, again = table.with_date_order(iter(records), 0)
+    assert day_first is True and list(again) == records
+    day_first, again = table.with_date_order(iter(records[:3]), 0)
+    assert day_first is False and list(again) == records[:3]
+
+
 def test_dates_read_ahead_at_most_so_far(monkeypatch: pytest.MonkeyPatch) -> None:
     """A file whose first lines never tell is read month first, and a date that is
     not one month first is a bad line, not a guess."""

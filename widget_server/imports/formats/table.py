@@ -133,7 +133,8 @@ def with_date_order(
     for record in records:
         ahead.append(record)
         cells = record[1]
-        order = written_order(cells[column]) if column < len(cells) and cells[column] else ""
+        text = cells[column].strip() if column < len(cells) else ""
+        order = written_order(text) if text else ""
         if order is None or order in ("day", "month") or len(ahead) >= DATE_LOOKAHEAD:
             return order == "day", itertools.chain(ahead, records)
     return False, iter(ahead)
