@@ -19,6 +19,7 @@ from typing import Any
 
 from widget_server.settings import Settings
 from widget_server.storage import event_archive, keys
+from widget_server.storage.background import raise_if_cancelled
 
 log = logging.getLogger("tarry")
 
@@ -98,5 +99,6 @@ async def run_schedule(settings: Settings, redis: Any, check_every: float = CHEC
         except asyncio.CancelledError:
             raise
         except Exception:
+            raise_if_cancelled()
             log.exception("tarry: retraining schedule")
         await asyncio.sleep(check_every)

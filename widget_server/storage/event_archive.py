@@ -33,6 +33,7 @@ from typing import Any
 import msgspec
 
 from widget_server.storage import keys
+from widget_server.storage.background import raise_if_cancelled
 from widget_server.storage.scripts import register
 
 log = logging.getLogger("tarry")
@@ -291,4 +292,5 @@ async def run_schedule(redis: Any, retention_days: int, check_every: float = CHE
         except asyncio.CancelledError:
             raise
         except Exception:
+            raise_if_cancelled()
             log.exception("tarry: archiving past hours of events")

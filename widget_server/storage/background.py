@@ -1,0 +1,15 @@
+"""What the server's background loops (archiving, retraining) share."""
+
+from __future__ import annotations
+
+import asyncio
+
+
+def raise_if_cancelled() -> None:
+    """Raise CancelledError if the running task has been asked to stop. A loop that
+    logs an error and carries on calls this first: a cancellation that arrives in
+    the middle of a Redis command may come out of redis-py as another error, and the
+    loop would then sleep on, for an hour, with the server waiting on it to stop."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
