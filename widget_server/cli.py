@@ -165,14 +165,14 @@ def _import_catalog(settings: Settings, args: argparse.Namespace) -> int:
 
     # An unknown store is said first, as by every command taking --store, before
     # a feed of up to 50 MB is read for nothing.
-    run_with_storage(settings, lambda r: stores.require_store(r, args.store))
+    store = run_with_storage(settings, lambda r: stores.require_store(r, args.store))
     try:
         with open(args.file, "rb") as feed:
             data = feed.read()
     except OSError as exc:
         raise cli_models.CommandError(f"{args.file}: cannot read ({exc.strerror})") from None
     try:
-        result = catalog_import.parse_feed(data, args.format, args.file)
+        result = catalog_import.parse_feed(data, args.format, args.file, store.site)
     except catalog_import.FeedError as exc:
         raise cli_models.CommandError(f"{args.file}: {exc}") from None
     rejected = [f"line {e['line']}: {e['error']}" for e in result.errors]
@@ -245,7 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
         action.set_defaults(run=_store_enable(enabled))
 
     catalog = commands.add_parser(
-        "import-catalog", help="import a product feed (CSV, JSON lines, Google Merchant XML)"
+        "import-catalog",
+        help="import a product feed (CSV, JSON lines, Google Merchant XML, or Shopify's or"
+        " WooCommerce's product export)",
     )
     catalog.add_argument("--store", required=True, help="the store's id")
     catalog.add_argument("file", metavar="FILE", help="the feed")

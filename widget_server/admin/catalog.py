@@ -73,7 +73,7 @@ async def import_catalog(request: Request) -> Response:
         if body is None:
             return error(413, f"body: larger than {MAX_BODY} bytes")
         try:
-            result = await asyncio.to_thread(catalog_import.parse_feed, body, fmt)
+            result = await asyncio.to_thread(catalog_import.parse_feed, body, fmt, None, store.site)
         except catalog_import.FeedError as exc:
             return error(400, str(exc))
         if not result.cards:

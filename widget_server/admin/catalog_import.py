@@ -1,5 +1,6 @@
 """Reading a product feed into catalog cards: CSV, JSON lines, or a Google Merchant
-Center feed (RSS 2.0 or Atom with `g:` fields).
+Center feed (RSS 2.0 or Atom with `g:` fields). A CSV that is Shopify's or
+WooCommerce's own product export is read by `product_exports`.
 
 A feed is a merchant's export, so bad rows are normal: each is reported with its
 line number and the rest are imported. Only a feed that cannot be read as a whole
@@ -31,6 +32,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from xml.parsers import expat
 
+from widget_server.admin import product_exports
 from widget_server.responses import too_deep
 
 FORMATS = ("csv", "jsonl", "gmc")
@@ -176,11 +178,22 @@ def to_card(record: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in card.items() if v is not None}
 
 
-def _add(result: ImportResult, line: int, record: Mapping[str, Any]) -> None:
+def _add(
+    result: ImportResult,
+    line: int,
+    record: Mapping[str, Any],
+    sources: Mapping[str, str] | None = None,
+) -> None:
+    """The record's card, or its error; `sources` names the column behind a field
+    where the file's is not ours (a platform's export), for the error to name it."""
     try:
         result.cards.append(to_card(record))
     except RowError as exc:
-        result.errors.append({"line": line, "error": str(exc)})
+        message = str(exc)
+        field, _, reason = message.partition(": ")
+        if sources and field in sources:
+            message = f"{sources[field]}: {reason}"
+        result.errors.append({"line": line, "error": message})
 
 
 # -- formats -------------------------------------------------------------------------
@@ -227,20 +240,17 @@ def _comma_price(value: str) -> str:
     return number + space + rest
 
 
-def parse_csv(data: bytes) -> ImportResult:
+def parse_csv(data: bytes, site: str | None = None) -> ImportResult:
+    """A CSV feed; `site` (`https://shop.example`) links the cards of a platform's
+    product export that names a product's page without the shop's address."""
     text = _decode_csv(data)
     first = text[:4096].split("\n", 1)[0]
     delimiter = _delimiter(first)
     decimal_comma = delimiter != ","
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     result = ImportResult()
-    try:
-        header = next(reader, None)
-        if header is None:
-            raise FeedError("feed: empty")
-        columns = [h.strip().lower().removeprefix("g:") for h in header]
-        if not any(c in ALIASES["item_id"] for c in columns):
-            raise FeedError("header: no item id column (item_id, id or sku)")
+
+    def rows(columns: list[str]) -> Iterator[tuple[int, dict[str, str]]]:
         end = reader.line_num
         for row in reader:
             line, end = end + 1, reader.line_num  # a quoted field may span lines
@@ -251,10 +261,31 @@ def parse_csv(data: bytes) -> ImportResult:
                     {"line": line, "error": f"row: {len(row)} cells, header has {len(columns)}"}
                 )
                 continue
-            record = dict(zip(columns, row, strict=False))
-            if decimal_comma and record.get("price"):
-                record["price"] = _comma_price(record["price"])
-            _add(result, line, record)
+            yield line, dict(zip(columns, row, strict=False))
+
+    def add(line: int, record: dict[str, Any], sources: Mapping[str, str] | None = None) -> None:
+        if decimal_comma and isinstance(record.get("price"), str):
+            record["price"] = _comma_price(record["price"])
+        _add(result, line, record, sources)
+
+    try:
+        header = next(reader, None)
+        if header is None:
+            raise FeedError("feed: empty")
+        columns = [h.strip().lower().removeprefix("g:") for h in header]
+        export = product_exports.reader_for(columns)
+        if export is not None:
+            for line, record, sources in export(rows(columns), header, site):
+                if record is None:
+                    result.errors.append({"line": line, "error": sources["error"]})
+                else:
+                    add(line, record, sources)
+            result.errors.sort(key=lambda e: int(e["line"]))
+            return result
+        if not any(c in ALIASES["item_id"] for c in columns):
+            raise FeedError("header: no item id column (item_id, id or sku)")
+        for line, record in rows(columns):
+            add(line, record)
     except csv.Error as exc:
         raise FeedError(f"feed: line {reader.line_num}: not CSV ({exc})") from None
     return result
@@ -407,13 +438,16 @@ def detect_format(data: bytes, filename: str | None = None) -> str:
     return "csv"
 
 
-def parse_feed(data: bytes, fmt: str | None = None, filename: str | None = None) -> ImportResult:
-    """The cards of a feed and its bad rows; raises FeedError for an unreadable feed."""
+def parse_feed(
+    data: bytes, fmt: str | None = None, filename: str | None = None, site: str | None = None
+) -> ImportResult:
+    """The cards of a feed and its bad rows; raises FeedError for an unreadable feed.
+    `site` is the shop's address, for a product export that has no links of its own."""
     if not data.strip():
         raise FeedError("feed: empty")
     fmt = fmt or detect_format(data, filename)
     if fmt == "csv":
-        result = parse_csv(data)
+        result = parse_csv(data, site)
     elif fmt == "jsonl":
         result = parse_jsonl(data)
     elif fmt == "gmc":

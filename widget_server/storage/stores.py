@@ -48,6 +48,12 @@ class Store:
         host = origin.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0].lower()
         return any(host == d or host.endswith("." + d) for d in self.domains)
 
+    @property
+    def site(self) -> str | None:
+        """The shop's address on its first domain (`https://shop.example`): the links
+        a platform's product export gives only as paths."""
+        return f"https://{self.domains[0]}" if self.domains else None
+
     def public(self) -> dict[str, Any]:
         return {
             "store_id": self.id,

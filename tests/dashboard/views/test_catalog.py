@@ -4,6 +4,7 @@ by number."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from helpers import run_with_redis
@@ -14,6 +15,7 @@ from widget_server.settings import Settings
 from widget_server.storage import keys, stores
 from widget_server.storage.catalog import get_cards, upsert_cards
 
+DATA = Path(__file__).resolve().parents[2] / "data"
 FEED = (
     "item_id,name,url,image,price,currency,category\n"
     "n-1,Lin shirt,https://shop.example/p/n-1,https://shop.example/i/1.png,12,EUR,Shirts\n"
@@ -85,6 +87,22 @@ def test_a_feed_is_imported_and_its_bad_lines_named(
     assert cards["n-3"]["name"] == "پیراهن کتان" and cards["n-1"]["price"] == 12
     total = run_with_redis(settings, lambda r: r.hlen(keys.catalog(shop_store[0].id)))
     assert total == 8
+
+
+def test_a_shopify_export_uploads_as_it_came(
+    signed_in: TestClient, settings: Settings, shop_store: tuple[stores.Store, str], traffic: Any
+) -> None:
+    """Linked on the store's domain; the bad line named by the export's column."""
+    export = (DATA / "catalog" / "shopify-products.csv").read_bytes()
+    token = traffic.csrf_of(signed_in.get("/dashboard/catalog").text)
+    upload = {"feed": ("products_export_1.csv", export, "text/csv")}
+    answer = signed_in.post("/dashboard/catalog", data={"csrf": token, "format": ""}, files=upload)
+    assert answer.status_code == 200
+    words = re.sub(r"<[^>]+>", "", answer.text)
+    assert "7 items imported from products_export_1.csv." in words
+    assert "Variant Price: not a number" in words
+    cards = run_with_redis(settings, lambda r: get_cards(r, shop_store[0].id, ["LAMP-KS"]))
+    assert cards["LAMP-KS"]["url"] == "https://shop.example/products/brass-lamp"
 
 
 def test_an_unreadable_feed_is_refused_with_its_reason(signed_in: TestClient, traffic: Any) -> None:

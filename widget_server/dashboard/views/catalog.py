@@ -146,7 +146,7 @@ async def upload_feed(page: Page) -> Response:
     try:
         result = await asyncio.to_thread(
             catalog_import.parse_feed, data, fmt if fmt in catalog_import.FORMATS else None,
-            upload.filename,
+            upload.filename, page.store.site,
         )  # fmt: skip
     except catalog_import.FeedError as exc:
         return await _catalog_page(page, 400, feed_error=str(exc), filename=upload.filename)
