@@ -32,6 +32,43 @@ PRODUCT_LD = {
 }
 
 
+def _variant(number: int, sku: str, colour: str, availability: str) -> dict[str, Any]:
+    address = f"/products/shirt?variant={number}"
+    return {
+        "@id": f"{address}#variant",
+        "@type": "Product",
+        "image": f"https://cdn.shop.test/shirt-{colour.lower()}.jpg?v=1&width=1920",
+        "name": f"Oxford shirt - {colour}",
+        "offers": {
+            "@id": f"{address}#offer",
+            "@type": "Offer",
+            "availability": f"http://schema.org/{availability}",
+            "price": "45.00",
+            "priceCurrency": "CAD",
+            "url": f"https://shirts.shop.test{address}",
+        },
+        "sku": sku,
+    }
+
+
+SHOPIFY_GROUP = {
+    "@context": "http://schema.org/",
+    "@id": "/products/shirt#product",
+    "@type": "ProductGroup",
+    "brand": {"@type": "Brand", "name": "Loom"},
+    "category": "",
+    "description": "",
+    "hasVariant": [
+        _variant(111, "OX-WHITE", "White", "OutOfStock"),
+        _variant(222, "OX-BLUE", "Blue", "InStock"),
+        _variant(333, "OX-PINK", "Pink", "InStock"),
+    ],
+    "name": "Oxford shirt",
+    "productGroupID": "8123456789",
+    "url": "https://shirts.shop.test/products/shirt",
+}
+
+
 def _page(title: str, body: str, head: str = "", lang: str = "en", dir: str = "ltr") -> str:
     return (
         f"<!doctype html><html lang='{lang}' dir='{dir}'><head><meta charset='utf-8'>"
@@ -136,6 +173,14 @@ def pages(script: str) -> dict[str, str]:
                 }
             )
             + "</script>",
+        ),
+        # Shopify's own `{{ product | structured_data }}` for a product with
+        # variants: a ProductGroup whose variants, each with its SKU, name and
+        # offer, are under hasVariant; the first is sold out.
+        "/products/shirt": _page(
+            "Shirt",
+            "<main><h1>Shirt</h1></main>" + script,
+            "<script type='application/ld+json'>" + json.dumps(SHOPIFY_GROUP) + "</script>",
         ),
         "/any": _page("Any page", "<main><h1>Page</h1></main>" + script, STYLE),
         "/spa": _page(

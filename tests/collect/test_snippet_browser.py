@@ -760,6 +760,31 @@ def test_a_shopify_style_product_group(shop: Shop, page: Page) -> None:
     assert view["currency"] == "USD"
 
 
+def test_shopifys_own_structured_data_names_the_variant_on_show(shop: Shop, page: Page) -> None:
+    """The variant the address selects, else the first on sale: its SKU (what
+    Shopify's orders and product exports key items by), name, image and offer."""
+    page.goto(shop.pages.url("/products/shirt"))
+    events = shop.wait_for(lambda es: of_type(es, "view_item"), "view_item")
+    [view] = of_type(events, "view_item")
+    assert view["items"][0] == {
+        "item_id": "OX-BLUE",  # the white one is sold out
+        "item_name": "Oxford shirt - Blue",
+        "item_brand": "Loom",
+        "price": 45.0,
+        "image": "https://cdn.shop.test/shirt-blue.jpg?v=1&width=1920",
+        "url": "https://shirts.shop.test/products/shirt",
+        "availability": "http://schema.org/InStock",
+    }
+    assert view["currency"] == "CAD"
+    page.goto(shop.pages.url("/products/shirt?variant=111"))
+    events = shop.wait_for(lambda es: len(of_type(es, "view_item")) == 2, "a second view_item")
+    chosen = of_type(events, "view_item")[1]["items"][0]
+    assert (chosen["item_id"], chosen["availability"]) == (
+        "OX-WHITE",
+        "http://schema.org/OutOfStock",
+    )
+
+
 def test_the_countdown_ticks_and_the_code_copies_in_one_click(shop: Shop, browser: Browser) -> None:
     rule = shop.admin(
         "POST",

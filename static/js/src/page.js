@@ -32,6 +32,21 @@ const products = (node, out) => {
   return out;
 };
 
+// A ProductGroup's variants (Shopify's `structured_data` on every product with
+// variants, Google's variant markup) are under hasVariant, each with its SKU, name
+// and offer: the one the address selects (`?variant=123` in its @id or offer url),
+// else the first on sale, as the page shows it; else the first.
+const variantOf = (p) => {
+  const all = [].concat(p.hasVariant || []).filter((v) => v && typeof v == "object");
+  const id = W.location.search.match(/variant=(\d+)/);
+  return (
+    all.find((v) => id && RegExp("variant=" + id[1] + "\\D").test(JSON.stringify(v))) ||
+    all.find((v) => !/OutOfStock|SoldOut|Discontinued/i.test((first(v.offers) || {}).availability)) ||
+    all[0] ||
+    {}
+  );
+};
+
 const fromLd = () => {
   for (const s of D.querySelectorAll('script[type="application/ld+json"]')) {
     let p;
@@ -39,13 +54,14 @@ const fromLd = () => {
       p = products(JSON.parse(s.textContent), [])[0];
     } catch (e) {}
     if (!p) continue;
-    const o = first(p.offers) || {};
-    const img = first(p.image);
+    const v = variantOf(p);
+    const o = first(v.offers) || first(p.offers) || {};
+    const img = first(v.image) || first(p.image);
     return {
-      item_id: text(p.sku || o.sku || p.productID || p.productGroupID || p.mpn || p.gtin13 || p["@id"] || p.url),
-      item_name: text(p.name),
-      item_category: text(p.category),
-      item_brand: text(p.brand),
+      item_id: text(v.sku || p.sku || o.sku || v.productID || p.productID || p.productGroupID || p.mpn || p.gtin13 || p["@id"] || p.url),
+      item_name: text(v.name || p.name),
+      item_category: text(p.category || v.category),
+      item_brand: text(p.brand || v.brand),
       price: amount(o.price != null ? o.price : o.lowPrice),
       currency: o.priceCurrency,
       availability: o.availability,
