@@ -156,6 +156,27 @@ def test_csv_from_a_spreadsheet_in_a_european_locale() -> None:
     assert plain.errors == [{"line": 2, "error": "price: not a number ('2,50')"}]
 
 
+def test_column_names_as_other_tools_write_them() -> None:
+    """Spaces, hyphens, capitals and the common other names of each field."""
+    feed = (
+        "Product Code,Product Title,Product-Link,Image Src,Unit Price,Currency Code,Manufacturer\n"
+        "P-1,Oak tray,https://shop.example/p1,https://img.example/p1.jpg,19.5,gbp,Acme\n"
+    )
+    [card] = parse_feed(feed.encode(), filename="export.csv").cards
+    assert card == {
+        "item_id": "P-1",
+        "name": "Oak tray",
+        "url": "https://shop.example/p1",
+        "image": "https://img.example/p1.jpg",
+        "price": 19.5,
+        "currency": "GBP",
+        "brand": "Acme",
+    }
+    european = "Item ID;Item Name;Unit Price\nE-1;Tasse;2,50\n".encode("cp1252")
+    [cup] = parse_feed(european, filename="export.csv").cards
+    assert (cup["item_id"], cup["name"], cup["price"]) == ("E-1", "Tasse", 2.5)
+
+
 def test_jsonl_lines_are_numbered_from_one_counting_blank_lines() -> None:
     result = parse_feed(JSONL_FEED.encode())
     assert [c["item_id"] for c in result.cards] == ["J1", "77"]

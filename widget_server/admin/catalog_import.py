@@ -42,18 +42,27 @@ MAX_ID = 128
 MAX_TEXT = 512
 MAX_URL = 2048
 
-# Column and key names, ours first: the first one present and non-empty wins.
+# Column and key names, ours first: the first one present and non-empty wins. A
+# name is compared as `key` writes it, so `Product Name`, `product-name` and
+# `product_name` are one name.
 ALIASES: dict[str, tuple[str, ...]] = {
-    "item_id": ("item_id", "id", "sku", "product_id", "offer_id"),
-    "name": ("name", "title", "item_name", "product_name"),
-    "url": ("url", "link", "product_url"),
-    "image": ("image", "image_link", "image_url"),
-    "price": ("price",),
-    "currency": ("currency",),
-    "category": ("category", "product_type", "item_category"),
-    "brand": ("brand", "item_brand"),
-    "availability": ("availability",),
+    "item_id": ("item_id", "id", "sku", "product_id", "offer_id", "product_code", "item_code"),
+    "name": ("name", "title", "item_name", "product_name", "product_title"),
+    "url": ("url", "link", "product_url", "product_link", "permalink"),
+    "image": ("image", "image_link", "image_url", "image_src", "main_image", "picture_url"),
+    "price": ("price", "unit_price", "regular_price", "retail_price"),
+    "currency": ("currency", "currency_code"),
+    "category": ("category", "product_type", "item_category", "category_path"),
+    "brand": ("brand", "item_brand", "manufacturer", "vendor"),
+    "availability": ("availability", "stock_status"),
 }
+
+
+def key(name: str) -> str:
+    """A column or key name as the aliases spell it: lower case, `_` for runs of
+    spaces, hyphens and underscores, without Google's `g:`."""
+    return re.sub(r"[\s_-]+", "_", name.strip().lower()).removeprefix("g:")
+
 
 _PRICE = re.compile(r"^\s*(?P<amount>\S+?)(?:\s+(?P<currency>[A-Za-z]{3}))?\s*$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
@@ -149,7 +158,7 @@ def _category(value: object) -> str | None:
 
 def to_card(record: Mapping[str, Any]) -> dict[str, Any]:
     """A card from one record (keys in any case, ours or an alias); raises RowError."""
-    fields = {k.strip().lower().removeprefix("g:"): v for k, v in record.items() if k}
+    fields = {key(k): v for k, v in record.items() if k}
     given: dict[str, Any] = {}
     for name, aliases in ALIASES.items():
         for alias in aliases:
@@ -264,24 +273,27 @@ def parse_csv(data: bytes, site: str | None = None) -> ImportResult:
             yield line, dict(zip(columns, row, strict=False))
 
     def add(line: int, record: dict[str, Any], sources: Mapping[str, str] | None = None) -> None:
-        if decimal_comma and isinstance(record.get("price"), str):
-            record["price"] = _comma_price(record["price"])
+        if decimal_comma:
+            for name in ALIASES["price"]:
+                if isinstance(record.get(name), str):
+                    record[name] = _comma_price(record[name])
         _add(result, line, record, sources)
 
     try:
         header = next(reader, None)
         if header is None:
             raise FeedError("feed: empty")
-        columns = [h.strip().lower().removeprefix("g:") for h in header]
-        export = product_exports.reader_for(columns)
+        named = [h.strip().lower() for h in header]
+        export = product_exports.reader_for(named)
         if export is not None:
-            for line, record, sources in export(rows(columns), header, site):
+            for line, record, sources in export(rows(named), header, site):
                 if record is None:
                     result.errors.append({"line": line, "error": sources["error"]})
                 else:
                     add(line, record, sources)
             result.errors.sort(key=lambda e: int(e["line"]))
             return result
+        columns = [key(h) for h in header]
         if not any(c in ALIASES["item_id"] for c in columns):
             raise FeedError("header: no item id column (item_id, id or sku)")
         for line, record in rows(columns):
