@@ -246,8 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     catalog = commands.add_parser(
         "import-catalog",
-        help="import a product feed (CSV, JSON lines, Google Merchant XML, or Shopify's or"
-        " WooCommerce's product export)",
+        help="import a product feed (CSV, JSON lines, Google Merchant XML, or Shopify's,"
+        " WooCommerce's or Magento's product export)",
     )
     catalog.add_argument("--store", required=True, help="the store's id")
     catalog.add_argument("file", metavar="FILE", help="the feed")

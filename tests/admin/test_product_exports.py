@@ -23,6 +23,7 @@ from widget_server.storage import catalog as catalog_store
 DATA = Path(__file__).resolve().parents[1] / "data" / "catalog"
 SHOPIFY = (DATA / "shopify-products.csv").read_bytes()
 WOOCOMMERCE = (DATA / "woocommerce-products.csv").read_bytes()
+MAGENTO = (DATA / "magento-products.csv").read_bytes()
 CDN = "https://cdn.shopify.com/s/files/1/0000/0001/files/"
 UPLOADS = "https://shop.example/wp-content/uploads/2024/05/"
 SITE = "https://shop.example"
@@ -130,6 +131,32 @@ def test_woocommerce_products_and_variations() -> None:
     assert result.errors == [{"line": 8, "error": "Regular price: negative ('-5')"}]
 
 
+def test_magento_default_rows_are_the_cards() -> None:
+    result = parse_feed(MAGENTO, filename="catalog_product_20240502_161000.csv", site=SITE)
+    cards = by_id(result.cards)
+    # The German store view's row (a translated name) changes nothing.
+    assert list(cards) == ["24-MB01", "MH01", "MH01-XS-Black", "WS03"]
+    assert cards["24-MB01"] == {
+        "item_id": "24-MB01",
+        "name": "Joust Duffle Bag",
+        "url": "https://shop.example/joust-duffle-bag.html",
+        "image": "https://shop.example/media/catalog/product/m/b/mb01-blue-0.jpg",
+        "price": 34.0,
+        "category": "Gear > Bags",  # the deepest of its two, below the root
+        "brand": "Joust",  # additional_attributes' manufacturer
+        "availability": "in_stock",
+    }
+    assert cards["MH01"]["price"] == 42.0  # special_price from 2020, no end
+    child = cards["MH01-XS-Black"]  # Not Visible Individually: no page of its own
+    assert "url" not in child and child["availability"] == "out_of_stock"
+    top = cards["WS03"]
+    assert (top["price"], top["availability"]) == (29.0, "discontinued")  # sale over; off
+    assert result.errors == [
+        {"line": 11, "error": "sku: required"},
+        {"line": 13, "error": "price: not a number ('19,00')"},
+    ]
+
+
 def test_endpoint_links_shopify_products_on_the_stores_domain(client, settings) -> None:
     store, secret = make_store(settings, ("brass-and-linen.example",))
     answer = client.post(
@@ -180,12 +207,13 @@ def test_cli_names_the_exports_columns(cli_env, settings, capsys, tmp_path) -> N
 CELLS = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
 SHOPIFY_HEADER = SHOPIFY.decode("utf-8-sig").split("\r\n", 1)[0].split(",")
 WOO_HEADER = next(csv.reader(io.StringIO(WOOCOMMERCE.decode("utf-8-sig"))))
+MAGENTO_HEADER = MAGENTO.decode().split("\n", 1)[0].split(",")
 
 
 @settings(max_examples=150, deadline=None, derandomize=True)
 @given(
-    st.sampled_from([SHOPIFY_HEADER, WOO_HEADER]),
-    st.lists(st.dictionaries(st.integers(0, 53), CELLS, max_size=8), max_size=6),
+    st.sampled_from([SHOPIFY_HEADER, WOO_HEADER, MAGENTO_HEADER]),
+    st.lists(st.dictionaries(st.integers(0, 88), CELLS, max_size=12), max_size=6),
 )
 def test_any_cells_give_cards_or_errors_naming_a_column(
     header: list[str], rows: list[dict[int, str]]
@@ -199,6 +227,6 @@ def test_any_cells_give_cards_or_errors_naming_a_column(
     result = parse_feed(out.getvalue().encode(), filename="export.csv", site=SITE)
     lines = len(io.StringIO(out.getvalue(), newline="").readlines())  # as csv counts them
     for error in result.errors:
-        assert 2 <= error["line"] <= lines and re.match(r"^[A-Za-z ?]+: \S", error["error"])
+        assert 2 <= error["line"] <= lines and re.match(r"^[A-Za-z_ ?]+: \S", error["error"])
     for card in result.cards:
         assert card["item_id"] and card["item_id"] == card["item_id"].strip()

@@ -1,6 +1,6 @@
 """Shop platforms' own product exports read as catalog feeds: the CSV a merchant gets
-from Shopify (Products > Export) or WooCommerce (Products > Export), uploaded as it
-came, without renaming a column.
+from Shopify (Products > Export), WooCommerce (Products > Export) or Magento 2
+(System > Data Transfer > Export), uploaded as it came, without renaming a column.
 
 Each row becomes a record in the feed's own field names (`catalog_import.to_card`
 checks it), with the export's column behind each field, so that an error names the
@@ -30,6 +30,7 @@ page view and an imported order meet on one item:
   `discontinued`; `In stock?` 0 is `out_of_stock` (`backorder` is on sale). The
   export has no product links: a card's link comes from the product's page, when
   the snippet first sees it.
+- **Magento**: see `magento`.
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ def reader_for(columns: list[str]) -> Reader | None:
         return shopify
     if {"id", "type", "sku", "name"} <= present and present & {"regular price", "in stock?"}:
         return woocommerce
+    if {"sku", "store_view_code", "attribute_set_code", "product_type"} <= present:
+        return magento
     return None
 
 
@@ -214,20 +217,34 @@ def _first_image(cell: str) -> str:
     return cell.split(",", 1)[0].strip()
 
 
+_SLASHED = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{2}|\d{4})\b")
+
+
 def _date(cell: str) -> dt.date | None:
+    """`2024-05-31 00:00:00`, or month first as Magento's export writes it in its
+    default (US English) locale: `5/31/24, 12:00 AM`."""
+    cell = cell.strip()
+    slashed = _SLASHED.match(cell)
     try:
-        return dt.date.fromisoformat(cell.strip()[:10])
+        if slashed:
+            month, day, year = (int(part) for part in slashed.groups())
+            return dt.date(year + 2000 if year < 100 else year, month, day)
+        return dt.date.fromisoformat(cell[:10])
     except ValueError:
         return None
 
 
+def _on_sale(starts: str, ends: str, today: dt.date) -> bool:
+    """Whether a sale's dates, where given, hold today."""
+    first, last = _date(starts), _date(ends)
+    return (first is None or first <= today) and (last is None or today <= last)
+
+
 def _woo_price(cells: dict[str, str], today: dt.date) -> tuple[str, str]:
     sale = cells.get("sale price", "").strip()
-    if sale:
-        starts = _date(cells.get("date sale price starts", ""))
-        ends = _date(cells.get("date sale price ends", ""))
-        if (starts is None or starts <= today) and (ends is None or today <= ends):
-            return sale, "Sale price"
+    starts, ends = cells.get("date sale price starts", ""), cells.get("date sale price ends", "")
+    if sale and _on_sale(starts, ends, today):
+        return sale, "Sale price"
     return cells.get("regular price", ""), "Regular price"
 
 
@@ -285,3 +302,102 @@ def woocommerce(rows: Rows, header: list[str], site: str | None) -> Iterator[Rec
             "brand": "Brands",
         }
         yield line, record, {k: names.get(v.lower(), v) for k, v in sources.items()}
+
+
+# -- Magento ---------------------------------------------------------------------------
+
+MAGENTO_COLUMNS = (
+    "sku",
+    "store_view_code",
+    "name",
+    "product_online",
+    "visibility",
+    "price",
+    "special_price",
+    "special_price_from_date",
+    "special_price_to_date",
+    "url_key",
+    "base_image",
+    "categories",
+    "is_in_stock",
+    "additional_attributes",
+)
+NOT_VISIBLE = "not visible individually"
+
+
+def _magento_category(cell: str) -> str:
+    """The deepest of `Default Category/Gear,Default Category/Gear/Bags` (the first
+    of the deepest), without the root every path starts from: `Gear > Bags`."""
+    paths = [[p.strip() for p in path.split("/") if p.strip()][1:] for path in cell.split(",")]
+    deepest: list[str] = max(paths, key=lambda path: len(path), default=[])
+    return " > ".join(deepest)
+
+
+def _attribute(cell: str, *names: str) -> str:
+    """A value of `additional_attributes` (`color=Blue,manufacturer=Acme`)."""
+    for pair in cell.split(","):
+        name, _, value = pair.partition("=")
+        if name.strip().lower() in names:
+            return value.strip()
+    return ""
+
+
+def magento(rows: Rows, header: list[str], site: str | None) -> Iterator[Record]:
+    """Magento 2's product export (System > Data Transfer > Export, Products): a row
+    per product in the default scope, then rows per store view holding only what that
+    view changes (a translated name): the default row is the card. Keyed by `sku`
+    (what Magento's order lines and its product pages' `itemprop="sku"` carry);
+    the link is `<site>/<url_key>.html` (Magento's default suffix) for a product
+    with a page of its own (not `Not Visible Individually`: a configurable's
+    child), the image `<site>/media/catalog/product<base_image>`; the category the
+    first of `categories` below the root; the price `special_price` while its dates
+    hold; `product_online` other than 1 is `discontinued`, `is_in_stock` 0
+    `out_of_stock`; the brand a `manufacturer` or `brand` attribute."""
+    names = _spelling(header)
+    today = dt.datetime.now(dt.UTC).date()
+    for line, row in rows:
+        cells = _kept(row, MAGENTO_COLUMNS)
+        if cells.get("store_view_code", "").strip():
+            continue  # a store view's own values: the default row has the card
+        sku = cells.get("sku", "").strip()
+        if not sku:
+            yield line, None, {"error": f"{names.get('sku', 'sku')}: required"}
+            continue
+        price, price_column = cells.get("price", ""), "price"
+        special = cells.get("special_price", "").strip()
+        starts = cells.get("special_price_from_date", "")
+        if special and _on_sale(starts, cells.get("special_price_to_date", ""), today):
+            price, price_column = special, "special_price"
+        url_key = cells.get("url_key", "").strip()
+        visible = cells.get("visibility", "").strip().lower() != NOT_VISIBLE
+        image = cells.get("base_image", "").strip()
+        if image and not image.lower().startswith(("http://", "https://")):
+            image = f"{site}/media/catalog/product/{image.lstrip('/')}" if site else ""
+        online = cells.get("product_online", "").strip()
+        stock = cells.get("is_in_stock", "").strip()
+        if online not in ("", "1"):
+            availability = DISCONTINUED
+        elif stock:
+            availability = OUT_OF_STOCK if stock == "0" else IN_STOCK
+        else:
+            availability = ""
+        attributes = cells.get("additional_attributes", "")
+        record = {
+            "item_id": sku,
+            "name": cells.get("name", ""),
+            "url": f"{site}/{url_key}.html" if site and url_key and visible else None,
+            "image": image,
+            "price": price,
+            "category": _magento_category(cells.get("categories", "")),
+            "brand": _attribute(attributes, "manufacturer", "brand"),
+            "availability": availability,
+        }
+        sources = {
+            "item_id": "sku",
+            "name": "name",
+            "image": "base_image",
+            "price": price_column,
+            "category": "categories",
+            "brand": "additional_attributes",
+        }
+        yield line, record, {k: names.get(v, v) for k, v in sources.items()}

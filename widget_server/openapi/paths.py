@@ -411,8 +411,9 @@ def _catalog() -> dict[str, Any]:
     content["*/*"] = {"schema": {"description": "the feed, whose format is detected"}}
     return {
         "post": secret(
-            "import a feed (CSV, JSON lines, Google Merchant Center XML; Shopify's and"
-            " WooCommerce's product exports as they come); cards merge field by field",
+            "import a feed (CSV, JSON lines, Google Merchant Center XML; Shopify's,"
+            " WooCommerce's and Magento's product exports as they come); cards merge field"
+            " by field",
             {
                 200: answer("good rows imported; bad ones by line", "Imported"),
                 400: answer(
