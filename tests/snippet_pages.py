@@ -182,6 +182,25 @@ def pages(script: str) -> dict[str, str]:
             "<main><h1>Shirt</h1></main>" + script,
             "<script type='application/ld+json'>" + json.dumps(SHOPIFY_GROUP) + "</script>",
         ),
+        # Magento's Luma theme: Open Graph without an id, the SKU in microdata.
+        "/joust-duffle-bag.html": _page(
+            "Joust Duffle Bag",
+            "<main itemscope itemtype='http://schema.org/Product'><h1 itemprop='name'>"
+            "Joust Duffle Bag</h1><div class='product attribute sku'><strong class='type'>"
+            "SKU</strong>\n  <div class='value' itemprop='sku'> 24-MB01 </div></div></main>"
+            + script,
+            _og("product", "https://luma.shop.test/joust-duffle-bag.html")
+            + "<meta property='og:title' content='Joust Duffle Bag'>"
+            "<meta property='product:price:amount' content='34'>"
+            "<meta property='product:price:currency' content='USD'>",
+        ),
+        # The same, the SKU in a <meta> (PrestaShop's and others' themes).
+        "/en/12-mug.html": _page(
+            "Mug",
+            "<main itemscope itemtype='https://schema.org/Product'>"
+            "<meta itemprop='sku' content='demo_12'><h1>Mug</h1></main>" + script,
+            _og("product", "https://presta.shop.test/en/12-mug.html"),
+        ),
         "/any": _page("Any page", "<main><h1>Page</h1></main>" + script, STYLE),
         "/spa": _page(
             "SPA",

@@ -785,6 +785,23 @@ def test_shopifys_own_structured_data_names_the_variant_on_show(shop: Shop, page
     )
 
 
+def test_open_graph_pages_take_the_sku_from_microdata(shop: Shop, page: Page) -> None:
+    """Magento's and PrestaShop's themes: the id their orders carry, not the address."""
+    page.goto(shop.pages.url("/joust-duffle-bag.html"))
+    events = shop.wait_for(lambda es: of_type(es, "view_item"), "view_item")
+    [view] = of_type(events, "view_item")
+    assert view["items"][0] == {
+        "item_id": "24-MB01",
+        "item_name": "Joust Duffle Bag",
+        "price": 34.0,
+        "url": "https://luma.shop.test/joust-duffle-bag.html",
+    }
+    assert view["currency"] == "USD"
+    page.goto(shop.pages.url("/en/12-mug.html"))
+    events = shop.wait_for(lambda es: len(of_type(es, "view_item")) == 2, "a second view_item")
+    assert of_type(events, "view_item")[1]["items"][0]["item_id"] == "demo_12"
+
+
 def test_the_countdown_ticks_and_the_code_copies_in_one_click(shop: Shop, browser: Browser) -> None:
     rule = shop.admin(
         "POST",

@@ -37,11 +37,11 @@ const products = (node, out) => {
 // and offer: the one the address selects (`?variant=123` in its @id or offer url),
 // else the first on sale, as the page shows it; else the first.
 const variantOf = (p) => {
-  const all = [].concat(p.hasVariant || []).filter((v) => v && typeof v == "object");
+  const all = [].concat(p.hasVariant || []).filter((v) => v);
   const id = W.location.search.match(/variant=(\d+)/);
   return (
     all.find((v) => id && RegExp("variant=" + id[1] + "\\D").test(JSON.stringify(v))) ||
-    all.find((v) => !/OutOfStock|SoldOut|Discontinued/i.test((first(v.offers) || {}).availability)) ||
+    all.find((v) => !/OutOf|Sold|Disc/i.test((first(v.offers) || {}).availability)) ||
     all[0] ||
     {}
   );
@@ -71,17 +71,21 @@ const fromLd = () => {
   }
 };
 
+// Open Graph, with the SKU of the page's microdata where it has none of its own
+// (Magento's and PrestaShop's themes: `<div itemprop="sku">24-MB01</div>`), the id
+// their order exports carry, rather than the page's address.
 const fromOg = () => {
-  const type = meta("og:type") || "";
-  if (type.indexOf("product") < 0) return;
+  if (!/product/.test(meta("og:type"))) return;
+  const sku = D.querySelector("[itemprop=sku]");
+  const url = meta("og:url") || W.location.href;
   return {
-    item_id: meta("product:retailer_item_id") || meta("product:sku") || meta("og:url") || W.location.href,
+    item_id: meta("product:retailer_item_id") || meta("product:sku") || (sku && (sku.content || sku.textContent.trim())) || url,
     item_name: meta("og:title"),
     price: amount(meta("product:price:amount") || meta("og:price:amount")),
     currency: meta("product:price:currency") || meta("og:price:currency"),
     availability: meta("product:availability") || meta("og:availability"),
     image: meta("og:image"),
-    url: meta("og:url") || W.location.href,
+    url,
   };
 };
 
