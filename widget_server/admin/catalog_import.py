@@ -1,6 +1,6 @@
 """Reading a product feed into catalog cards: CSV, JSON lines, or a Google Merchant
-Center feed (RSS 2.0 or Atom with `g:` fields). A CSV that is Shopify's or
-WooCommerce's own product export is read by `product_exports`.
+Center feed (RSS 2.0 or Atom with `g:` fields). A CSV that is a platform's own
+product export (Shopify's, WooCommerce's, Magento's) is read by `product_exports`.
 
 A feed is a merchant's export, so bad rows are normal: each is reported with its
 line number and the rest are imported. Only a feed that cannot be read as a whole

@@ -1,0 +1,37 @@
+"""Shop platforms' own product exports read as catalog feeds: the CSV a merchant gets
+from Shopify, WooCommerce or Magento 2, uploaded as it came, without renaming a
+column. `catalog_import.parse_csv` asks `reader_for` the CSV's header first.
+
+Each row becomes a record in the feed's own field names (`catalog_import.to_card`
+checks it), with the export's column behind each field, so that an error names the
+column the merchant sees (`Variant Price: not a number`). Items are keyed as the
+snippet and the order imports key them on that platform, so that a card, a product
+page view and an imported order meet on one item. Products taken off sale (drafts,
+archived, private, disabled, unpublished) are `discontinued` rather than left out,
+so that a re-import hides their cards; each platform's module says what its columns
+mean.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from widget_server.admin.product_exports import magento, shopify, woocommerce
+from widget_server.admin.product_exports._common import Reader
+
+# Each platform: whether a header is its export's, and the reader of that export.
+PLATFORMS: tuple[tuple[Callable[[set[str]], bool], Reader], ...] = (
+    (shopify.looks_like, shopify.read),
+    (woocommerce.looks_like, woocommerce.read),
+    (magento.looks_like, magento.read),
+)
+
+
+def reader_for(columns: list[str]) -> Reader | None:
+    """The reader of a platform export with these (lower-case) columns, or None for
+    any other CSV."""
+    present = set(columns)
+    for looks_like, read in PLATFORMS:
+        if looks_like(present):
+            return read
+    return None
