@@ -4,6 +4,7 @@ field-wise merge into Redis, `tarry import-catalog` and `POST /v1/admin/catalog`
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -175,6 +176,45 @@ def test_column_names_as_other_tools_write_them() -> None:
     european = "Item ID;Item Name;Unit Price\nE-1;Tasse;2,50\n".encode("cp1252")
     [cup] = parse_feed(european, filename="export.csv").cards
     assert (cup["item_id"], cup["name"], cup["price"]) == ("E-1", "Tasse", 2.5)
+
+
+def test_a_sale_price_counts_while_its_dates_hold() -> None:
+    """Google's and Meta's `sale_price` and `sale_price_effective_date`."""
+    now = datetime.now(UTC)
+
+    def stamp(days: int) -> str:
+        return (now + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M%z")
+
+    running = f"{stamp(-1)}/{stamp(1)}"
+    ended = f"{stamp(-9)}/{stamp(-2)}"
+    feed = "\n".join(
+        json.dumps(record)
+        for record in [
+            {"id": "RUN", "price": "30 USD", "sale_price": "20 USD",
+             "sale_price_effective_date": running},
+            {"id": "OVER", "price": "30 USD", "sale_price": "20 USD",
+             "sale_price_effective_date": ended},
+            {"id": "OPEN", "price": 30, "sale_price": 19.5},
+            {"id": "BAD", "price": 30, "sale_price": 20, "sale_price_effective_date": "soon"},
+            {"id": "WORSE", "price": 30, "sale_price": "cheap"},
+        ]
+    )  # fmt: skip
+    result = parse_feed(feed.encode(), "jsonl")
+    prices = {c["item_id"]: (c["price"], c.get("currency")) for c in result.cards}
+    assert prices == {"RUN": (20.0, "USD"), "OVER": (30.0, "USD"), "OPEN": (19.5, None)}
+    assert [e["line"] for e in result.errors] == [4, 5]
+    assert result.errors[0]["error"].startswith(
+        "sale_price_effective_date: not a start/end interval such as"
+    )
+    assert result.errors[1]["error"] == "sale_price: not a number ('cheap')"
+    rss = RSS_FEED.replace(
+        "<g:price>19.99 USD</g:price>",
+        f"<g:price>19.99 USD</g:price><g:sale_price>14.99 USD</g:sale_price>"
+        f"<g:sale_price_effective_date>{running}</g:sale_price_effective_date>",
+    )
+    assert parse_feed(rss.encode(), "gmc").cards[0]["price"] == 14.99
+    tsv = f"id\tprice\tsale_price\tsale_price_effective_date\nT\t9,50\t7,25\t{running}\n"
+    assert parse_feed(tsv.encode(), "csv").cards[0]["price"] == 7.25
 
 
 def test_jsonl_lines_are_numbered_from_one_counting_blank_lines() -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import datetime as dt
 import io
 import json
 import math
@@ -62,6 +63,13 @@ def key(name: str) -> str:
     """A column or key name as the aliases spell it: lower case, `_` for runs of
     spaces, hyphens and underscores, without Google's `g:`."""
     return re.sub(r"[\s_-]+", "_", name.strip().lower()).removeprefix("g:")
+
+
+SALE_DATES = "2024-02-24T00:00+0100/2024-02-29T23:59+0100"
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 _PRICE = re.compile(r"^\s*(?P<amount>\S+?)(?:\s+(?P<currency>[A-Za-z]{3}))?\s*$")
@@ -122,31 +130,52 @@ def _url(field: str, value: object) -> str | None:
     return text
 
 
-def _price(value: object) -> tuple[float | None, str | None]:
+def _price(value: object, field: str = "price") -> tuple[float | None, str | None]:
     """A price and the currency written with it ("19.99 USD"), if any."""
     if value is None or value == "":
         return None, None
     if isinstance(value, bool):
-        raise RowError(f"price: not a number ({_shown(value)})")
+        raise RowError(f"{field}: not a number ({_shown(value)})")
     currency = None
     if isinstance(value, int | float):
         amount = float(value)
     elif isinstance(value, str):
         match = _PRICE.match(value)
         if match is None:
-            raise RowError(f"price: not a number ({_shown(value)})")
+            raise RowError(f"{field}: not a number ({_shown(value)})")
         currency = match["currency"]
         try:
             amount = float(match["amount"])
         except ValueError:
-            raise RowError(f"price: not a number ({_shown(value)})") from None
+            raise RowError(f"{field}: not a number ({_shown(value)})") from None
     else:
-        raise RowError(f"price: not a number ({_shown(value)})")
+        raise RowError(f"{field}: not a number ({_shown(value)})")
     if not math.isfinite(amount):
-        raise RowError(f"price: not a number ({_shown(value)})")
+        raise RowError(f"{field}: not a number ({_shown(value)})")
     if amount < 0:
-        raise RowError(f"price: negative ({_shown(value)})")
+        raise RowError(f"{field}: negative ({_shown(value)})")
     return amount, currency.upper() if currency else None
+
+
+def _sale_runs(value: object, now: dt.datetime) -> bool:
+    """Whether a `sale_price_effective_date` holds now: Google's and Meta's ISO 8601
+    interval (`2024-02-24T11:07+0100/2024-02-29T23:07+0100`; a bound without an
+    offset is UTC). A sale without one runs."""
+    field = "sale_price_effective_date"
+    text = _text(field, value)
+    if text is None:
+        return True
+    start, slash, end = text.partition("/")
+    bounds = []
+    for bound in (start, end) if slash else ():
+        try:
+            moment = dt.datetime.fromisoformat(bound.strip())
+        except ValueError:
+            break
+        bounds.append(moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC))
+    if len(bounds) != 2:
+        raise RowError(f"{field}: not a start/end interval such as {SALE_DATES} ({_shown(text)})")
+    return bounds[0] <= now <= bounds[1]
 
 
 def _category(value: object) -> str | None:
@@ -177,6 +206,9 @@ def to_card(record: Mapping[str, Any]) -> dict[str, Any]:
         "image": _url("image", given.get("image")),
     }
     card["price"], price_currency = _price(given.get("price"))
+    sale, sale_currency = _price(fields.get("sale_price"), "sale_price")
+    if sale is not None and _sale_runs(fields.get("sale_price_effective_date"), _now()):
+        card["price"], price_currency = sale, sale_currency or price_currency
     currency = _text("currency", given.get("currency"))
     if currency is not None and not _CURRENCY.match(currency.upper()):
         raise RowError(f"currency: not 3 letters such as USD ({_shown(currency)})")
@@ -274,7 +306,7 @@ def parse_csv(data: bytes, site: str | None = None) -> ImportResult:
 
     def add(line: int, record: dict[str, Any], sources: Mapping[str, str] | None = None) -> None:
         if decimal_comma:
-            for name in ALIASES["price"]:
+            for name in (*ALIASES["price"], "sale_price"):
                 if isinstance(record.get(name), str):
                     record[name] = _comma_price(record[name])
         _add(result, line, record, sources)
