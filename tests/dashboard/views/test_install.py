@@ -30,6 +30,9 @@ def test_the_tag_loads_from_the_address_this_request_came_to(
     )
     assert "theme.liquid" in page and "header.php" in page and "Scripts and Style Sheets" in page
     assert "/v1/admin/import" in page  # past orders: this server has the import
+    # The product export's step leads to the Catalog page's upload, which is there.
+    assert 'href="/dashboard/catalog#feed-title"' in page
+    assert 'id="feed-title"' in signed_in.get("/dashboard/catalog").text
 
 
 def test_behind_a_proxy_the_public_address(
