@@ -179,7 +179,9 @@ def pages(script: str) -> dict[str, str]:
         # offer, are under hasVariant; the first is sold out.
         "/products/shirt": _page(
             "Shirt",
-            "<main><h1>Shirt</h1></main>" + script,
+            "<main><h1>Shirt</h1><form action='/cart/add' method='post' onsubmit='return false'>"
+            "<input name='quantity' value='2'><button id='add'>Add to cart</button></form>"
+            "</main>" + script,
             "<script type='application/ld+json'>" + json.dumps(SHOPIFY_GROUP) + "</script>",
         ),
         # Magento's Luma theme: Open Graph without an id, the SKU in microdata.

@@ -785,6 +785,22 @@ def test_shopifys_own_structured_data_names_the_variant_on_show(shop: Shop, page
     )
 
 
+def test_choosing_a_variant_is_no_new_page_but_its_sku_is_added(shop: Shop, page: Page) -> None:
+    """Shopify themes write the chosen variant into the address with replaceState:
+    the same page, counted once, whose product is now that variant."""
+    page.goto(shop.pages.url("/products/shirt"))
+    shop.wait_for(lambda es: of_type(es, "view_item"), "view_item")
+    page.evaluate("history.replaceState({}, '', '/products/shirt?variant=333')")
+    page.click("#add")
+    events = shop.wait_for(lambda es: of_type(es, "add_to_cart"), "add_to_cart")
+    [added] = of_type(events, "add_to_cart")
+    assert (added["items"][0]["item_id"], added["items"][0]["quantity"]) == ("OX-PINK", 2)
+    assert len(of_type(events, "page_view")) == 1
+    page.evaluate("history.pushState({}, '', '/any')")  # a new address: a new page
+    events = shop.wait_for(lambda es: len(of_type(es, "page_view")) == 2, "a second page_view")
+    assert of_type(events, "page_view")[1]["url"].endswith("/any")
+
+
 def test_open_graph_pages_take_the_sku_from_microdata(shop: Shop, page: Page) -> None:
     """Magento's and PrestaShop's themes: the id their orders carry, not the address."""
     page.goto(shop.pages.url("/joust-duffle-bag.html"))

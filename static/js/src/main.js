@@ -73,21 +73,26 @@ const pageView = () => {
   if (u.utm_source || u.utm_campaign) sessionUtm(u);
   S.utm = u;
   track("page_view");
-  if (S.page.item) track("view_item", { items: [S.page.item], value: S.page.item.price, currency: S.page.item.currency });
+  const item = S.page.item;
+  if (item) track("view_item", { items: [item], value: item.price, currency: item.currency });
   engagedSent = 0;
   visibleMs = 0;
   visibleSince = D.hidden ? 0 : now();
   decide();
 };
 
-// Single-page apps: a history change to a new address is a new page.
+// Single-page apps: a history change to a new address is a new page; a
+// replaceState on the same path is the page itself changing (Shopify themes write
+// the chosen variant as ?variant=): its product is read again, no page is counted.
 const watchNavigation = () => {
   const h = W.history;
   for (const m of ["pushState", "replaceState"]) {
     const real = h[m];
     h[m] = function () {
+      const path = location.pathname;
       const r = real.apply(this, arguments);
-      guard(() => location.href != lastUrl && !(arguments[0] && arguments[0].tarry) && pageView())();
+      guard(() => location.href != lastUrl && !(arguments[0] || 0).tarry &&
+        (m < "r" || path != location.pathname ? pageView() : (S.page = detect(layerHint()))))();
       return r;
     };
   }

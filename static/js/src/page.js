@@ -37,11 +37,11 @@ const products = (node, out) => {
 // and offer: the one the address selects (`?variant=123` in its @id or offer url),
 // else the first on sale, as the page shows it; else the first.
 const variantOf = (p) => {
-  const all = [].concat(p.hasVariant || []).filter((v) => v);
-  const id = W.location.search.match(/variant=(\d+)/);
+  const all = [].concat(p.hasVariant).filter((v) => v);
+  const id = location.search.match(/variant=(\d+)/);
   return (
     all.find((v) => id && RegExp("variant=" + id[1] + "\\D").test(JSON.stringify(v))) ||
-    all.find((v) => !/OutOf|Sold|Disc/i.test((first(v.offers) || {}).availability)) ||
+    all.find((v) => !/OutOf|Sold/i.test((first(v.offers) || {}).availability)) ||
     all[0] ||
     {}
   );
@@ -58,15 +58,15 @@ const fromLd = () => {
     const o = first(v.offers) || first(p.offers) || {};
     const img = first(v.image) || first(p.image);
     return {
-      item_id: text(v.sku || p.sku || o.sku || v.productID || p.productID || p.productGroupID || p.mpn || p.gtin13 || p["@id"] || p.url),
+      item_id: text(v.sku || p.sku || o.sku || p.productID || p.productGroupID || p.mpn || p.gtin13 || p["@id"] || p.url),
       item_name: text(v.name || p.name),
-      item_category: text(p.category || v.category),
-      item_brand: text(p.brand || v.brand),
+      item_category: text(p.category),
+      item_brand: text(p.brand),
       price: amount(o.price != null ? o.price : o.lowPrice),
       currency: o.priceCurrency,
       availability: o.availability,
       image: img && (img.url || img),
-      url: p.url || o.url || W.location.href,
+      url: p.url || o.url || location.href,
     };
   }
 };
@@ -77,7 +77,7 @@ const fromLd = () => {
 const fromOg = () => {
   if (!/product/.test(meta("og:type"))) return;
   const sku = D.querySelector("[itemprop=sku]");
-  const url = meta("og:url") || W.location.href;
+  const url = meta("og:url") || location.href;
   return {
     item_id: meta("product:retailer_item_id") || meta("product:sku") || (sku && (sku.content || sku.textContent.trim())) || url,
     item_name: meta("og:title"),
@@ -90,12 +90,12 @@ const fromOg = () => {
 };
 
 // The folder of an address: "/shop/index.php", "/shop/home", "/shop" are "/shop/".
-const folder = (u) => new URL(u, W.location).pathname.toLowerCase().replace(/(\/(index|home)(\.\w+)?)?\/?$/, "/");
+const folder = (u) => new URL(u, location).pathname.toLowerCase().replace(/(\/(index|home)(\.\w+)?)?\/?$/, "/");
 
 // An address of the shop's home: its root, with no parameters but campaign ones
 // (`/?p=12`, `/index.php?route=...` are other pages).
 const atRoot = guard((u, root) =>
-  folder(u) == root && [...new URL(u, W.location).searchParams.keys()].every((k) => /^utm_|clk?id$|^(_gl|ref)$/.test(k)));
+  folder(u) == root && [...new URL(u, location).searchParams.keys()].every((k) => /^utm_|clk?id$|^(_gl|ref)$/.test(k)));
 
 // The address, or what the page says it is: its canonical link, or Open Graph's url
 // where og:type is website (on other pages that names the page itself); else the
@@ -104,7 +104,7 @@ const atRoot = guard((u, root) =>
 // PrestaShop's page name, Shopify's analytics (guarded: not there elsewhere).
 const home = guard((root) => {
   const link = D.querySelector("link[rel=canonical]");
-  return [W.location.href, link && link.href, meta("og:type") == "website" && meta("og:url")].some((u) => atRoot(u, root)) ||
+  return [location.href, link && link.href, meta("og:type") == "website" && meta("og:url")].some((u) => atRoot(u, root)) ||
     D.querySelector("body.home,body.cms-index-index,body.template-index,body.common-home,body#index") ||
     W.ShopifyAnalytics.meta.page.pageType == "home";
 });
@@ -127,7 +127,7 @@ export const detect = (hint) => {
   const item = fromLd() || fromOg();
   const forced = D.querySelector("[data-tarry-page]");
   let type = forced && forced.getAttribute("data-tarry-page");
-  const loc = W.location;
+  const loc = location;
   // The shop's root folder: where `data-home` puts it (a shop under /shop/), else
   // the site's; a mistyped `data-home` is ignored rather than stop the snippet.
   const root = guard(folder)(S.home || "/") || "/";
@@ -140,7 +140,7 @@ export const detect = (hint) => {
 };
 
 export const utm = () => {
-  const q = new URLSearchParams(W.location.search);
+  const q = new URLSearchParams(location.search);
   const u = {};
   for (const k of ["source", "medium", "campaign", "term", "content"]) {
     const v = q.get("utm_" + k);

@@ -75,7 +75,7 @@ export const track = (type, data) => {
     ts: now(),
     vid: visitor(),
     sid: session(1),
-    url: str(W.location.href, 2048),
+    url: str(location.href, 2048),
     page_type: S.page.type,
   };
   for (const k of EVENT) {

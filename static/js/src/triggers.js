@@ -30,7 +30,7 @@ export const arm = (t, fire) => {
   if (type == "scroll_depth")
     listen(W, "scroll", () => {
       const h = D.documentElement.scrollHeight;
-      if (((W.scrollY + W.innerHeight) / h) * 100 >= t.percent) go("scroll_depth");
+      if (((scrollY + innerHeight) / h) * 100 >= t.percent) go("scroll_depth");
     }, { passive: true });
   if (type == "inactivity") {
     let idle;
@@ -49,15 +49,15 @@ export const arm = (t, fire) => {
       if (!e.relatedTarget && e.clientY <= min && ready()) go("exit_intent:mouse");
     });
     if (t.mobile !== false && coarse()) {
-      let lastY = W.scrollY;
+      let lastY = scrollY;
       let lastT = now();
       let deepest = 0;
       listen(W, "scroll", () => {
-        const y = W.scrollY;
+        const y = scrollY;
         const dt = now() - lastT;
         deepest = Math.max(deepest, y);
         // Fast (over 1.5 px/ms) and back near the top after reading further down.
-        if (y < lastY && (lastY - y) / Math.max(dt, 1) > 1.5 && deepest > W.innerHeight && y < W.innerHeight && ready())
+        if (y < lastY && (lastY - y) / Math.max(dt, 1) > 1.5 && deepest > innerHeight && y < innerHeight && ready())
           go("exit_intent:scroll_up");
         lastY = y;
         lastT = now();
