@@ -178,6 +178,24 @@ def test_column_names_as_other_tools_write_them() -> None:
     assert (cup["item_id"], cup["name"], cup["price"]) == ("E-1", "Tasse", 2.5)
 
 
+def test_links_given_as_paths_are_on_the_shops_site() -> None:
+    feed = (
+        b"Product ID,Product Name,Product URL,Image URL\n"
+        b"7,Mug,/sample-mug/,//cdn.shop.example/mug.jpg\n"
+        b"8,Bowl,https://shop.example/bowl,/images/bowl.jpg\n"
+    )
+    mug, bowl = parse_feed(feed, filename="products.csv", site="https://shop.example").cards
+    assert (mug["url"], mug["image"]) == (
+        "https://shop.example/sample-mug/",
+        "https://cdn.shop.example/mug.jpg",
+    )
+    assert bowl["image"] == "https://shop.example/images/bowl.jpg"
+    # Without the shop's address a path is no link, and the row still imports.
+    result = parse_feed(feed, filename="products.csv")
+    assert [c["item_id"] for c in result.cards] == ["7", "8"] and result.errors == []
+    assert "url" not in result.cards[0] and "image" not in result.cards[1]
+
+
 def test_a_sale_price_counts_while_its_dates_hold() -> None:
     """Google's and Meta's `sale_price` and `sale_price_effective_date`."""
     now = datetime.now(UTC)
@@ -286,7 +304,7 @@ def test_row_validation() -> None:
     rows = [
         {"name": "no id"},
         {"item_id": "x" * 129},
-        {"item_id": "a", "image": "//cdn.example/a.jpg"},
+        {"item_id": "a", "image": "ftp://cdn.example/a.jpg"},
         {"item_id": "a", "price": "NaN"},
         {"item_id": "a", "price": True},
         {"item_id": "a", "price": "3", "currency": "dollars"},
@@ -296,7 +314,7 @@ def test_row_validation() -> None:
     assert [e["error"] for e in parse_feed(feed, "jsonl").errors] == [
         "item_id: required",
         "item_id: longer than 128 characters",
-        "image: not an http(s) URL ('//cdn.example/a.jpg')",
+        "image: not an http(s) URL ('ftp://cdn.example/a.jpg')",
         "price: not a number ('NaN')",
         "price: not a number (True)",
         "currency: not 3 letters such as USD ('dollars')",

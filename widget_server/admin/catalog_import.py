@@ -120,10 +120,17 @@ def _text(field: str, value: object, limit: int = MAX_TEXT) -> str | None:
     return text or None
 
 
-def _url(field: str, value: object) -> str | None:
+def _url(field: str, value: object, site: str | None = None) -> str | None:
+    """An http(s) URL; a path (`/products/mug`, as exports of a shop's own pages
+    write them) on the shop's `site`, or none without one; `//cdn.example/a.jpg`
+    over https."""
     text = _text(field, value, MAX_URL)
     if text is None:
         return None
+    if text.startswith("//"):
+        text = "https:" + text
+    elif text.startswith("/"):
+        return site + text if site else None
     parts = urlsplit(text)
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         raise RowError(f"{field}: not an http(s) URL ({_shown(text)})")
@@ -185,8 +192,9 @@ def _category(value: object) -> str | None:
     return " > ".join(part.strip() for part in text.split(">") if part.strip()) or None
 
 
-def to_card(record: Mapping[str, Any]) -> dict[str, Any]:
-    """A card from one record (keys in any case, ours or an alias); raises RowError."""
+def to_card(record: Mapping[str, Any], site: str | None = None) -> dict[str, Any]:
+    """A card from one record (keys in any case, ours or an alias); raises RowError.
+    `site` (`https://shop.example`) is where a link or image given as a path is."""
     fields = {key(k): v for k, v in record.items() if k}
     given: dict[str, Any] = {}
     for name, aliases in ALIASES.items():
@@ -202,8 +210,8 @@ def to_card(record: Mapping[str, Any]) -> dict[str, Any]:
     card: dict[str, Any] = {
         "item_id": item_id,
         "name": _text("name", given.get("name")),
-        "url": _url("url", given.get("url")),
-        "image": _url("image", given.get("image")),
+        "url": _url("url", given.get("url"), site),
+        "image": _url("image", given.get("image"), site),
     }
     card["price"], price_currency = _price(given.get("price"))
     sale, sale_currency = _price(fields.get("sale_price"), "sale_price")
@@ -224,11 +232,12 @@ def _add(
     line: int,
     record: Mapping[str, Any],
     sources: Mapping[str, str] | None = None,
+    site: str | None = None,
 ) -> None:
     """The record's card, or its error; `sources` names the column behind a field
     where the file's is not ours (a platform's export), for the error to name it."""
     try:
-        result.cards.append(to_card(record))
+        result.cards.append(to_card(record, site))
     except RowError as exc:
         message = str(exc)
         field, _, reason = message.partition(": ")
@@ -309,7 +318,7 @@ def parse_csv(data: bytes, site: str | None = None) -> ImportResult:
             for name in (*ALIASES["price"], "sale_price"):
                 if isinstance(record.get(name), str):
                     record[name] = _comma_price(record[name])
-        _add(result, line, record, sources)
+        _add(result, line, record, sources, site)
 
     try:
         header = next(reader, None)
@@ -350,7 +359,7 @@ def _holds_lone_surrogate(line: str, record: Any) -> bool:
     return False
 
 
-def parse_jsonl(data: bytes) -> ImportResult:
+def parse_jsonl(data: bytes, site: str | None = None) -> ImportResult:
     result = ImportResult()
     for number, line in enumerate(_decode(data).split("\n"), start=1):
         if not line.strip():
@@ -370,7 +379,7 @@ def parse_jsonl(data: bytes) -> ImportResult:
         if not isinstance(record, dict):
             result.errors.append({"line": number, "error": "json: not a JSON object"})
             continue
-        _add(result, number, record)
+        _add(result, number, record, site=site)
     return result
 
 
@@ -452,12 +461,12 @@ def _records(data: bytes) -> Iterator[tuple[int, dict[str, Any]]]:
     yield from done
 
 
-def parse_gmc(data: bytes) -> ImportResult:
+def parse_gmc(data: bytes, site: str | None = None) -> ImportResult:
     result = ImportResult()
     seen_record = False
     for line, fields in _records(data):
         seen_record = True
-        _add(result, line, fields)
+        _add(result, line, fields, site=site)
     if not seen_record:
         raise FeedError("feed: no <item> or <entry> elements (not an RSS or Atom product feed)")
     return result
@@ -493,9 +502,9 @@ def parse_feed(
     if fmt == "csv":
         result = parse_csv(data, site)
     elif fmt == "jsonl":
-        result = parse_jsonl(data)
+        result = parse_jsonl(data, site)
     elif fmt == "gmc":
-        result = parse_gmc(data)
+        result = parse_gmc(data, site)
     else:
         raise FeedError(f"format: must be one of {', '.join(FORMATS)}, not {fmt!r}")
     return result
