@@ -80,7 +80,7 @@ def data_messages() -> set[str]:
     found |= {signin.UNKNOWN_KEY, signin.PUBLIC_KEY, signin.NO_KEY, popups.TOO_MANY}
     found |= {"This model", "The model it replaced", *showcases.BASELINES.values()}
     found |= set(rule_form.OPTION_LABELS.values()) | set(rule_form.STRATEGY_LABELS.values())
-    found |= set(catalog.FORMAT_LABELS.values())
+    found |= set(catalog.FORMAT_LABELS.values()) | set(catalog.AVAILABILITY_LABELS.values())
     found |= {Content.model_fields[name].default for name in popups.POPUP_LABELS}
     return found
 

@@ -487,6 +487,12 @@ FA: dict[str, str] = {
     "Updated": "به‌روزرسانی",
     "Showcases need a name, a link and an image; this item lacks: {fields}.": "ویترین‌ها نام، پیوند و تصویر لازم دارند؛ این کالا این‌ها را ندارد: {fields}.",
     "Showcases leave it out: it is out of stock.": "ویترین‌ها آن را نشان نمی‌دهند: موجود نیست.",
+    "Showcases leave it out: it is no longer on sale.": "ویترین‌ها آن را نشان نمی‌دهند: دیگر فروخته نمی‌شود.",
+    "In stock": "موجود",
+    "Out of stock": "ناموجود",
+    "Discontinued": "فروشش متوقف شده",
+    "Pre-order": "پیش‌فروش",
+    "On backorder": "سفارش بدون موجودی",
     "The card as stored": "کارت همان‌گونه که ذخیره شده",
     # -- install
     "One script tag in your store's theme: Tarry then records visits, fills its catalog and shows your popups and showcases.": "یک تگ اسکریپت در قالب فروشگاه: از آن پس Tarry بازدیدها را ثبت می‌کند، کاتالوگ را پر می‌کند و پاپ‌آپ‌ها و ویترین‌هایتان را نشان می‌دهد.",

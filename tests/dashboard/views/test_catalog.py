@@ -67,7 +67,30 @@ def test_an_item_that_showcases_leave_out_says_why(
     cards = [{"item_id": "bare", "name": "Bare"}, gone]
     run_with_redis(settings, lambda r: upsert_cards(r, shop_store[0].id, cards))
     assert "this item lacks: url, image." in signed_in.get("/dashboard/catalog/items/bare").text
-    assert "it is out of stock" in signed_in.get("/dashboard/catalog/items/gone").text
+    gone_page = signed_in.get("/dashboard/catalog/items/gone").text
+    assert "it is out of stock" in gone_page
+    assert "<dd>Out of stock</dd>" in gone_page  # "out of stock" in the dashboard's words
+
+
+def test_stock_words_in_the_dashboards_words(
+    signed_in: TestClient, settings: Settings, shop_store: tuple[stores.Store, str]
+) -> None:
+    base = {"name": "N", "url": "https://s/p", "image": "https://s/i"}
+    cards = [
+        {**base, "item_id": "a", "availability": "https://schema.org/InStock"},
+        {**base, "item_id": "b", "availability": "discontinued"},
+        {**base, "item_id": "c", "availability": "limited availability"},
+    ]
+    run_with_redis(settings, lambda r: upsert_cards(r, shop_store[0].id, cards))
+
+    def page(item_id: str) -> str:
+        return signed_in.get(f"/dashboard/catalog/items/{item_id}").text
+
+    assert "<dd>In stock</dd>" in page("a") and "Shown in showcases" in page("a")
+    taken_off = page("b")  # a Shopify product archived, a WooCommerce draft...
+    assert "<dd>Discontinued</dd>" in taken_off
+    assert "it is no longer on sale" in taken_off and "out of stock" not in taken_off
+    assert "<dd>limited availability</dd>" in page("c")  # a word of its own, as written
 
 
 def test_a_feed_is_imported_and_its_bad_lines_named(

@@ -3,7 +3,9 @@ bad line named (the same parser and merge as `POST /v1/admin/catalog`).
 
 Context of `catalog.html`: `q`, `results` (cards), `total` (items in the
 catalog), `complete` (the search looked at every item), `imported`, `rejected`,
-`feed_error`, `formats`. Of `item.html`: `card`, `displayable`, `missing`.
+`feed_error`, `formats`. Of `item.html`: `card`, `displayable`, `missing`,
+`availability` (the stock word in the merchant's words, or as the feed wrote it),
+`discontinued`.
 """
 
 from __future__ import annotations
@@ -25,6 +27,17 @@ from widget_server.dashboard.web import Page, error_page, signed_in
 from widget_server.storage import catalog, keys
 from widget_server.storage.connect import AsyncRedis
 
+# Stock words as feeds, exports and schema.org write them (`in_stock`, `In stock`,
+# `https://schema.org/OutOfStock`), read as `recommender.catalog.is_available` reads
+# them, to the dashboard's words.
+AVAILABILITY_LABELS = {
+    "instock": "In stock",
+    "outofstock": "Out of stock",
+    "soldout": "Out of stock",
+    "discontinued": "Discontinued",
+    "preorder": "Pre-order",
+    "backorder": "On backorder",
+}
 FORMAT_LABELS = {"csv": "CSV", "jsonl": "JSON lines", "gmc": "Google Merchant Center (XML)"}
 RESULTS = 50
 SCAN_PAGE = 1_000
@@ -168,11 +181,16 @@ async def item_page(page: Page) -> Response:
     if card is None:
         return error_page(page.request, 404, language=page.language)
     missing = [f for f in ("name", "url", "image") if not str(card.get(f) or "").strip()]
+    stock = str(card.get("availability") or "")
+    word = stock.rsplit("/", 1)[-1].replace("_", "").replace(" ", "").lower()
+    label = AVAILABILITY_LABELS.get(word)
     return page.render(
         "item.html",
         "catalog",
         card=card,
         displayable=catalog.is_displayable(card),
         missing=missing,
+        availability=str(page.language.translate(label)) if label else stock,
+        discontinued=word == "discontinued",
         raw=json.dumps(card, ensure_ascii=False, indent=1, sort_keys=True),
     )
