@@ -137,6 +137,31 @@ def test_a_showcase_is_full_of_showable_items_whenever_the_catalog_allows(
     assert filled["slot"]["rec_id"].startswith("r")
 
 
+@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("with_model", [True, False])
+def test_variants_of_one_product_show_once_and_never_on_its_own_page(
+    loop: Loop, strategy: str, with_model: bool
+) -> None:
+    """Items in threes are variants of one product, on one page (a Shopify export's
+    card per SKU): a slot shows each page once, and not the page being viewed."""
+    everything = ITEMS + EXTRA
+    page_of = {item: f"https://shop.example/p/{at // 3}#top" for at, item in enumerate(everything)}
+    cards = [{**card(item, None), "url": page_of[item]} for item in everything]
+    loop.run(loop.redis.delete(keys.catalog(STORE)))
+    loop.run(upsert_cards(loop.redis, STORE, cards))
+    current = ITEMS[4]
+    shopper = Shopper(item=current, history=(ITEMS[0], ITEMS[7]))
+    served = SERVED if with_model else None
+    request = SlotRequest("slot", strategy, 12)
+    cards_read = ItemCards(loop.redis, ttl=0)
+    filled = loop.run(fill(loop.redis, cards_read, STORE, served, [request], shopper, "USD"))
+    links = [page_of[item["item_id"]] for item in filled["slot"]["items"]]
+    assert len(links) == len(set(links))
+    assert page_of[current] not in links
+    others = set(page_of.values()) - {page_of[current]}
+    assert len(links) == min(12, len(others))  # still full: other products fill it
+
+
 @pytest.mark.parametrize(
     ("pick", "expected"),
     [

@@ -419,6 +419,7 @@ async def _top_up(
     shopper: Shopper,
     items: list[dict[str, Any]],
     used: set[str],
+    links: set[str],
     names: dict[str, str],
     default_currency: str,
 ) -> None:
@@ -434,8 +435,10 @@ async def _top_up(
             return False
         if request.category is not None and card.get("category") != request.category:
             return False
-        used.add(item_id)
         shown = _shown_fields(card)
+        if not _new_link(shown, links):
+            return False
+        used.add(item_id)
         items.append(_public(shown, Pick(item_id, 0.0, "catalog"), names, default_currency))
         return len(items) == request.n
 
@@ -453,6 +456,31 @@ async def _top_up(
                 return
         if cursor == 0:
             return
+
+
+def _link(shown: dict[str, Any]) -> str:
+    return str(shown.get("url") or "").partition("#")[0]
+
+
+def _new_link(shown: dict[str, Any], links: set[str]) -> bool:
+    """Whether a card's page is not yet in the slot, and now is. Variants of one
+    product are items of their own (a Shopify export's card per SKU) that link to
+    one page: to a shopper, two of them side by side are the same product twice."""
+    link = _link(shown)
+    if link in links:
+        return False
+    links.add(link)
+    return True
+
+
+def _links_of_current(
+    request: SlotRequest, shopper: Shopper, known: dict[str, CardView]
+) -> set[str]:
+    """The page of the product being viewed, where the rules leave that product out:
+    its other variants link back to the page the shopper is on."""
+    view = known.get(shopper.item) if shopper.item and request.rules.exclude_current else None
+    card = view.card if view is not None else None
+    return {_link(card)} if card and card.get("url") else set()
 
 
 async def fill(
@@ -473,7 +501,8 @@ async def fill(
         ask = (request.strategy, request.rules, request.category)
         sizes[ask] = max(sizes.get(ask, 0), _wanted(request))
     answers = {ask: _picks(served, ask, n, shopper, cache) for ask, n in sizes.items()}
-    known = await cards.views(store_id, _card_ids(answers.values()))
+    current = [shopper.item] if shopper.item else []
+    known = await cards.views(store_id, _card_ids(answers.values()) + current)
     names = {item_id: view.name for item_id, view in known.items()}
     version = served.version if served is not None else None
     out: dict[str, dict[str, Any]] = {}
@@ -481,6 +510,7 @@ async def fill(
         ask = (request.strategy, request.rules, request.category)
         items: list[dict[str, Any]] = []
         used: set[str] = set()
+        links = _links_of_current(request, shopper, known)
         read = 0  # picks of the answer looked at
         while True:
             picks = answers[ask]
@@ -488,6 +518,8 @@ async def fill(
                 view = known.get(pick.item_id)
                 if view is None or view.shown is None or pick.item_id in used:
                     continue
+                if not _new_link(view.shown, links):
+                    continue  # another variant of a product the slot shows
                 used.add(pick.item_id)
                 items.append(_public(view.shown, pick, names, default_currency))
                 if len(items) == request.n:
@@ -507,8 +539,9 @@ async def fill(
             # Too few displayable picks (no model yet, or one that knows few of the
             # catalog's items): fill up with other catalog items, under the same rules.
             await _top_up(
-                redis, store_id, served, request, shopper, items, used, names, default_currency
-            )
+                redis, store_id, served, request, shopper, items, used, links, names,
+                default_currency,
+            )  # fmt: skip
         ids = [item["item_id"] for item in items]
         out[request.slot] = {
             "rec_id": rec_id(version, request.slot, request.strategy, ids),
