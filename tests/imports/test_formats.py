@@ -608,12 +608,40 @@ def test_order_lines_missing_or_wrongly_mapped_columns() -> None:
         read("orders", io.BytesIO(header.encode()))
     message = str(raised.value)
     assert message.startswith("missing column for order_id: InvoiceNo, order_id, order,")
-    assert "(or map one: order_id=COLUMN)" in message
+    assert "(or map one: order_id=COLUMN, or customer=COLUMN for an order per time)" in message
     assert "columns found: 'Invoice Number', 'Item', 'Amount'" in message
     with pytest.raises(FormatError, match=r"mapping: order_id=Ref: no such column; columns found"):
         read("orders", io.BytesIO(header.encode()), mapping={"order_id": "Ref"})
     with pytest.raises(FormatError, match=r"mapping: unknown field 'colour'; the fields are"):
         read("orders", io.BytesIO(header.encode()), mapping={"colour": "Item"})
+
+
+def test_a_transaction_log_without_order_ids_has_an_order_per_customer_and_time() -> None:
+    """Customer, item, price, day: as public retail data sets ship purchases."""
+    text = (
+        "customer_id,sku,price,date\n"
+        "ann,A,2.50,2024-03-01\n"
+        "ann,B,1.00,2024-03-01\n"  # the same day: the same order
+        "bob,A,2.50,2024-03-01\n"
+        "ann,A,2.50,2024-03-02\n"  # another day: another order
+        ",C,9.00,2024-03-02\n"
+        "ann,A,2.50,2024-03-02\n"  # one more of the same item in that order
+    )
+    rows = rows_from("orders", text)
+    orders = [r.event for r in rows if r.event]
+    assert [(o["value"], [(i["item_id"], i["quantity"]) for i in o["items"]]) for o in orders] == [
+        (3.5, [("A", 1), ("B", 1)]),
+        (2.5, [("A", 1)]),
+        (5.0, [("A", 2)]),
+    ]
+    assert len({o["vid"] for o in orders}) == 2 and orders[0]["vid"] == orders[2]["vid"]
+    assert len({o["id"] for o in orders}) == 3  # and the same again on a re-import
+    again = [r.event["id"] for r in rows_from("orders", text) if r.event]
+    assert again == [o["id"] for o in orders]
+    assert [r for r in rows if r.error] == [Row(6, error="customer_id (with date): empty")]
+    # With an order id the quantity is required, as before.
+    with pytest.raises(FormatError, match="missing column for quantity"):
+        read("orders", io.BytesIO(b"order_id,sku,price,date\n1,A,2,2024-03-01\n"))
 
 
 def test_an_order_that_comes_back_after_others_is_an_error_not_a_second_order() -> None:

@@ -5,7 +5,10 @@ Columns are found by common names, in any case and spacing, or named by `mapping
 (`{"order_id": "Order Ref"}`), so the UCI Online Retail file (`InvoiceNo`,
 `StockCode`, `Description`, `Quantity`, `InvoiceDate`, `UnitPrice`, `CustomerID`,
 `Country`) imports as it is. An order is its consecutive lines with the same id
-(see baskets.py); its time and customer are its first line's.
+(see baskets.py); its time and customer are its first line's. A file of purchases
+without order ids (a transaction log: customer, item, price, day, as many public
+retail data sets are) has an order per customer and time: the lines of one
+customer at one time; a line without a quantity is one of its item.
 
 Not revenue: a cancellation (an id of `C` and digits, UCI's convention) or an
 order of returns only (negative quantities at a price) is skipped as
@@ -103,8 +106,15 @@ def _columns(header: Header, mapping: Mapping[str, str] | None) -> dict[str, int
     for field in REQUIRED:
         if field == "price" and indexes["line_total"] is not None:
             continue
+        if field == "quantity" and indexes["order_id"] is None:
+            continue  # a transaction log: a line is one of its item
+        if field == "order_id" and indexes["customer"] is not None:
+            continue  # an order per customer and time
         if indexes[field] is None:
-            header.require(field, *COLUMNS[field], hint=f" (or map one: {field}=COLUMN)")
+            hint = f" (or map one: {field}=COLUMN)"
+            if field == "order_id":  # the other way to tell orders apart
+                hint = " (or map one: order_id=COLUMN, or customer=COLUMN for an order per time)"
+            header.require(field, *COLUMNS[field], hint=hint)
     return indexes
 
 
@@ -136,11 +146,18 @@ def _rows(
 ) -> Iterator[Row]:
     names = {field: table.columns[i] for field, i in index.items() if i is not None}
     key, time = index["order_id"], index["time"]
-    assert key is not None and time is not None
+    assert time is not None
     day_first, records = with_date_order(table.records(), time)
+    width = len(table.columns)
+    if key is None:  # no order ids: a customer's lines at one time are an order
+        customer = index["customer"]
+        assert customer is not None
+        names["order_id"] = f"{names['customer']} (with {names['time']})"
+        records = _keyed_by_customer_and_time(records, customer, time, width)
+        key, width = width, width + 1
     # A file separated by `;` or tabs is one from a spreadsheet set to write `2,55`.
     decimal_comma = table.delimiter != ","
-    for order in grouped(records, key, len(table.columns), names["order_id"]):
+    for order in grouped(records, key, width, names["order_id"]):
         if isinstance(order, Row):
             yield order
         elif order.late:
@@ -151,6 +168,19 @@ def _rows(
             yield from _order(order, index, names, currency, zone, day_first, decimal_comma)
     if table.broken is not None:
         yield table.broken
+
+
+def _keyed_by_customer_and_time(
+    records: Iterable[tuple[int, list[str]]], customer: int, time: int, width: int
+) -> Iterator[tuple[int, list[str]]]:
+    """Each record with a last cell of its own, its order's key: customer and time
+    (none where the customer is missing: that line is in no order). A record of the
+    wrong width is left as it is, for `grouped` to report."""
+    for line, cells in records:
+        if len(cells) == width:
+            who = cells[customer].strip()
+            cells = [*cells, f"{who} {cells[time].strip()}" if who else ""]
+        yield line, cells
 
 
 def _order(
@@ -164,7 +194,7 @@ def _order(
 ) -> Iterator[Row]:
     """The order's purchase (or why it is skipped), then its bad lines."""
     i_item, i_quantity, i_time = (index[f] for f in ("item_id", "quantity", "time"))
-    assert i_item is not None and i_quantity is not None and i_time is not None
+    assert i_item is not None and i_time is not None
     # The line's amount over its quantity, where the file has no unit price.
     per_line = index["price"] is None
     price_field = "line_total" if per_line else "price"
@@ -188,7 +218,8 @@ def _order(
     for line, cells in order.lines:
         # int() and float() inline, the checks only when they fail: this loop runs
         # once per line of the file.
-        quantity_text, price_text = cells[i_quantity], cells[i_price]
+        quantity_text = cells[i_quantity] if i_quantity is not None else "1"
+        price_text = cells[i_price]
         try:
             quantity = int(quantity_text)
             price = float(price_text)
