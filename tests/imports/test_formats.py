@@ -12,6 +12,7 @@ import tracemalloc
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ FILE_FORMATS = {
     "ga4-events.jsonl": "ga4",
     "woocommerce-line-items.csv": "woocommerce",
     "woocommerce-line-item-columns.csv": "woocommerce",
+    "../otto-20-sessions.jsonl": "otto",  # real sessions of the OTTO data set
 }
 
 
@@ -1052,6 +1054,63 @@ def test_ga4_file_with_a_byte_order_mark() -> None:
     assert row.event["sid"] == f"u.{ms(2024, 3, 5, 8, 0)}"  # no ga_session_id: cut by time
 
 
+# -- OTTO ------------------------------------------------------------------------------
+
+
+def test_otto_sessions_are_views_carts_and_purchases() -> None:
+    """The 20 real sessions in tests/data: counted from the file itself."""
+    lines = (DATA / "otto-20-sessions.jsonl").read_text().splitlines()
+    sessions = [json.loads(line) for line in lines]
+    kinds = Counter(e["type"] for s in sessions for e in s["events"])
+    moments = {
+        (s["session"], e["ts"]) for s in sessions for e in s["events"] if e["type"] == "orders"
+    }
+    rows = rows_of("../otto-20-sessions.jsonl")
+    events = [r.event for r in rows if r.event]
+    assert not [r for r in rows if r.error or r.skipped]
+    got = Counter(e["type"] for e in events)
+    assert got["view_item"] == kinds["clicks"] and got["add_to_cart"] == kinds["carts"]
+    purchases = [e for e in events if e["type"] == "purchase"]
+    assert len(purchases) == len(moments)  # a shopper's orders at one moment: one
+    assert sum(i["quantity"] for p in purchases for i in p["items"]) == kinds["orders"]
+    assert {e["vid"] for e in events} == {f"otto-{s['session']}" for s in sessions}
+    first = sessions[0]["events"][0]
+    assert events[0]["ts"] == first["ts"] and events[0]["items"] == [{"item_id": str(first["aid"])}]
+    # Sessions are cut after 30 idle minutes: a month of one shopper is many visits.
+    visits = {e["sid"] for e in events if e["vid"] == f"otto-{sessions[0]['session']}"}
+    gaps = sorted(e["ts"] for e in sessions[0]["events"])
+    assert len(visits) == 1 + sum(b - a > 30 * 60_000 for a, b in pairwise(gaps))
+
+
+def test_otto_bad_events_are_named_and_the_line_kept() -> None:
+    line = {
+        "session": 7,
+        "events": [
+            {"aid": 1, "ts": 1661724000, "type": "clicks"},  # seconds
+            {"aid": 2, "ts": "soon", "type": "clicks"},
+            {"aid": 3, "ts": 1661724001000, "type": "wishes"},
+            {"aid": True, "ts": 1661724002000, "type": "carts"},
+            {"aid": 4, "ts": 1661724003000, "type": "orders"},
+            {"aid": 5, "ts": 1661724003000, "type": "orders"},
+            {"aid": 4, "ts": 1661724003000, "type": "orders"},
+        ],
+    }
+    text = json.dumps(line) + "\n" + json.dumps({"session": 8, "events": "none"}) + "\n[1]\n"
+    rows = rows_from("otto", text)
+    assert [r.error for r in rows if r.error] == [
+        "events[1]: ts: not a Unix time ('soon')",
+        "events[2]: type: not clicks, carts or orders ('wishes')",
+        "events[3]: aid: not an item id (True)",
+        "events: not a list",
+        "not a JSON object",
+    ]
+    view, order = [r.event for r in rows if r.event]
+    assert view["ts"] == 1661724000000
+    assert order["items"] == [{"item_id": "4", "quantity": 2}, {"item_id": "5", "quantity": 1}]
+    with pytest.raises(FormatError, match="not an OTTO session"):
+        read("otto", io.BytesIO(b'{"user": 1}\n'))
+
+
 # -- all formats ----------------------------------------------------------------------
 
 
@@ -1097,7 +1156,7 @@ def test_events_are_what_collect_accepts(name: str) -> None:
 @pytest.mark.parametrize(
     ("fmt", "options", "message"),
     [
-        ("csv", {}, "format: 'csv' is not one of shopify, woocommerce, orders, tarry, ga4"),
+        ("csv", {}, "format: 'csv' is not one of shopify, woocommerce, orders, tarry, ga4, otto"),
         ("orders", {"currency": "euro"}, "currency: not a three-letter currency code"),
         ("orders", {"zone": "Mars/Olympus"}, "zone: not a time zone such as Europe/Paris"),
         ("tarry", {"mapping": {"item_id": "sku"}}, "mapping: only the orders format"),
@@ -1183,6 +1242,12 @@ def ga4_lines(events: int) -> Iterator[bytes]:
         yield json.dumps(record).encode() + b"\n"
 
 
+def otto_lines(shoppers: int) -> Iterator[bytes]:
+    for n in range(shoppers):
+        events = [{"aid": n % 7, "ts": 1661724000000 + n * 1000, "type": "clicks"}]
+        yield json.dumps({"session": n, "events": events}).encode() + b"\n"
+
+
 def woocommerce_lines(orders: int) -> Iterator[bytes]:
     yield b"order_id,order_date,status,order_total,billing_email,line_items\n"
     for n in range(orders):
@@ -1196,6 +1261,7 @@ GENERATED = {
     "woocommerce": woocommerce_lines,
     "tarry": tarry_lines,
     "ga4": ga4_lines,
+    "otto": otto_lines,
 }
 
 

@@ -183,7 +183,8 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
             "shopify (Shopify's orders export), woocommerce (WooCommerce order exports with "
             "the items in a line_items or line_item_N column), orders (any CSV of order "
             "lines, columns named with --map), tarry (the CSV tarry eval reads), ga4 "
-            "(GA4's BigQuery export as JSON lines). Importing a file again changes nothing."
+            "(GA4's BigQuery export as JSON lines), otto (the OTTO data set's sessions as "
+            "JSON lines). Importing a file again changes nothing."
         ),
     )
     command.add_argument("--store", required=True, help="the store's id")

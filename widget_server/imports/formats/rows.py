@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-FORMATS = ("shopify", "woocommerce", "orders", "tarry", "ga4")
+FORMATS = ("shopify", "woocommerce", "orders", "tarry", "ga4", "otto")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -53,7 +53,7 @@ def read(
     zone of times written without an offset (default UTC).
     """
     # The readers import Row and FormatError from here, so they are imported late.
-    from widget_server.imports.formats import ga4, orders, shopify, tarry, woocommerce
+    from widget_server.imports.formats import ga4, orders, otto, shopify, tarry, woocommerce
     from widget_server.imports.formats.values import parse_currency
 
     if fmt not in FORMATS:
@@ -77,6 +77,8 @@ def read(
         return orders.read(stream, mapping=mapping, currency=currency, zone=tz)
     if fmt == "tarry":
         return tarry.read(stream, zone=tz)
+    if fmt == "otto":
+        return otto.read(stream)
     return ga4.read(stream)
 
 
@@ -84,7 +86,7 @@ def sniff(head: bytes) -> str | None:
     """The format of a file from its first bytes (its header row, or its first JSON
     line), or None when none fits. Order formats win over the looser ones: a Shopify
     export would also pass for order lines."""
-    from widget_server.imports.formats import ga4, orders, shopify, tarry, woocommerce
+    from widget_server.imports.formats import ga4, orders, otto, shopify, tarry, woocommerce
     from widget_server.imports.formats.table import delimiter_of
 
     text = head.decode("utf-8", "ignore").removeprefix("\ufeff").lstrip()
@@ -92,7 +94,7 @@ def sniff(head: bytes) -> str | None:
     if not first.strip():
         return None
     if first.startswith("{"):
-        return "ga4" if ga4.looks_like(first) else None
+        return "ga4" if ga4.looks_like(first) else "otto" if otto.looks_like(first) else None
     try:
         columns = next(csv.reader(io.StringIO(first), delimiter=delimiter_of(first)), [])
     except csv.Error:
