@@ -61,12 +61,27 @@ def online_retail(path: str | Path) -> Iterator[Interaction]:
 
 
 def otto_sessions(path: str | Path) -> Iterator[Interaction]:
-    """OTTO sessions (JSON lines): clicks, carts and orders of anonymous sessions."""
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            session = json.loads(line)
-            sid = str(session["session"])
-            for event in session["events"]:
-                yield Interaction(
-                    event["ts"], sid, sid, OTTO_EVENTS[event["type"]], str(event["aid"])
-                )
+    """OTTO sessions (JSON lines, gzipped or not): clicks, carts and orders of
+    anonymous sessions; `ts` in ms, or in seconds as copies converted from the data
+    set's parquet files write it. A bad line raises ValueError naming it."""
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                session = json.loads(line)
+                sid = str(session["session"])
+                for event in session["events"]:
+                    ts = int(event["ts"])
+                    yield Interaction(
+                        ts * 1000 if ts < 10**11 else ts,
+                        sid,
+                        sid,
+                        OTTO_EVENTS[event["type"]],
+                        str(event["aid"]),
+                    )
+            except (ValueError, KeyError, TypeError) as exc:
+                reason = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
+                raise ValueError(f"{path}:{number}: not an OTTO session line ({reason})") from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 from pathlib import Path
 
@@ -83,6 +84,33 @@ def test_missing_file_and_bad_k(tmp_path, capsys) -> None:
     assert code == 2 and "no such file" in err
     code, _, err = run_cli(capsys, "eval", "--events", str(tmp_path / "nope.csv"), "--k", "0")
     assert code == 2 and "--k: must be at least 1" in err
+
+
+def test_eval_reads_otto_sessions_as_the_data_set_ships_them(tmp_path, capsys) -> None:
+    """JSON lines, gzipped or not: the same split and scores as the same events in
+    Tarry's CSV (above); a bad line is named."""
+    plain = DATA / "otto-20-sessions.jsonl"
+    packed = tmp_path / "train.jsonl.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    answers = []
+    for path in (plain, packed):
+        code, out, err = run_cli(
+            capsys, "eval", "--events", str(path), "--protocol", "session", "--json"
+        )
+        assert code == 0, err
+        answers.append(json.loads(out))
+    lines = plain.read_text().splitlines()
+    events = sum(len(json.loads(line)["events"]) for line in lines)
+    split = answers[0]["split"]
+    assert 0 < split["train_interactions"] < events and split["test_queries"] >= 1
+    assert answers[0]["split"] == answers[1]["split"]
+    for model in ("popular", "recommended"):  # the scores; not the time taken
+        scores = [{k: v for k, v in a["models"][model].items() if k != "fit_s"} for a in answers]
+        assert scores[0] == scores[1]
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text(lines[0] + "\n" + '{"session": 2, "events": [{"aid": 1}]}\n')
+    code, _, err = run_cli(capsys, "eval", "--events", str(broken))
+    assert code == 2 and f"{broken}:2: not an OTTO session line (missing 'ts')" in err
 
 
 def test_a_tiny_real_data_set_skips_the_search_with_a_note(tmp_path, capsys) -> None:

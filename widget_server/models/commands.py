@@ -23,12 +23,16 @@ class CommandError(ValueError):
 
 def run_eval(settings: Settings, args: argparse.Namespace) -> int:
     from recommender import experiment
+    from recommender.datasets import otto_sessions
     from recommender.interactions import DEFAULT_WEIGHTS, read_csv
 
     if args.k < 1:
         raise CommandError(f"--k: must be at least 1, got {args.k}")
     try:
-        interactions = list(read_csv(args.events))
+        if args.events.removesuffix(".gz").endswith((".jsonl", ".ndjson")):
+            interactions = list(otto_sessions(args.events))  # the OTTO data set's sessions
+        else:
+            interactions = list(read_csv(args.events))
     except FileNotFoundError:
         raise CommandError(f"--events: no such file: {args.events}") from None
     except ValueError as exc:
@@ -143,10 +147,14 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         description="Temporal evaluation of popular, item_knn, recommended and each of "
         "its signals alone (als, cooccurrence, sknn, trending, repeat). "
         "CSV columns: timestamp, visitor_id, optional session_id (else 30-minute "
-        "sessions), event (GA4 names, or view/addtocart/transaction), item_id. "
-        "Progress goes to stderr.",
+        "sessions), event (GA4 names, or view/addtocart/transaction), item_id; or the "
+        "OTTO data set's sessions as JSON lines (.jsonl). Progress goes to stderr.",
     )
-    evaluate.add_argument("--events", required=True, help="CSV file of events (.csv or .csv.gz)")
+    evaluate.add_argument(
+        "--events",
+        required=True,
+        help="events: CSV (.csv, .csv.gz) or OTTO sessions (.jsonl, .jsonl.gz)",
+    )
     evaluate.add_argument(
         "--protocol",
         choices=["user", "session"],
