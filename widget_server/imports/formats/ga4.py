@@ -28,6 +28,7 @@ from typing import Any
 import msgspec
 
 from widget_server.collect.events import MAX_ITEMS
+from widget_server.imports.formats.json_lines import first_record
 from widget_server.imports.formats.rows import FormatError, Row
 from widget_server.imports.formats.sessions import Sessions
 from widget_server.imports.formats.values import (
@@ -76,23 +77,12 @@ def looks_like(first_line: str) -> bool:
 
 
 def read(stream: Iterable[bytes]) -> Iterator[Row]:
-    lines = enumerate(stream, start=1)
-    for number, line in lines:
-        if number == 1:
-            line = line.removeprefix(b"\xef\xbb\xbf")  # a byte order mark
-        if line.strip():
-            _check_first(number, line)
-            return _rows(number, line, lines)
-    raise FormatError("the file is empty: no JSON line")
+    number, record, lines = first_record(stream)
+    _check_first(number, record)
+    return _rows(lines)
 
 
-def _check_first(number: int, line: bytes) -> None:
-    try:
-        record = _decode(line)
-    except msgspec.DecodeError as exc:
-        raise FormatError(f"line {number}: not JSON lines ({exc})") from None
-    except RecursionError:
-        raise FormatError(f"line {number}: not JSON lines ({too_deep('json')})") from None
+def _check_first(number: int, record: Any) -> None:
     if not isinstance(record, dict):
         raise FormatError(f"line {number}: not a JSON object, so not a GA4 export row")
     missing = [f for f in ("event_name", "event_timestamp") if f not in record]
@@ -104,12 +94,10 @@ def _check_first(number: int, line: bytes) -> None:
         )
 
 
-def _rows(number: int, line: bytes, rest: Iterator[tuple[int, bytes]]) -> Iterator[Row]:
+def _rows(lines: Iterator[tuple[int, bytes]]) -> Iterator[Row]:
     sessions = Sessions()
-    yield _row(number, line, sessions)
-    for number, line in rest:
-        if line.strip():
-            yield _row(number, line, sessions)
+    for number, line in lines:
+        yield _row(number, line, sessions)
 
 
 class _Skipped(Exception):

@@ -21,6 +21,7 @@ from typing import Any
 import msgspec
 
 from widget_server.collect.events import MAX_ITEMS
+from widget_server.imports.formats.json_lines import decode, first_record
 from widget_server.imports.formats.rows import FormatError, Row
 from widget_server.imports.formats.sessions import Sessions
 from widget_server.imports.formats.values import MAX_ITEM_ID, as_id, digest
@@ -30,31 +31,18 @@ TYPES = {"clicks": "view_item", "carts": "add_to_cart", "orders": "purchase"}
 # Below this a timestamp is in seconds: 10^11 ms is 1973, 10^11 s the year 5138.
 SECONDS_BELOW = 10**11
 
-_decode = msgspec.json.decode
-
 
 def looks_like(first_line: str) -> bool:
     return '"session"' in first_line and '"events"' in first_line and '"aid"' in first_line
 
 
 def read(stream: Iterable[bytes]) -> Iterator[Row]:
-    lines = enumerate(stream, start=1)
-    for number, line in lines:
-        if number == 1:
-            line = line.removeprefix(b"\xef\xbb\xbf")
-        if line.strip():
-            _check_first(number, line)
-            return _rows(number, line, lines)
-    raise FormatError("the file is empty: no JSON line")
+    number, record, lines = first_record(stream)
+    _check_first(number, record)
+    return _rows(lines)
 
 
-def _check_first(number: int, line: bytes) -> None:
-    try:
-        record = _decode(line)
-    except msgspec.DecodeError as exc:
-        raise FormatError(f"line {number}: not JSON lines ({exc})") from None
-    except RecursionError:
-        raise FormatError(f"line {number}: not JSON lines ({too_deep('json')})") from None
+def _check_first(number: int, record: Any) -> None:
     if not isinstance(record, dict) or "session" not in record or "events" not in record:
         fields = ", ".join(list(record)[:40]) if isinstance(record, dict) else type(record).__name__
         raise FormatError(
@@ -62,17 +50,15 @@ def _check_first(number: int, line: bytes) -> None:
         )
 
 
-def _rows(number: int, line: bytes, rest: Iterator[tuple[int, bytes]]) -> Iterator[Row]:
+def _rows(lines: Iterator[tuple[int, bytes]]) -> Iterator[Row]:
     sessions = Sessions()
-    yield from _line(number, line, sessions)
-    for number, line in rest:
-        if line.strip():
-            yield from _line(number, line, sessions)
+    for number, line in lines:
+        yield from _line(number, line, sessions)
 
 
 def _line(number: int, line: bytes, sessions: Sessions) -> Iterator[Row]:
     try:
-        record = _decode(line)
+        record = decode(line)
     except msgspec.DecodeError as exc:
         yield Row(number, error=f"not JSON: {exc}")
         return
