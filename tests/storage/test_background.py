@@ -4,10 +4,11 @@ another error."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 
-from widget_server.storage.background import raise_if_cancelled
+from widget_server.storage.background import pause, raise_if_cancelled
 
 
 def test_a_cancellation_turned_into_another_error_still_stops_the_loop() -> None:
@@ -56,3 +57,30 @@ def test_an_error_without_a_cancellation_lets_the_loop_go_on() -> None:
         return rounds
 
     assert asyncio.run(main()) == 3
+
+
+def test_a_cancellation_swallowed_whole_still_stops_the_loop_at_its_pause() -> None:
+    """A pass in which a library ate the CancelledError ends normally; the loop must
+    not then sleep its hour."""
+    passes = 0
+
+    async def library_call() -> None:
+        with contextlib.suppress(asyncio.CancelledError):  # the cancel dropped, no error
+            await asyncio.sleep(3600)
+
+    async def loop() -> None:
+        nonlocal passes
+        while True:
+            passes += 1
+            await library_call()
+            await pause(3600)
+
+    async def main() -> None:
+        task = asyncio.create_task(loop())
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, timeout=5)
+
+    asyncio.run(main())
+    assert passes == 1

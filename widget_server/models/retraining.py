@@ -19,7 +19,7 @@ from typing import Any
 
 from widget_server.settings import Settings
 from widget_server.storage import event_archive, keys
-from widget_server.storage.background import raise_if_cancelled
+from widget_server.storage.background import pause, raise_if_cancelled
 
 log = logging.getLogger("tarry")
 
@@ -101,4 +101,4 @@ async def run_schedule(settings: Settings, redis: Any, check_every: float = CHEC
         except Exception:
             raise_if_cancelled()
             log.exception("tarry: retraining schedule")
-        await asyncio.sleep(check_every)
+        await pause(check_every)

@@ -13,3 +13,11 @@ def raise_if_cancelled() -> None:
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
+
+
+async def pause(seconds: float) -> None:
+    """The loops' wait between passes: none for a task asked to stop. A cancel can
+    also be swallowed whole by a library mid-command (the pass then ends as if
+    nothing happened); the request stays on the task, so it is seen here."""
+    raise_if_cancelled()
+    await asyncio.sleep(seconds)

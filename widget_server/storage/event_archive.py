@@ -33,7 +33,7 @@ from typing import Any
 import msgspec
 
 from widget_server.storage import keys
-from widget_server.storage.background import raise_if_cancelled
+from widget_server.storage.background import pause, raise_if_cancelled
 from widget_server.storage.scripts import register
 
 log = logging.getLogger("tarry")
@@ -276,7 +276,7 @@ async def run_schedule(redis: Any, retention_days: int, check_every: float = CHE
     first = min(check_every, FIRST_PASS_S)
     wait = first + random.uniform(0, first)
     while True:
-        await asyncio.sleep(wait)
+        await pause(wait)
         wait = check_every
         try:
             for raw in await redis.smembers(keys.store_index()):
