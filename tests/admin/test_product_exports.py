@@ -1,7 +1,7 @@
-"""Shopify's and WooCommerce's product exports as catalog feeds: the hand-written
-exports in tests/data/catalog/ (see its README), each card expected as worked out by
-hand from the rows, through the parser, `POST /v1/admin/catalog`, the CLI and the
-dashboard's upload."""
+"""Shopify's, WooCommerce's, Magento's and BigCommerce's product exports as catalog
+feeds: the hand-written exports in tests/data/catalog/ (see its README), each card
+expected as worked out by hand from the rows, through the parser,
+`POST /v1/admin/catalog`, the CLI and the dashboard's upload."""
 
 from __future__ import annotations
 
@@ -24,6 +24,9 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "catalog"
 SHOPIFY = (DATA / "shopify-products.csv").read_bytes()
 WOOCOMMERCE = (DATA / "woocommerce-products.csv").read_bytes()
 MAGENTO = (DATA / "magento-products.csv").read_bytes()
+BIGCOMMERCE_LEGACY = (DATA / "bigcommerce-bulk-edit.csv").read_bytes()
+BIGCOMMERCE = (DATA / "bigcommerce-products.csv").read_bytes()
+BC_CDN = "https://cdn11.bigcommerce.com/s-abc123/products/"
 CDN = "https://cdn.shopify.com/s/files/1/0000/0001/files/"
 UPLOADS = "https://shop.example/wp-content/uploads/2024/05/"
 SITE = "https://shop.example"
@@ -157,6 +160,84 @@ def test_magento_default_rows_are_the_cards() -> None:
     ]
 
 
+def test_bigcommerce_bulk_edit_export_is_a_card_per_product() -> None:
+    result = parse_feed(BIGCOMMERCE_LEGACY, filename="products-2024-05-02.csv", site=SITE)
+    cards = by_id(result.cards)
+    # Keyed as Cornerstone's JSON-LD names the page: the SKU, else the part number,
+    # else a 13-digit UPC/EAN, else the page's address. SKU and Rule rows are no cards.
+    chemex = SITE + "/chemex-coffeemaker-3-cup/"  # its UPC/EAN has 12 digits
+    assert list(cards) == ["OTL", "DPB", "CLC-2020", "0012345678905", chemex]
+    assert cards["OTL"] == {
+        "item_id": "OTL",
+        "name": "Orbit Terrarium - Large",
+        "url": SITE + "/orbit-terrarium-large/",
+        "image": BC_CDN + "77/images/267/ROrbitTerrarium__2.jpg",  # the thumbnail, not the first
+        "price": 109.0,  # a Sale Price of 0.00 is no sale
+        "category": "Shop All > Garden",  # the first of two
+        "brand": "OFS",
+        "availability": "in_stock",  # `Product Availability` is a shipping time
+    }
+    dustpan = cards["DPB"]
+    assert dustpan["price"] == 29.95  # the Sale Price, not the Price or the Retail Price
+    assert dustpan["category"] == "Kitchen/Dining > Cleaning"  # `\/` inside a name
+    assert dustpan["availability"] == "out_of_stock"  # tracked by product, none left
+    assert cards["CLC-2020"]["availability"] == "out_of_stock"  # by option: no SKU has stock
+    assert cards["0012345678905"]["availability"] == "discontinued"  # Product Visible? N
+    assert cards[chemex]["availability"] == "out_of_stock"  # Allow Purchases? N
+    assert result.errors == [
+        {"line": 12, "error": "Price: not a number ('forty')"},
+        {"line": 13, "error": BC_NO_KEY.format(sku="Product Code/SKU", gtin="Product UPC/EAN")},
+    ]
+
+
+BC_NO_KEY = (
+    "{sku}: required (or Manufacturer Part Number, a 13-digit {gtin}, or a Product URL"
+    " and the store's domain)"
+)
+
+
+def test_bigcommerce_export_without_the_shops_address_keys_by_product_codes_only() -> None:
+    result = parse_feed(BIGCOMMERCE_LEGACY, filename="products.csv")
+    assert [card["item_id"] for card in result.cards] == ["OTL", "DPB", "CLC-2020", "0012345678905"]
+    assert all("url" not in card for card in result.cards)  # its links are paths
+    no_key = BC_NO_KEY.format(sku="Product Code/SKU", gtin="Product UPC/EAN")
+    assert [e["error"] for e in result.errors if e["line"] in (10, 13)] == [no_key, no_key]
+
+
+def test_bigcommerce_current_export_reads_variant_and_image_rows() -> None:
+    result = parse_feed(BIGCOMMERCE, filename="products-2024-05-02.csv", site=SITE)
+    cards = by_id(result.cards)
+    towel = SITE + "/fog-linen-chambray-towel-beige-stripe/"  # no SKU, part number or GTIN
+    assert list(cards) == ["SM13", "CGLD", "OCG", towel]
+    assert cards["SM13"] == {  # `Categories` are ids and the brand a `Brand ID`: neither
+        "item_id": "SM13",
+        "name": "[Sample] Smith Journal 13",
+        "url": SITE + "/smith-journal-13/",
+        "image": BC_CDN + "112/images/401/smith-2.jpg",  # its Image row marked thumbnail
+        "price": 25.0,
+        "availability": "in_stock",
+    }
+    detergent = cards["CGLD"]
+    # An Image row's import address where it has no exported one, before a variant's image.
+    assert detergent["image"] == BC_CDN + "113/images/411/detergent.jpg"
+    assert (detergent["price"], detergent["availability"]) == (24.0, "in_stock")  # a variant has 4
+    assert cards["OCG"]["availability"] == "discontinued"  # Is Visible FALSE, and none left
+    assert "image" not in cards[towel] and cards[towel]["availability"] == "in_stock"
+    assert result.errors == [{"line": 13, "error": "Price: negative ('-3')"}]
+
+
+def test_bigcommerce_rows_out_of_place_are_named() -> None:
+    header = BIGCOMMERCE.decode("utf-8-sig").split("\r\n", 1)[0]
+    width = header.count(",")
+    rows = ["Image" + "," * width, "Product,120,Tray" + "," * (width - 2), "Modifier" + "," * width]
+    result = parse_feed("\n".join([header, *rows]).encode(), filename="products.csv", site=SITE)
+    assert result.errors == [
+        {"line": 2, "error": "Item: 'Image' row before any Product row"},
+        {"line": 3, "error": BC_NO_KEY.format(sku="SKU", gtin="UPC/EAN")},
+        {"line": 4, "error": "Item: not Product, Variant, Image or Video ('Modifier')"},
+    ]
+
+
 def test_endpoint_links_shopify_products_on_the_stores_domain(client, settings) -> None:
     store, secret = make_store(settings, ("brass-and-linen.example",))
     answer = client.post(
@@ -208,25 +289,32 @@ CELLS = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_si
 SHOPIFY_HEADER = SHOPIFY.decode("utf-8-sig").split("\r\n", 1)[0].split(",")
 WOO_HEADER = next(csv.reader(io.StringIO(WOOCOMMERCE.decode("utf-8-sig"))))
 MAGENTO_HEADER = MAGENTO.decode().split("\n", 1)[0].split(",")
+BC_LEGACY_HEADER = BIGCOMMERCE_LEGACY.decode().split("\n", 1)[0].split(",")
+BC_HEADER = BIGCOMMERCE.decode("utf-8-sig").split("\r\n", 1)[0].split(",")
+# Cells that say what a row is, so that generated rows reach more than the first check.
+KINDS = st.sampled_from(["Product", "SKU", "Rule", "Variant", "Image", "variation", "0", "N"])
 
 
 @settings(max_examples=150, deadline=None, derandomize=True)
 @given(
-    st.sampled_from([SHOPIFY_HEADER, WOO_HEADER, MAGENTO_HEADER]),
-    st.lists(st.dictionaries(st.integers(0, 88), CELLS, max_size=12), max_size=6),
+    st.sampled_from([SHOPIFY_HEADER, WOO_HEADER, MAGENTO_HEADER, BC_LEGACY_HEADER, BC_HEADER]),
+    st.lists(st.dictionaries(st.integers(0, 88), CELLS | KINDS, max_size=12), max_size=6),
+    st.booleans(),
 )
 def test_any_cells_give_cards_or_errors_naming_a_column(
-    header: list[str], rows: list[dict[int, str]]
+    header: list[str], rows: list[dict[int, str]], a_product_first: bool
 ) -> None:
     """Whatever the cells hold, each row is cards or a line's error, never a crash."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(header)
-    for cells in rows:
+    for number, cells in enumerate(rows):
+        if a_product_first and number == 0:  # BigCommerce's layouts: rows after it are read
+            cells = {**cells, 0: "Product"}
         writer.writerow([cells.get(n, "") for n in range(len(header))])
     result = parse_feed(out.getvalue().encode(), filename="export.csv", site=SITE)
     lines = len(io.StringIO(out.getvalue(), newline="").readlines())  # as csv counts them
     for error in result.errors:
-        assert 2 <= error["line"] <= lines and re.match(r"^[A-Za-z_ ?]+: \S", error["error"])
+        assert 2 <= error["line"] <= lines and re.match(r"^[A-Za-z0-9_ ?/()-]+: \S", error["error"])
     for card in result.cards:
         assert card["item_id"] and card["item_id"] == card["item_id"].strip()

@@ -1,5 +1,5 @@
 """Shop platforms' own product exports read as catalog feeds: the CSV a merchant gets
-from Shopify, WooCommerce or Magento 2, uploaded as it came, without renaming a
+from Shopify, WooCommerce, Magento 2 or BigCommerce, uploaded as it came, without renaming a
 column. `catalog_import.parse_csv` asks `reader_for` the CSV's header first.
 
 Each row becomes a record in the feed's own field names (`catalog_import.to_card`
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from widget_server.admin.product_exports import magento, shopify, woocommerce
+from widget_server.admin.product_exports import bigcommerce, magento, shopify, woocommerce
 from widget_server.admin.product_exports._common import Reader
 
 # Each platform: whether a header is its export's, and the reader of that export.
@@ -24,6 +24,7 @@ PLATFORMS: tuple[tuple[Callable[[set[str]], bool], Reader], ...] = (
     (shopify.looks_like, shopify.read),
     (woocommerce.looks_like, woocommerce.read),
     (magento.looks_like, magento.read),
+    (bigcommerce.looks_like, bigcommerce.read),
 )
 
 
