@@ -1,5 +1,5 @@
-"""Shopify's, WooCommerce's, Magento's and BigCommerce's product exports as catalog
-feeds: the hand-written exports in tests/data/catalog/ (see its README), each card
+"""Shopify's, WooCommerce's, Magento's, BigCommerce's and PrestaShop's product exports
+as catalog feeds: the hand-written exports in tests/data/catalog/ (see its README), each card
 expected as worked out by hand from the rows, through the parser,
 `POST /v1/admin/catalog`, the CLI and the dashboard's upload."""
 
@@ -27,6 +27,9 @@ MAGENTO = (DATA / "magento-products.csv").read_bytes()
 BIGCOMMERCE_LEGACY = (DATA / "bigcommerce-bulk-edit.csv").read_bytes()
 BIGCOMMERCE = (DATA / "bigcommerce-products.csv").read_bytes()
 BC_CDN = "https://cdn11.bigcommerce.com/s-abc123/products/"
+PRESTASHOP = (DATA / "prestashop-products.csv").read_bytes()
+PRESTASHOP_FR = (DATA / "prestashop-products-fr.csv").read_bytes()
+NO_REFERENCE = "required (the export has no page address to key a product by)"
 CDN = "https://cdn.shopify.com/s/files/1/0000/0001/files/"
 UPLOADS = "https://shop.example/wp-content/uploads/2024/05/"
 SITE = "https://shop.example"
@@ -238,6 +241,36 @@ def test_bigcommerce_rows_out_of_place_are_named() -> None:
     ]
 
 
+def test_prestashop_product_list_export_keyed_by_reference() -> None:
+    result = parse_feed(PRESTASHOP, filename="product_2024-05-02_101500.csv", site=SITE)
+    cards = by_id(result.cards)
+    assert list(cards) == ["demo_1", "demo_3", "demo_6", "demo_21"]
+    assert cards["demo_3"] == {  # the export has no links: the product's page gives one
+        "item_id": "demo_3",
+        "name": "Brown bear printed sweater",
+        "image": "https://boutique.example/21/brown-bear-printed-sweater.jpg",
+        "price": 43.08,  # what shoppers pay: tax included, not the 35.900000 without
+        "category": "Women",
+        "availability": "in_stock",
+    }
+    assert cards["demo_6"]["availability"] == "out_of_stock"  # none left, where stock counts
+    assert result.errors == [
+        {"line": 5, "error": f"Reference: {NO_REFERENCE}"},
+        {"line": 6, "error": "Price (tax incl.): not a number ('treize')"},
+    ]
+
+
+def test_prestashop_export_from_a_french_back_office_without_stock_management() -> None:
+    result = parse_feed(PRESTASHOP_FR, filename="product_2024-05-02_101500.csv", site=SITE)
+    cards = by_id(result.cards)
+    assert list(cards) == ["demo_8", "demo_9"]
+    assert cards["demo_8"]["price"] == 15.48 and cards["demo_8"]["category"] == "Papeterie"
+    # Every quantity is 0 and badged: a shop that does not count stock, not one sold out.
+    assert {card["availability"] for card in cards.values()} == {"in_stock"}
+    # The back office's own column names, in its language.
+    assert result.errors == [{"line": 4, "error": f"Référence: {NO_REFERENCE}"}]
+
+
 def test_endpoint_links_shopify_products_on_the_stores_domain(client, settings) -> None:
     store, secret = make_store(settings, ("brass-and-linen.example",))
     answer = client.post(
@@ -291,13 +324,16 @@ WOO_HEADER = next(csv.reader(io.StringIO(WOOCOMMERCE.decode("utf-8-sig"))))
 MAGENTO_HEADER = MAGENTO.decode().split("\n", 1)[0].split(",")
 BC_LEGACY_HEADER = BIGCOMMERCE_LEGACY.decode().split("\n", 1)[0].split(",")
 BC_HEADER = BIGCOMMERCE.decode("utf-8-sig").split("\r\n", 1)[0].split(",")
+PRESTASHOP_HEADER = PRESTASHOP.decode().split("\n", 1)[0].split(";")
 # Cells that say what a row is, so that generated rows reach more than the first check.
 KINDS = st.sampled_from(["Product", "SKU", "Rule", "Variant", "Image", "variation", "0", "N"])
 
 
 @settings(max_examples=150, deadline=None, derandomize=True)
 @given(
-    st.sampled_from([SHOPIFY_HEADER, WOO_HEADER, MAGENTO_HEADER, BC_LEGACY_HEADER, BC_HEADER]),
+    st.sampled_from(
+        [SHOPIFY_HEADER, WOO_HEADER, MAGENTO_HEADER, BC_LEGACY_HEADER, BC_HEADER, PRESTASHOP_HEADER]
+    ),
     st.lists(st.dictionaries(st.integers(0, 88), CELLS | KINDS, max_size=12), max_size=6),
     st.booleans(),
 )
@@ -315,6 +351,8 @@ def test_any_cells_give_cards_or_errors_naming_a_column(
     result = parse_feed(out.getvalue().encode(), filename="export.csv", site=SITE)
     lines = len(io.StringIO(out.getvalue(), newline="").readlines())  # as csv counts them
     for error in result.errors:
-        assert 2 <= error["line"] <= lines and re.match(r"^[A-Za-z0-9_ ?/()-]+: \S", error["error"])
+        assert 2 <= error["line"] <= lines and re.match(
+            r"^[A-Za-z0-9_ ?/().-]+: \S", error["error"]
+        )
     for card in result.cards:
         assert card["item_id"] and card["item_id"] == card["item_id"].strip()

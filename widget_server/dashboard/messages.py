@@ -466,7 +466,7 @@ FA: dict[str, str] = {
     "The catalog is large: only part of it was searched. Search by the exact id to find any item.": "کاتالوگ بزرگ است: فقط بخشی از آن جست‌وجو شد. برای یافتن هر کالا، شناسهٔ دقیق آن را جست‌وجو کنید.",
     "No item's id or name contains “{q}”.": "شناسه یا نام هیچ کالایی «{q}» را ندارد.",
     "Upload a product feed": "بارگذاری فید محصولات",
-    "CSV (with a header row; Shopify's, WooCommerce's, Magento's and BigCommerce's product exports as they come), JSON lines, or a Google Merchant Center feed. Each item is merged into its card: what the feed gives replaces what was there.": "CSV (با ردیف سرستون؛ خروجی محصولات Shopify، WooCommerce، Magento و BigCommerce همان‌طور که هست)، JSON lines یا فید Google Merchant Center. هر کالا با کارت خودش ادغام می‌شود: هر چه فید بدهد جای مقدار قبلی را می‌گیرد.",
+    "CSV (with a header row; Shopify's, WooCommerce's, Magento's, BigCommerce's and PrestaShop's product exports as they come), JSON lines, or a Google Merchant Center feed. Each item is merged into its card: what the feed gives replaces what was there.": "CSV (با ردیف سرستون؛ خروجی محصولات Shopify، WooCommerce، Magento، BigCommerce و PrestaShop همان‌طور که هست)، JSON lines یا فید Google Merchant Center. هر کالا با کارت خودش ادغام می‌شود: هر چه فید بدهد جای مقدار قبلی را می‌گیرد.",
     "{n} items imported from {file}.": "{n} کالا از {file} وارد شد.",
     "{n} lines were not imported": "{n} خط وارد نشد",
     "Left out on purpose:": "عمداً کنار گذاشته شد:",
