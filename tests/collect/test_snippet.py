@@ -14,11 +14,11 @@ import re
 from pathlib import Path
 
 import pytest
+from paths import ROOT
 from starlette.testclient import TestClient
 
 from widget_server.collect import snippet
 
-ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ROOT / "static" / "js" / "src"
 BUILT = ROOT / "widget_server" / "assets" / "t.js"
 BUDGET_GZIP = 8 * 1024

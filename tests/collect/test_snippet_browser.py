@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from conftest import BROWSER_UA
+from paths import artifacts as artifacts_folder
 from playwright.sync_api import Browser, Locator, Page, sync_playwright
 from processes import Server, chromium_executable
 from snippet_pages import PageServer, home_pages, pages, sub_path_pages
@@ -28,7 +29,6 @@ from widget_server.storage import event_entries, keys
 from widget_server.storage.connect import sync_storage
 
 WAIT_S = 15
-ROOT = Path(__file__).resolve().parents[2]
 
 
 class Shop:
@@ -108,7 +108,6 @@ def page(browser: Browser) -> Iterator[Page]:
     # A desktop browser's user agent: HeadlessChrome is a bot to the collector.
     context = browser.new_context(user_agent=BROWSER_UA, viewport={"width": 1280, "height": 800})
     opened = context.new_page()
-    import os
 
     if os.environ.get("TARRY_DEBUG_BROWSER"):
         opened.on("console", lambda m: print("console:", m.text))
@@ -294,9 +293,7 @@ def test_the_carousel_renders_and_records_views_and_clicks(shop: Shop, page: Pag
 
 @pytest.fixture(scope="module")
 def artifacts() -> Path:
-    directory = Path(os.environ.get("TARRY_ARTIFACTS") or ROOT / "test-artifacts" / "carousel")
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
+    return artifacts_folder("carousel")
 
 
 # Each card's box clipped to the row's (a card scrolled out of the row is not seen),

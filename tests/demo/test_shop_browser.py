@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from conftest import BROWSER_UA
+from paths import artifacts as artifacts_folder
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from processes import chromium_executable
 
@@ -26,7 +27,6 @@ from widget_server.popups.schema import StoreSettings
 if TYPE_CHECKING:  # the class of the `demo` fixtures (tests/demo/conftest.py)
     from demo.conftest import Demo
 
-ROOT = Path(__file__).resolve().parents[2]
 WAIT_S = 15
 
 
@@ -51,9 +51,7 @@ def page(browser: Browser) -> Iterator[Page]:
 
 @pytest.fixture(scope="module")
 def artifacts() -> Path:
-    directory = Path(os.environ.get("TARRY_ARTIFACTS") or ROOT / "test-artifacts" / "demo")
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
+    return artifacts_folder("demo")
 
 
 def a_shopper_who_sees_everything(demo: Demo) -> str:
